@@ -1,0 +1,57 @@
+# vidrec: `make demo` and `make test` are all a fresh machine needs (README).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.vidrec-setup
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export GX_ANALYTICS_ENABLED ?= false
+export OPENBLAS_NUM_THREADS ?= 1
+export PYTHONDONTWRITEBYTECODE ?= 1
+
+.PHONY: setup test demo stop services-up services-down lake-stats bench clean
+
+setup: $(STAMP) redis-server-check
+
+# The venv is rebuilt only when the lock file or the package metadata changes: a second run is instant.
+$(STAMP): requirements.lock setup.cfg pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "== installing the pinned stack into $(VENV) (first time: ~2 min)"
+	@$(PIP) install -q -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PIP) install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import vidrec, pyspark, deltalake, great_expectations" 
+	@$(PY) -m vidrec.setup_checks duckdb-delta
+	@touch $(STAMP)
+
+redis-server-check:
+	@command -v redis-server >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "== installing Debian's redis-server"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server) >/dev/null; \
+	  else \
+	    echo "redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)"; exit 1; \
+	  fi; }
+
+test: setup
+	$(VENV)/bin/pytest
+
+demo: setup
+	$(VENV)/bin/vidrec demo
+
+stop:
+	-$(VENV)/bin/vidrec services down
+
+services-up: setup
+	$(VENV)/bin/vidrec services up
+
+services-down:
+	$(VENV)/bin/vidrec services down
+
+lake-stats:
+	$(VENV)/bin/vidrec lake stats
+
+bench: setup
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf var

@@ -1,0 +1,57 @@
+"""Shared fixtures: settings on a temp folder, one local Spark session, one real redis-server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vidrec.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DATASETS = SHARED / "datasets"
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", spark_shuffle_partitions=2, spark_driver_memory="1g")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from spark_jobs.session import build_spark
+
+    session = build_spark(Settings(spark_shuffle_partitions=2, spark_driver_memory="1g"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on a free loopback port for the whole test session; stopped at the end."""
+    from vidrec import services
+
+    port = services.free_port()
+    proc = services.start_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def ml100k() -> Path:
+    path = DATASETS / "ml-100k"
+    if not (path / "u.data").exists():
+        pytest.skip(f"MovieLens 100K not found at {path} (../shared/datasets beside the repo)")
+    return path
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst

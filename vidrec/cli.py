@@ -1,0 +1,147 @@
+"""The `vidrec` command. Every subcommand imports its implementation lazily, so `vidrec --help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vidrec.settings import Settings, describe
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=None, sort_keys=False, default=str))
+
+
+def cmd_ingest(s: Settings, a) -> int:
+    from spark_jobs import ingest
+
+    counts = ingest.run_step(s, a.step, paths=[Path(p) for p in a.path or []], batch_id=a.batch, force=a.force)
+    _print_json(counts)
+    return 0
+
+
+def cmd_lake(s: Settings, a) -> int:
+    from spark_jobs import lake
+
+    stats = lake.stats(s)
+    if a.json:
+        _print_json(stats)
+    else:
+        print(f"lake: {s.lake_root}")
+        print(f"{'table':<20} {'rows':>12} {'version':>8}")
+        for name, t in stats["tables"].items():
+            print(f"{name:<20} {t['rows']:>12,} {t['version'] if t['version'] is not None else '-':>8}")
+    return 0
+
+
+def cmd_services(s: Settings, a) -> int:
+    from vidrec import services
+
+    result = getattr(services, a.action)(s)
+    _print_json(result)
+    return 0 if a.action != "status" or result.get("redis") == "running" else 1
+
+
+def cmd_generate(s: Settings, a) -> int:
+    from vidrec import sample
+
+    out = Path(a.out) if a.out else s.landing_dir
+    summary = sample.generate(
+        out, events=a.events, seed=a.seed if a.seed is not None else s.seed, days=a.days, start=a.start,
+        fmt=a.format, catalog_path=Path(a.catalog) if a.catalog else None,
+    )
+    _print_json(summary)
+    return 0
+
+
+def cmd_import(s: Settings, a) -> int:
+    from vidrec import movielens
+
+    out = Path(a.out) if a.out else s.landing_dir
+    _print_json(movielens.import_movielens(Path(a.path), out, seed=s.seed))
+    return 0
+
+
+def cmd_airflow(s: Settings, a) -> int:
+    from vidrec import airflow_env
+
+    return airflow_env.run_airflow(s, a.args)
+
+
+def cmd_demo(s: Settings, a) -> int:
+    from vidrec import demo
+
+    return demo.run(s, events=a.events)
+
+
+def cmd_settings(s: Settings, a) -> int:
+    current = s.as_env()
+    for var, default, help_ in describe():
+        print(f"{var:<34} {current[var]:<40} {help_}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidrec", description="vidrec: batch-first video recommendations")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    q = sub.add_parser("ingest", help="validate landing files and append them to the lake; prints counts as JSON")
+    q.add_argument("--path", action="append", help="file or folder to ingest (default: the landing folder)")
+    q.add_argument("--step", choices=["all", "land", "validate", "commit"], default="all",
+                   help="run one step of the batch (Airflow runs them as separate tasks)")
+    q.add_argument("--batch", help="batch id (Airflow passes the run's timestamp); default: a new id")
+    q.add_argument("--force", action="store_true", help="re-read files that were already ingested")
+    q.set_defaults(func=cmd_ingest)
+
+    q = sub.add_parser("lake", help="lake tables")
+    q.add_argument("action", choices=["stats"])
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=cmd_lake)
+
+    q = sub.add_parser("services", help="the private redis-server for the demo")
+    q.add_argument("action", choices=["up", "down", "status"])
+    q.set_defaults(func=cmd_services)
+
+    q = sub.add_parser("generate", help="write a seeded synthetic catalog and event stream as landing files")
+    q.add_argument("--events", type=int, default=100_000, help="number of events (10k to 50M)")
+    q.add_argument("--out", help="output folder (default: the landing folder)")
+    q.add_argument("--seed", type=int, help="random seed (default: VIDREC_SEED)")
+    q.add_argument("--days", type=int, default=7, help="days of activity")
+    q.add_argument("--start", default="2026-11-01", help="first day of activity (UTC)")
+    q.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    q.add_argument("--catalog", help="kuairand-catalog folder to take real catalog statistics from")
+    q.set_defaults(func=cmd_generate)
+
+    q = sub.add_parser("import", help="turn a public dataset into catalog and event landing files")
+    q.add_argument("dataset", choices=["movielens"])
+    q.add_argument("path", help="folder of MovieLens 100K (u.data...) or latest-small (ratings.csv...)")
+    q.add_argument("--out", help="output folder (default: the landing folder)")
+    q.set_defaults(func=cmd_import)
+
+    q = sub.add_parser("airflow", help="run the airflow CLI with this project's AIRFLOW_HOME and DAGs")
+    q.add_argument("args", nargs=argparse.REMAINDER)
+    q.set_defaults(func=cmd_airflow)
+
+    q = sub.add_parser("demo", help="generate data, ingest it through Airflow, print the lake")
+    q.add_argument("--events", type=int, default=200_000)
+    q.set_defaults(func=cmd_demo)
+
+    q = sub.add_parser("settings", help="print every VIDREC_* setting and its current value")
+    q.set_defaults(func=cmd_settings)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"vidrec: {exc}", file=sys.stderr)
+        return 2
+    return args.func(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

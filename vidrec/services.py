@@ -1,0 +1,95 @@
+"""Local services for the demo: a private redis-server on loopback (`vidrec services up|down|status`).
+
+Tests use ``start_redis`` too, on a free port of their own, so demo and tests run the same real server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from vidrec.settings import Settings
+
+
+def redis_binary() -> str:
+    path = shutil.which("redis-server")
+    if not path:
+        raise RuntimeError("redis-server is not installed: run `make setup` (Debian: apt-get install redis-server)")
+    return path
+
+
+def ping(host: str, port: int, timeout: float = 0.2) -> bool:
+    """True when something on host:port answers PING with PONG (plain RESP, no client library)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(port: int, data_dir: Path, host: str = "127.0.0.1", wait_s: float = 10.0) -> subprocess.Popen:
+    """Start a real redis-server on loopback, in its own process group, and wait for PONG."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [redis_binary(), "--port", str(port), "--bind", host, "--dir", str(data_dir), "--save", "",
+           "--appendonly", "no", "--logfile", str(data_dir / "redis.log"), "--protected-mode", "yes"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if ping(host, port):
+            return proc
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}; see {data_dir / 'redis.log'}")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"redis-server did not answer on {host}:{port} within {wait_s}s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _endpoint(settings: Settings) -> tuple[str, int]:
+    url = urlparse(settings.redis_url)
+    return url.hostname or "127.0.0.1", url.port or 6379
+
+
+def _pidfile(settings: Settings) -> Path:
+    return settings.redis_dir / "redis.pid"
+
+
+def up(settings: Settings) -> dict:
+    host, port = _endpoint(settings)
+    if host not in ("127.0.0.1", "localhost"):
+        return {"redis": "external", "url": settings.redis_url}
+    if ping(host, port):
+        return {"redis": "running", "url": settings.redis_url, "started": False}
+    proc = start_redis(port, settings.redis_dir, host="127.0.0.1")
+    _pidfile(settings).write_text(str(proc.pid))
+    return {"redis": "running", "url": settings.redis_url, "started": True, "pid": proc.pid}
+
+
+def down(settings: Settings) -> dict:
+    pidfile = _pidfile(settings)
+    if not pidfile.exists():
+        return {"redis": "not started by vidrec"}
+    pid = int(pidfile.read_text())
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    pidfile.unlink()
+    return {"redis": "stopped", "pid": pid}
+
+
+def status(settings: Settings) -> dict:
+    host, port = _endpoint(settings)
+    return {"redis": "running" if ping(host, port) else "stopped", "url": settings.redis_url}

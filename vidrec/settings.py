@@ -1,0 +1,114 @@
+"""The one settings object. Built from ``VIDREC_*`` environment variables; the only reader of os.environ."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+
+PREFIX = "VIDREC_"
+
+# Paths that default to a folder under data_dir when left empty.
+_DERIVED_DIRS = {
+    "lake_root": "lake",
+    "landing_dir": "landing",
+    "staging_dir": "staging",
+    "artifact_root": "artifacts",
+    "redis_dir": "redis",
+    "airflow_home": "airflow",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of vidrec. Field ``x`` is set by environment variable ``VIDREC_X``.
+
+    Path fields left empty default to a folder under ``data_dir``. Tests construct ``Settings(...)``
+    directly; services and the CLI use ``Settings.from_env()``.
+    """
+
+    data_dir: Path = Path("var")
+    lake_root: Path = field(default=Path(""), metadata={"help": "Delta Lake tables (default data_dir/lake)"})
+    landing_dir: Path = field(default=Path(""), metadata={"help": "incoming event/catalog files (data_dir/landing)"})
+    staging_dir: Path = field(default=Path(""), metadata={"help": "per-batch staged output (data_dir/staging)"})
+    artifact_root: Path = field(default=Path(""), metadata={"help": "models and indexes (data_dir/artifacts)"})
+    redis_dir: Path = field(default=Path(""), metadata={"help": "local redis-server data and log (data_dir/redis)"})
+    airflow_home: Path = field(default=Path(""), metadata={"help": "AIRFLOW_HOME for make demo/airflow"})
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    spark_master: str = "local[2]"
+    spark_shuffle_partitions: int = 4
+    spark_driver_memory: str = "2g"
+    delta_mode: str = "auto"  # auto | bridge | native
+    min_event_ts: str = "1995-01-01T00:00:00Z"
+    max_clock_skew_s: int = 86400
+    max_watch_ratio: float = 20.0
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        base = Path(self.data_dir).absolute()
+        object.__setattr__(self, "data_dir", base)
+        for name, sub in _DERIVED_DIRS.items():
+            value = getattr(self, name)
+            path = base / sub if str(value) in ("", ".") else Path(value).absolute()
+            object.__setattr__(self, name, path)
+        if self.delta_mode not in ("auto", "bridge", "native"):
+            raise ValueError(f"VIDREC_DELTA_MODE must be auto, bridge or native, not {self.delta_mode!r}")
+        if self.max_watch_ratio <= 0:
+            raise ValueError("VIDREC_MAX_WATCH_RATIO must be positive")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Read ``VIDREC_*`` variables; an unknown ``VIDREC_*`` name is an error (typos never pass)."""
+        environ = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        values: dict = {}
+        unknown = []
+        for key, raw in environ.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX):].lower()
+            if name not in known:
+                unknown.append(key)
+                continue
+            values[name] = _cast(known[name], raw, key)
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
+                + ", ".join(sorted(PREFIX + n.upper() for n in known))
+            )
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as ``VIDREC_*`` variables, for child processes (Airflow tasks, Feast)."""
+        return {PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _cast(f: dataclasses.Field, raw: str, key: str):
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"{key}={raw!r} is not a valid {kind}") from exc
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every setting: the README table and `vidrec settings`."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else ""
+        if f.name in _DERIVED_DIRS:
+            default = f"$VIDREC_DATA_DIR/{_DERIVED_DIRS[f.name]}"
+        rows.append((PREFIX + f.name.upper(), str(default), f.metadata.get("help", "")))
+    return rows
