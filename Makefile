@@ -18,7 +18,7 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "== installing the pinned stack into $(VENV) (first time: ~2 min)"
 	@$(PIP) install -q -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
-	@$(PIP) install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PIP) install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import vidrec, pyspark, deltalake, great_expectations" 
 	@$(PY) -m vidrec.setup_checks duckdb-delta
 	@touch $(STAMP)
