@@ -29,22 +29,22 @@ class Settings:
     directly; services and the CLI use ``Settings.from_env()``.
     """
 
-    data_dir: Path = Path("var")
+    data_dir: Path = field(default=Path("var"), metadata={"help": "root of all local state (lake, landing, airflow...)"})
     lake_root: Path = field(default=Path(""), metadata={"help": "Delta Lake tables (default data_dir/lake)"})
     landing_dir: Path = field(default=Path(""), metadata={"help": "incoming event/catalog files (data_dir/landing)"})
     staging_dir: Path = field(default=Path(""), metadata={"help": "per-batch staged output (data_dir/staging)"})
     artifact_root: Path = field(default=Path(""), metadata={"help": "models and indexes (data_dir/artifacts)"})
     redis_dir: Path = field(default=Path(""), metadata={"help": "local redis-server data and log (data_dir/redis)"})
     airflow_home: Path = field(default=Path(""), metadata={"help": "AIRFLOW_HOME for make demo/airflow"})
-    redis_url: str = "redis://127.0.0.1:6390/0"
-    spark_master: str = "local[2]"
-    spark_shuffle_partitions: int = 4
-    spark_driver_memory: str = "2g"
-    delta_mode: str = "auto"  # auto | bridge | native
-    min_event_ts: str = "1995-01-01T00:00:00Z"
-    max_clock_skew_s: int = 86400
-    max_watch_ratio: float = 20.0
-    seed: int = 42
+    redis_url: str = field(default="redis://127.0.0.1:6390/0", metadata={"help": "Redis for online features and top-N lists"})
+    spark_master: str = field(default="local[2]", metadata={"help": "Spark master (local[2], spark://..., yarn)"})
+    spark_shuffle_partitions: int = field(default=4, metadata={"help": "spark.sql.shuffle.partitions"})
+    spark_driver_memory: str = field(default="2g", metadata={"help": "spark.driver.memory"})
+    delta_mode: str = field(default="auto", metadata={"help": "auto | bridge (delta-rs) | native (delta-spark jars)"})
+    min_event_ts: str = field(default="1995-01-01T00:00:00Z", metadata={"help": "events before this are quarantined"})
+    max_clock_skew_s: int = field(default=86400, metadata={"help": "events this far past ingest time are quarantined"})
+    max_watch_ratio: float = field(default=20.0, metadata={"help": "watch_ms above ratio x duration is quarantined"})
+    seed: int = field(default=42, metadata={"help": "seed for generators and models"})
 
     def __post_init__(self) -> None:
         base = Path(self.data_dir).absolute()

@@ -1,0 +1,43 @@
+"""The `vidrec` command as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+VIDREC = str(Path(sys.executable).parent / "vidrec")
+
+
+def run(settings, *args, check=True):
+    env = {**os.environ, **settings.as_env()}
+    return subprocess.run([VIDREC, *args], env=env, capture_output=True, text=True, check=check, timeout=600)
+
+
+def test_help_is_instant_and_imports_nothing_heavy():
+    code = "import sys; from vidrec import cli; print(' '.join(sys.modules))"
+    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+    assert not {"pyspark", "pandas", "deltalake", "great_expectations", "numpy", "pyarrow"} & mods
+
+
+def test_unknown_setting_fails_with_a_clear_message(settings):
+    env = {**os.environ, "VIDREC_NOPE": "1"}
+    out = subprocess.run([VIDREC, "settings"], env=env, capture_output=True, text=True)
+    assert out.returncode == 2 and "VIDREC_NOPE" in out.stderr
+
+
+@pytest.mark.spark
+def test_ingest_prints_the_four_counts_and_lake_stats_agree(settings, tmp_path):
+    from vidrec import sample
+
+    sample.generate(settings.landing_dir, events=10_000, seed=3)
+    counts = json.loads(run(settings, "ingest").stdout.strip().splitlines()[-1])
+    assert counts["read"] == 10_000 == counts["accepted"] + counts["quarantined"] + counts["duplicates"]
+    stats = json.loads(run(settings, "lake", "stats", "--json").stdout)
+    assert stats["tables"]["events"]["rows"] == counts["accepted"]
+    assert stats["tables"]["events_quarantine"]["rows"] == counts["quarantined"]
+    assert stats["tables"]["events"]["version"] == 1
