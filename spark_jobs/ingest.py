@@ -6,17 +6,22 @@ Three steps, each safe to re-run for the same batch (Airflow runs them as separa
 - validate: Spark reads the batch, Great Expectations validates it, every row is classified as accepted,
   quarantined (with the first rule it broke) or duplicate (event id seen in the batch or in the lake);
   accepted events, their interactions and quarantined rows are staged as parquet;
-- commit: the staged parts are committed to Delta (MERGE for quarantine, catalog and interactions; an
-  append for events guarded by the batch id in the commit metadata), then the files are logged.
+- commit: the staged parts are committed to Delta (MERGE for quarantine and catalog; appends for
+  interactions and events, guarded by the batch id in the commit metadata), then the files are logged.
 
 Invariant: read = accepted + quarantined + duplicates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import importlib
 import json
+import logging
 import shutil
+import threading
+import time
 from pathlib import Path
 
 from spark_jobs import landing, quality
@@ -26,8 +31,16 @@ from vidrec.settings import Settings
 from vidrec.tables import EVENT_FIELDS, EVENTS, INGEST_FILES, INTERACTIONS, QUARANTINE, USER_FIELDS, USERS, \
     VIDEO_FIELDS, VIDEOS
 
+log = logging.getLogger("vidrec.ingest")
 CORRUPT, SOURCE, ROW, REASON = "_corrupt", "_source_file", "_row", "_reason"
 CATALOG = {"videos": (VIDEOS, VIDEO_FIELDS, quality.video_rules), "users": (USERS, USER_FIELDS, quality.user_rules)}
+
+
+@contextlib.contextmanager
+def _phase(name: str):
+    started = time.perf_counter()
+    yield
+    log.info("%s took %.1f s", name, time.perf_counter() - started)
 
 
 def read_landed(spark, files: list[dict], ddl: str):
@@ -93,15 +106,45 @@ def _validate_catalog(lake: BaseLake, files: list[dict], kind: str, bdir: Path, 
     from pyspark.sql import functions as F
 
     table, ddl, rules_fn = CATALOG[kind]
-    key = table.key[0]
-    df = classify(read_landed(lake.spark, [f for f in files if f["kind"] == kind], ddl), rules_fn()).cache()
-    good = first_per_key(df.where(F.col(REASON).isNull()), key)
-    good.select(*table.columns).write.mode("overwrite").parquet(str(bdir / kind))
-    to_quarantine(df.where(F.col(REASON).isNotNull()), kind=kind, key=key, fields_ddl=ddl, batch_id=batch_id,
-                  at=at).write.mode("append").parquet(str(bdir / "quarantine"))
-    counts = {"read": df.count(), "quarantined": df.where(F.col(REASON).isNotNull()).count()}
+    files = [f for f in files if f["kind"] == kind]
+    if not files:
+        return {"read": 0, "quarantined": 0}, lake.spark.createDataFrame([], table.schema)
+    df = classify(read_landed(lake.spark, files, ddl), rules_fn()).cache()
+    by_reason = {r[REASON]: r["count"] for r in df.groupBy(REASON).count().collect()}
+    counts = {"read": sum(by_reason.values()), "quarantined": sum(n for r, n in by_reason.items() if r)}
+    first_per_key(df.where(F.col(REASON).isNull()), table.key[0]).select(*table.columns).write.mode(
+        "overwrite").parquet(str(bdir / kind))
+    if counts["quarantined"]:
+        to_quarantine(df.where(F.col(REASON).isNotNull()), kind=kind, key=table.key[0], fields_ddl=ddl,
+                      batch_id=batch_id, at=at).write.mode("append").parquet(str(bdir / "quarantine"))
     df.unpersist()
     return counts, lake.spark.read.schema(table.schema).parquet(str(bdir / kind))
+
+
+def _classified_events(lake: BaseLake, settings: Settings, files: list[dict], new_videos, at: dt.datetime):
+    """The batch's events joined with video durations and classified (cached); plus the rules used."""
+    from pyspark.sql import functions as F
+
+    known = lake.read(VIDEOS).select("video_id", "duration_ms").unionByName(new_videos.select("video_id", "duration_ms"))
+    rules = quality.event_rules(settings, at)
+    events = (read_landed(lake.spark, [f for f in files if f["kind"] == "events"], EVENT_FIELDS)
+              .join(known.dropDuplicates(["video_id"]), "video_id", "left")
+              .withColumn(quality.MAX_WATCH_MS, F.col("duration_ms") * F.lit(settings.max_watch_ratio))
+              .withColumn("ds", F.date_format("ts", "yyyy-MM-dd")))
+    return classify(events, rules).cache(), rules
+
+
+def _stage_new_events(lake: BaseLake, events, bdir: Path) -> list[str]:
+    """Stage the first copy of each clean event not already in the lake; returns the days it covers."""
+    from pyspark.sql import functions as F
+
+    clean = events.where(F.col(REASON).isNull())
+    dates = sorted(r.ds for r in clean.select("ds").distinct().collect())  # one row per day in the batch
+    existing = lake.read(EVENTS, partitions={"ds": dates}).select("event_id", "ds")
+    # Staged with duration_ms: the events commit reads its own columns from here; interactions derive from it.
+    (first_per_key(clean, "event_id").join(existing, ["event_id", "ds"], "left_anti")
+     .select(*EVENTS.columns, "duration_ms").write.mode("overwrite").parquet(str(bdir / "events")))
+    return dates
 
 
 def validate(settings: Settings, batch_id: str, lake: BaseLake | None = None) -> dict:
@@ -109,50 +152,46 @@ def validate(settings: Settings, batch_id: str, lake: BaseLake | None = None) ->
     from pyspark.sql import functions as F
 
     bdir = landing.batch_dir(settings, batch_id)
-    done = bdir / "validated.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    if (bdir / "validated.json").exists():
+        return json.loads((bdir / "validated.json").read_text())
     manifest = landing.load_manifest(settings, batch_id)
-    lake = lake or open_lake(settings)
-    at = dt.datetime.fromisoformat(manifest["landed_at"])
+    # Great Expectations takes seconds to import: let that overlap with the Spark work before it is needed.
+    threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
+    lake, at = lake or open_lake(settings), dt.datetime.fromisoformat(manifest["landed_at"])
     for part in ("quarantine", "events", "interactions", "videos", "users"):
         shutil.rmtree(bdir / part, ignore_errors=True)
-    catalog, new_videos = {}, None
-    for kind in CATALOG:
-        catalog[kind], staged = _validate_catalog(lake, manifest["files"], kind, bdir, batch_id, at)
-        new_videos = staged if kind == "videos" else new_videos
-
-    known = lake.read(VIDEOS).select("video_id", "duration_ms").unionByName(new_videos.select("video_id", "duration_ms"))
-    rules = quality.event_rules(settings, at)
-    events = (read_landed(lake.spark, [f for f in manifest["files"] if f["kind"] == "events"], EVENT_FIELDS)
-              .join(known.dropDuplicates(["video_id"]), "video_id", "left")
-              .withColumn(quality.MAX_WATCH_MS, F.col("duration_ms") * F.lit(settings.max_watch_ratio))
-              .withColumn("ds", F.date_format("ts", "yyyy-MM-dd")))
-    events = classify(events, rules).cache()
-    report = quality.run_suite(events.where(F.col(CORRUPT).isNull()), rules, "events_batch")
-
-    good = first_per_key(events.where(F.col(REASON).isNull()), "event_id")
-    dates = sorted(r.ds for r in good.select("ds").distinct().collect())  # one row per day in the batch
-    existing = lake.read(EVENTS, partitions={"ds": dates}).select("event_id", "ds")
-    new = good.join(existing, ["event_id", "ds"], "left_anti").cache()
-    new.select(*EVENTS.columns).write.mode("overwrite").parquet(str(bdir / "events"))
-    to_interactions(new).write.mode("overwrite").parquet(str(bdir / "interactions"))
-    to_quarantine(events.where(F.col(REASON).isNotNull()), kind="events", key="event_id", fields_ddl=EVENT_FIELDS,
-                  batch_id=batch_id, at=at).write.mode("append").parquet(str(bdir / "quarantine"))
-
-    silver = lake.spark.read.schema(INTERACTIONS.schema).parquet(str(bdir / "interactions"))
-    gate = quality.validate_or_raise(silver, quality.interaction_rules(settings), "interactions_batch")
-    reasons = {r[REASON]: r["count"] for r in events.where(F.col(REASON).isNotNull()).groupBy(REASON).count().collect()}
-    read = events.count()
-    accepted, quarantined = _rows(bdir / "events"), sum(reasons.values())
+    with _phase("catalog"):
+        catalog, staged = {}, {}
+        for kind in CATALOG:
+            catalog[kind], staged[kind] = _validate_catalog(lake, manifest["files"], kind, bdir, batch_id, at)
+    with _phase("classify"):
+        events, rules = _classified_events(lake, settings, manifest["files"], staged["videos"], at)
+        reasons = {r[REASON]: r["count"] for r in events.groupBy(REASON).count().collect()}  # fills the cache
+        read = sum(reasons.values())
+        reasons.pop(None, None)
+    with _phase("great_expectations(events)"):
+        report = quality.run_suite(events.where(F.col(CORRUPT).isNull()), rules, "events_batch", "BOOLEAN_ONLY")
+    with _phase("stage"):
+        if reasons:
+            to_quarantine(events.where(F.col(REASON).isNotNull()), kind="events", key="event_id",
+                          fields_ddl=EVENT_FIELDS, batch_id=batch_id, at=at).write.mode("append").parquet(
+                str(bdir / "quarantine"))
+        dates = _stage_new_events(lake, events, bdir)
+        events.unpersist()
+        accepted = lake.spark.read.schema(f"{EVENTS.schema}, duration_ms long").parquet(str(bdir / "events"))
+        to_interactions(accepted).write.mode("overwrite").parquet(str(bdir / "interactions"))
+    with _phase("great_expectations(interactions)"):
+        silver = lake.spark.read.schema(INTERACTIONS.schema).parquet(str(bdir / "interactions"))
+        gate = quality.validate_or_raise(silver, quality.interaction_rules(settings), "interactions_batch",
+                                         "BOOLEAN_ONLY")
+    accepted_n, quarantined = _rows(bdir / "events"), sum(reasons.values())
     result = {
         "batch": batch_id, "files": len(manifest["files"]), "files_rejected": len(manifest["rejected"]),
-        "read": read, "accepted": accepted, "quarantined": quarantined, "duplicates": read - accepted - quarantined,
-        "reasons": reasons, "catalog": catalog, "dates": dates, "expectations": report, "interactions_gate": gate,
+        "read": read, "accepted": accepted_n, "quarantined": quarantined,
+        "duplicates": read - accepted_n - quarantined, "reasons": reasons, "catalog": catalog, "dates": dates,
+        "expectations": report, "interactions_gate": gate,
     }
-    events.unpersist()
-    new.unpersist()
-    done.write_text(json.dumps(result, indent=1, default=str))
+    (bdir / "validated.json").write_text(json.dumps(result, indent=1, default=str))
     return result
 
 
@@ -174,11 +213,12 @@ def commit(settings: Settings, batch_id: str, lake: BaseLake | None = None) -> d
         "quarantine": lake.merge_insert_staged(QUARANTINE, bdir / "quarantine", batch_id=batch_id),
         "videos": lake.merge_insert_staged(VIDEOS, bdir / "videos", batch_id=batch_id),
         "users": lake.merge_insert_staged(USERS, bdir / "users", batch_id=batch_id),
-        "interactions": lake.merge_insert_staged(INTERACTIONS, bdir / "interactions", batch_id=batch_id,
-                                                 partitions=v["dates"]),
     }
-    if batch_id not in lake.committed_batches(EVENTS):
-        written["events"] = lake.append_staged(EVENTS, bdir / "events", batch_id=batch_id)
+    # Accepted rows are new by construction (validate anti-joined them with the lake); the batch id in the
+    # commit metadata makes a retried commit skip what it already appended.
+    for table in (INTERACTIONS, EVENTS):
+        if batch_id not in lake.committed_batches(table):
+            written[table.name] = lake.append_staged(table, bdir / table.name, batch_id=batch_id)
     known = landing.ingested_keys(settings)
     log = [r for r in _log_rows(manifest, batch_id) if (r["path"], r["size"], r["mtime"]) not in known]
     if batch_id not in lake.committed_batches(INGEST_FILES):

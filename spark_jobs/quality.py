@@ -114,10 +114,11 @@ def first_failed_rule(rules: list[Rule]):
     return F.coalesce(*[F.when(r.failed(), F.lit(r.name)) for r in rules])
 
 
-def run_suite(df, rules: list[Rule], suite_name: str) -> dict:
+def run_suite(df, rules: list[Rule], suite_name: str, result_format: str = "BASIC") -> dict:
     """Validate a Spark DataFrame with a GX suite built from ``rules``.
 
-    Returns {"success", "evaluated", "failures": {rule: unexpected_count}}. Nothing is raised here.
+    Returns {"success", "evaluated", "failures": {rule: unexpected_count}}; with result_format
+    "BOOLEAN_ONLY" (faster: no counts) the counts are None. Nothing is raised here.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -129,20 +130,21 @@ def run_suite(df, rules: list[Rule], suite_name: str) -> dict:
         suite_name)
     suite = ctx.suites.add(gx.ExpectationSuite(name=suite_name, expectations=[r.expectation() for r in rules]))
     definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch_def, suite=suite))
-    result = definition.run(batch_parameters={"dataframe": df}, result_format="BASIC")
+    result = definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
     failures = {}
     for r in result.results:
         if not r.success:
             rule = r.expectation_config.meta.get("rule", r.expectation_config.type)
-            failures[rule] = int(r.result.get("unexpected_count") or 0) if r.result else -1
+            count = (r.result or {}).get("unexpected_count")
+            failures[rule] = None if count is None else int(count)
             if r.exception_info and r.exception_info.get("raised_exception"):
                 failures[rule] = f"error: {r.exception_info.get('exception_message')}"
     return {"suite": suite_name, "success": bool(result.success), "evaluated": len(result.results), "failures": failures}
 
 
-def validate_or_raise(df, rules: list[Rule], suite_name: str) -> dict:
+def validate_or_raise(df, rules: list[Rule], suite_name: str, result_format: str = "BASIC") -> dict:
     """A gate: raise ValidationFailed when any expectation fails."""
-    report = run_suite(df, rules, suite_name)
+    report = run_suite(df, rules, suite_name, result_format)
     if not report["success"]:
         raise ValidationFailed(f"{suite_name} failed: {report['failures']}")
     return report
