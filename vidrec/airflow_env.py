@@ -104,12 +104,14 @@ def ensure_db(settings: Settings, env: Mapping[str, str]) -> int:
     return done.returncode
 
 
-def run_airflow(settings: Settings, args: list[str], *, timeout: float | None = None) -> int:
+def run_airflow(settings: Settings, args: list[str], *, timeout: float | None = None,
+                log_file: Path | None = None) -> int:
     """Run ``airflow <args>`` for this project; returns its exit code.
 
     Migrates the metadata DB first when it is missing. `dags list` reads the DB, which in Airflow 3
     only knows DAGs after they are serialized, so it reserializes the dags folder first.
     With ``timeout`` (seconds) the command runs in its own process group, killed whole on expiry.
+    With ``log_file`` its output goes to that file instead of the terminal.
     """
     args = list(args[1:] if args[:1] == ["--"] else args)
     env = airflow_env(settings)
@@ -122,21 +124,27 @@ def run_airflow(settings: Settings, args: list[str], *, timeout: float | None = 
         if done.returncode != 0:
             sys.stderr.write(done.stderr[-4000:])
             return done.returncode
-    return _run([*airflow_command(), *args], env, timeout)
+    if log_file is None:
+        return _run([*airflow_command(), *args], env, timeout)
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "w") as out:
+        return _run([*airflow_command(), *args], env, timeout, out)
 
 
-def test_dag(settings: Settings, dag_id: str, logical_date: str, *, timeout: float | None = None) -> int:
+def test_dag(settings: Settings, dag_id: str, logical_date: str, *, timeout: float | None = None,
+             log_file: Path | None = None) -> int:
     """``airflow dags test <dag_id> <logical_date>``: one whole DAG run in-process; 0 when it succeeded."""
-    return run_airflow(settings, ["dags", "test", dag_id, logical_date], timeout=timeout)
+    return run_airflow(settings, ["dags", "test", dag_id, logical_date], timeout=timeout, log_file=log_file)
 
 
 test_dag.__test__ = False  # a function named test_* that pytest must not collect when imported by a test
 
 
-def _run(cmd: list[str], env: Mapping[str, str], timeout: float | None) -> int:
+def _run(cmd: list[str], env: Mapping[str, str], timeout: float | None, out=None) -> int:
+    streams = {"stdout": out, "stderr": subprocess.STDOUT} if out is not None else {}
     if timeout is None:
-        return subprocess.run(cmd, env=dict(env)).returncode
-    proc = subprocess.Popen(cmd, env=dict(env), start_new_session=True)
+        return subprocess.run(cmd, env=dict(env), **streams).returncode
+    proc = subprocess.Popen(cmd, env=dict(env), start_new_session=True, **streams)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
