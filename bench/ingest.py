@@ -70,7 +70,8 @@ def main() -> None:
         "generate_s": round(gen_s, 2), "ingest_s": round(wall, 2), "events_per_s": round(summary["events"] / wall),
         "peak_rss_mb": round(peak / 2**20), "read": counts["read"], "accepted": counts["accepted"],
         "quarantined": counts["quarantined"], "duplicates": counts["duplicates"],
-        "replay_s": round(replay_wall, 2), "replay_accepted": replay["accepted"], "replay_duplicates": replay["duplicates"],
+        "replay_s": round(replay_wall, 2), "replay_accepted": replay["accepted"],
+        "replay_duplicates": replay["duplicates"],
     }
     print(json.dumps(result))
 

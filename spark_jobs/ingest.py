@@ -28,8 +28,8 @@ from spark_jobs import landing, quality
 from spark_jobs.interactions import to_interactions
 from spark_jobs.lake import BaseLake, open_lake
 from vidrec.settings import Settings
-from vidrec.tables import EVENT_FIELDS, EVENTS, INGEST_FILES, INTERACTIONS, QUARANTINE, USER_FIELDS, USERS, \
-    VIDEO_FIELDS, VIDEOS
+from vidrec.tables import (EVENT_FIELDS, EVENTS, INGEST_FILES, INTERACTIONS, QUARANTINE, USER_FIELDS, USERS,
+                           VIDEO_FIELDS, VIDEOS)
 
 log = logging.getLogger("vidrec.ingest")
 CORRUPT, SOURCE, ROW, REASON = "_corrupt", "_source_file", "_row", "_reason"
@@ -91,7 +91,8 @@ def to_quarantine(bad, *, kind: str, key: str, fields_ddl: str, batch_id: str, a
             .select(F.sha2(F.concat_ws("|", F.lit(kind), F.col("raw")), 256).alias("quarantine_id"),
                     F.lit(kind).alias("kind"), F.col(key).alias("record_id"), F.col(REASON).alias("reason"),
                     "raw", F.col(SOURCE).alias("source_file"), F.lit(batch_id).alias("batch_id"),
-                    F.lit(at_naive).cast("timestamp").alias("quarantined_at"), F.lit(at_naive.date().isoformat()).alias("ds"))
+                    F.lit(at_naive).cast("timestamp").alias("quarantined_at"),
+                    F.lit(at_naive.date().isoformat()).alias("ds"))
             .dropDuplicates(["quarantine_id"]))
 
 
@@ -125,7 +126,8 @@ def _classified_events(lake: BaseLake, settings: Settings, files: list[dict], ne
     """The batch's events joined with video durations and classified (cached); plus the rules used."""
     from pyspark.sql import functions as F
 
-    known = lake.read(VIDEOS).select("video_id", "duration_ms").unionByName(new_videos.select("video_id", "duration_ms"))
+    cols = ["video_id", "duration_ms"]
+    known = lake.read(VIDEOS).select(*cols).unionByName(new_videos.select(*cols))
     rules = quality.event_rules(settings, at)
     events = (read_landed(lake.spark, [f for f in files if f["kind"] == "events"], EVENT_FIELDS)
               .join(known.dropDuplicates(["video_id"]), "video_id", "left")

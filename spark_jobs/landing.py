@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 from vidrec.settings import Settings
-from vidrec.tables import INGEST_FILES, LANDING_FORMATS, LANDING_KINDS, arrow_schema, EVENT_FIELDS, USER_FIELDS, \
-    VIDEO_FIELDS
+from vidrec.tables import (EVENT_FIELDS, INGEST_FILES, LANDING_FORMATS, LANDING_KINDS, USER_FIELDS, VIDEO_FIELDS,
+                           arrow_schema)
 
 REJECTED_DIR = "_rejected"
 FIELDS = {"events": EVENT_FIELDS, "videos": VIDEO_FIELDS, "users": USER_FIELDS}

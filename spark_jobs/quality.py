@@ -126,8 +126,8 @@ def run_suite(df, rules: list[Rule], suite_name: str, result_format: str = "BASI
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_def = ctx.data_sources.add_spark(suite_name).add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe(
-        suite_name)
+    asset = ctx.data_sources.add_spark(suite_name).add_dataframe_asset(suite_name)
+    batch_def = asset.add_batch_definition_whole_dataframe(suite_name)
     suite = ctx.suites.add(gx.ExpectationSuite(name=suite_name, expectations=[r.expectation() for r in rules]))
     definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch_def, suite=suite))
     result = definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
@@ -139,7 +139,8 @@ def run_suite(df, rules: list[Rule], suite_name: str, result_format: str = "BASI
             failures[rule] = None if count is None else int(count)
             if r.exception_info and r.exception_info.get("raised_exception"):
                 failures[rule] = f"error: {r.exception_info.get('exception_message')}"
-    return {"suite": suite_name, "success": bool(result.success), "evaluated": len(result.results), "failures": failures}
+    return {"suite": suite_name, "success": bool(result.success), "evaluated": len(result.results),
+            "failures": failures}
 
 
 def validate_or_raise(df, rules: list[Rule], suite_name: str, result_format: str = "BASIC") -> dict:

@@ -59,7 +59,8 @@ def _write_bad_producer_files(events_dir: Path) -> None:
     """What a buggy producer sends: each row breaks one rule (see README), plus one file that is not JSON."""
     good = {"user_id": "u1", "video_id": "v1", "event_type": "watch", "watch_ms": 1000, "ts": "2026-11-01T08:00:00Z",
             "session_id": "demo", "device": "web", "region": "us", "surface": "home"}
-    rows = [{**good, "event_id": "bad-1", "event_type": "purchase"}, {**good, "event_id": "bad-2", "video_id": "v-nope"},
+    rows = [{**good, "event_id": "bad-1", "event_type": "purchase"},
+            {**good, "event_id": "bad-2", "video_id": "v-nope"},
             {**good, "event_id": "bad-3", "watch_ms": -20}, {**good, "event_id": "bad-4", "ts": "1970-01-01T00:00:00Z"},
             {**good, "event_id": "bad-5", "user_id": None}, {**good, "event_id": "ok-1"}, {**good, "event_id": "ok-1"}]
     lines = [json.dumps(r) for r in rows] + ['{"event_id": "bad-6", "user_id": "u1", "watch_ms": "a lot"}']

@@ -29,14 +29,14 @@ class Settings:
     directly; services and the CLI use ``Settings.from_env()``.
     """
 
-    data_dir: Path = field(default=Path("var"), metadata={"help": "root of all local state (lake, landing, airflow...)"})
+    data_dir: Path = field(default=Path("var"), metadata={"help": "root of all local state (lake, landing, ...)"})
     lake_root: Path = field(default=Path(""), metadata={"help": "Delta Lake tables (default data_dir/lake)"})
     landing_dir: Path = field(default=Path(""), metadata={"help": "incoming event/catalog files (data_dir/landing)"})
     staging_dir: Path = field(default=Path(""), metadata={"help": "per-batch staged output (data_dir/staging)"})
     artifact_root: Path = field(default=Path(""), metadata={"help": "models and indexes (data_dir/artifacts)"})
     redis_dir: Path = field(default=Path(""), metadata={"help": "local redis-server data and log (data_dir/redis)"})
     airflow_home: Path = field(default=Path(""), metadata={"help": "AIRFLOW_HOME for make demo/airflow"})
-    redis_url: str = field(default="redis://127.0.0.1:6390/0", metadata={"help": "Redis for online features and top-N lists"})
+    redis_url: str = field(default="redis://127.0.0.1:6390/0", metadata={"help": "Redis (features, top-N lists)"})
     spark_master: str = field(default="local[2]", metadata={"help": "Spark master (local[2], spark://..., yarn)"})
     spark_shuffle_partitions: int = field(default=4, metadata={"help": "spark.sql.shuffle.partitions"})
     spark_driver_memory: str = field(default="2g", metadata={"help": "spark.driver.memory"})

@@ -49,7 +49,8 @@ def write_catalog(landing_dir):
     (landing_dir / "users").mkdir(parents=True, exist_ok=True)
     videos = [{"video_id": v, "title": v, "creator_id": "c1", "category": "music", "tags": ["a"], "duration_ms": d,
                "upload_ts": T0 - dt.timedelta(days=3), "language": "en"} for v, d in (("v1", 60_000), ("v2", 20_000))]
-    pq.write_table(pa.Table.from_pylist(videos, schema=arrow_schema(VIDEO_FIELDS)), landing_dir / "videos" / "v.parquet")
+    pq.write_table(pa.Table.from_pylist(videos, schema=arrow_schema(VIDEO_FIELDS)),
+                   landing_dir / "videos" / "v.parquet")
     users = [{"user_id": "u1", "region": "us", "age_band": "18-24", "signup_ts": T0}]
     pq.write_table(pa.Table.from_pylist(users, schema=arrow_schema(USER_FIELDS)), landing_dir / "users" / "u.parquet")
 
