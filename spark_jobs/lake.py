@@ -170,6 +170,23 @@ class BridgeLake(BaseLake):
         )
         return int(metrics["num_target_rows_inserted"])
 
+    def replace_partition(self, table: Table | str, df, ds: str) -> int:
+        """Overwrite exactly one ``ds`` partition with the frame's rows (idempotent re-runs of a day)."""
+        from deltalake import write_deltalake
+
+        t = _table(table)
+        self.ensure(t)
+        staging = self._stage(df.select(*t.columns))
+        try:
+            rows, reader = self._reader(staging, t)
+            if reader is None:
+                return 0
+            write_deltalake(str(self.path(t)), reader, mode="overwrite", predicate=f"ds = '{_literal(ds)}'",
+                            partition_by=list(t.partition_by) or None, commit_properties=_commit(f"ds={ds}"))
+            return rows
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
     def append(self, table: Table | str, df, *, batch_id: str | None = None) -> int:
         """Append a Spark DataFrame as one commit; returns rows written (0: nothing committed)."""
         staging = self._stage(df.select(*_table(table).columns))
@@ -218,6 +235,13 @@ class NativeLake(BaseLake):
                 str(self.path(t)))
         return rows
 
+    def replace_partition(self, table: Table | str, df, ds: str) -> int:
+        t = _table(table)
+        rows = df.count()
+        (df.select(*t.columns).write.format("delta").mode("overwrite").option("replaceWhere", f"ds = '{_literal(ds)}'")
+         .partitionBy(*t.partition_by).save(str(self.path(t))))
+        return rows
+
     def append_staged(self, table: Table | str, staged: Path, *, batch_id: str | None = None) -> int:
         return self.append(table, self.spark.read.schema(_table(table).schema).parquet(str(staged)), batch_id=batch_id)
 
@@ -245,12 +269,16 @@ def _commit(batch_id: str | None):
     return CommitProperties(custom_metadata={BATCH_KEY: batch_id}) if batch_id else None
 
 
+def _literal(value: str) -> str:
+    return str(value).replace("'", "''")
+
+
 def _merge_predicate(t: Table, partitions: Iterable[str] | None) -> str:
     """Key equality, plus the partitions touched as literals so MERGE scans only those files."""
     cond = [f"t.{k} = s.{k}" for k in t.key]
     if t.partition_by and partitions is not None:
         col = t.partition_by[0]
-        values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in sorted(set(partitions)))
+        values = ", ".join(f"'{_literal(v)}'" for v in sorted(set(partitions)))
         cond = [f"t.{col} IN ({values})" if values else "FALSE", f"t.{col} = s.{col}"] + cond
     return " AND ".join(cond)
 

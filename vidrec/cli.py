@@ -11,6 +11,26 @@ from pathlib import Path
 from vidrec.settings import Settings, describe
 
 
+# Batch jobs: `vidrec run <job> --ds YYYY-MM-DD`. Each target is ``run(settings, ds) -> dict`` and is imported
+# only when its job runs. DAG task ids equal these names.
+JOBS = {
+    "build_user_features": "spark_jobs.user_features:run",
+    "build_video_features": "spark_jobs.video_features:run",
+    "build_trending": "spark_jobs.trending:run",
+    "validate_features": "spark_jobs.feature_quality:run",
+    "feast_apply": "models.feature_store:apply_run",
+    "materialize": "models.feature_store:materialize_run",
+    "build_training_set": "models.training_set:run",
+    "train_als": "models.als:run",
+    "build_index": "models.ann_index:run",
+    "build_candidates": "models.candidates:run",
+    "train_ranker": "models.ranker:run",
+    "rank": "models.rank:run",
+    "evaluate": "models.evaluate:run",
+    "publish": "models.publish:run",
+}
+
+
 def _print_json(obj) -> None:
     print(json.dumps(obj, indent=None, sort_keys=False, default=str))
 
@@ -20,6 +40,30 @@ def cmd_ingest(s: Settings, a) -> int:
 
     counts = ingest.run_step(s, a.step, paths=[Path(p) for p in a.path or []], batch_id=a.batch, force=a.force)
     _print_json(counts)
+    return 0
+
+
+def cmd_run(s: Settings, a) -> int:
+    import importlib
+
+    module, func = JOBS[a.job].split(":")
+    _print_json(getattr(importlib.import_module(module), func)(s, a.ds))
+    return 0
+
+
+def cmd_publish(s: Settings, a) -> int:
+    from vidrec import recstore
+
+    store = recstore.RecoStore.from_url(s.redis_url)
+    _print_json(store.rollback() if a.action == "rollback" else store.status())
+    return 0
+
+
+def cmd_serve(s: Settings, a) -> int:
+    import uvicorn
+
+    uvicorn.run("serving.app:create_app_from_env", factory=True, host=s.api_host, port=s.api_port,
+                log_level="warning", access_log=False)
     return 0
 
 
@@ -95,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--batch", help="batch id (Airflow passes the run's timestamp); default: a new id")
     q.add_argument("--force", action="store_true", help="re-read files that were already ingested")
     q.set_defaults(func=cmd_ingest)
+
+    q = sub.add_parser("run", help="run one batch job for a partition date (what the DAG tasks run)")
+    q.add_argument("job", choices=sorted(JOBS))
+    q.add_argument("--ds", required=True, help="partition date, YYYY-MM-DD")
+    q.set_defaults(func=cmd_run)
+
+    q = sub.add_parser("publish", help="published recommendation versions in Redis")
+    q.add_argument("action", choices=["status", "rollback"])
+    q.set_defaults(func=cmd_publish)
+
+    q = sub.add_parser("serve", help="run the API in the foreground (VIDREC_API_HOST:VIDREC_API_PORT)")
+    q.set_defaults(func=cmd_serve)
 
     q = sub.add_parser("lake", help="lake tables")
     q.add_argument("action", choices=["stats"])

@@ -18,6 +18,7 @@ _DERIVED_DIRS = {
     "artifact_root": "artifacts",
     "redis_dir": "redis",
     "airflow_home": "airflow",
+    "feast_dir": "feast",
 }
 
 
@@ -36,6 +37,7 @@ class Settings:
     artifact_root: Path = field(default=Path(""), metadata={"help": "models and indexes (data_dir/artifacts)"})
     redis_dir: Path = field(default=Path(""), metadata={"help": "local redis-server data and log (data_dir/redis)"})
     airflow_home: Path = field(default=Path(""), metadata={"help": "AIRFLOW_HOME for make demo/airflow"})
+    feast_dir: Path = field(default=Path(""), metadata={"help": "Feast registry and state (data_dir/feast)"})
     redis_url: str = field(default="redis://127.0.0.1:6390/0", metadata={"help": "Redis (features, top-N lists)"})
     spark_master: str = field(default="local[2]", metadata={"help": "Spark master (local[2], spark://..., yarn)"})
     spark_shuffle_partitions: int = field(default=4, metadata={"help": "spark.sql.shuffle.partitions"})
@@ -45,6 +47,19 @@ class Settings:
     max_clock_skew_s: int = field(default=86400, metadata={"help": "events this far past ingest time are quarantined"})
     max_watch_ratio: float = field(default=20.0, metadata={"help": "watch_ms above ratio x duration is quarantined"})
     seed: int = field(default=42, metadata={"help": "seed for generators and models"})
+    api_host: str = field(default="127.0.0.1", metadata={"help": "address the API listens on"})
+    api_port: int = field(default=8000, metadata={"help": "port of the API (make serve)"})
+    topn: int = field(default=100, metadata={"help": "length of each published list"})
+    candidates_per_user: int = field(default=300, metadata={"help": "candidates kept per user before ranking"})
+    active_days: int = field(default=30, metadata={"help": "users active in this many days get a home feed"})
+    exploration_share: float = field(default=0.1, metadata={"help": "share of a feed for fresh, under-exposed videos"})
+    creator_max_per_window: int = field(default=2, metadata={"help": "at most this many videos of one creator ..."})
+    creator_window: int = field(default=10, metadata={"help": "... in any this many consecutive items"})
+    publish_ttl_s: int = field(default=259200, metadata={"help": "published versions expire after this long"})
+    overlay_timeout_ms: int = field(default=30, metadata={"help": "time budget for the real-time overlay"})
+    als_factors: int = field(default=64, metadata={"help": "ALS embedding size"})
+    als_iterations: int = field(default=15, metadata={"help": "ALS iterations"})
+    use_gpu: bool = field(default=False, metadata={"help": "let implicit use CUDA (never probed)"})
 
     def __post_init__(self) -> None:
         base = Path(self.data_dir).absolute()
@@ -96,6 +111,10 @@ def _cast(f: dataclasses.Field, raw: str, key: str):
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
         if kind == "Path":
             return Path(raw)
         return raw

@@ -104,7 +104,38 @@ INGEST_FILES = Table(
     key=("path", "size", "mtime"),
 )
 
-TABLES = {t.name: t for t in (EVENTS, INTERACTIONS, QUARANTINE, VIDEOS, USERS, INGEST_FILES)}
+# Feature tables: one row per entity per ds, computed as of the END of ds (event_ts = ds + 1 day, UTC);
+# nothing from later events leaks in. Windows 1/7/30 days end at event_ts. Feast reads these (feature_repo/).
+WINDOWS = (1, 7, 30)
+_USER_COUNTS = ", ".join(f"{m}_{w}d long" for m in ("views", "likes", "skips", "not_interested") for w in WINDOWS)
+_WATCH = ", ".join(f"watch_ms_{w}d long" for w in WINDOWS)
+USER_FEATURES = Table(
+    "user_features",
+    f"user_id string, event_ts timestamp, {_USER_COUNTS}, {_WATCH}, like_rate_30d double, skip_rate_30d double, "
+    "top_categories array<string>, top_creators array<string>, last_watched array<string>, region string, "
+    "device string, ds string",
+    partition_by=(DS,),
+    key=(USER_ID, DS),
+)
+_VIDEO_COUNTS = ", ".join(f"{m}_{w}d long" for m in ("impressions", "views", "likes", "skips") for w in WINDOWS)
+VIDEO_FEATURES = Table(
+    "video_features",
+    f"video_id string, event_ts timestamp, {_VIDEO_COUNTS}, ctr_7d double, mean_watch_fraction_7d double, "
+    "completion_rate_7d double, trending_score double, age_days double, creator_id string, category string, "
+    "creator_views_30d long, creator_like_rate_30d double, ds string",
+    partition_by=(DS,),
+    key=(VIDEO_ID, DS),
+)
+TRENDING = Table(
+    "trending",
+    "region string, rank int, video_id string, score double, event_ts timestamp, ds string",
+    partition_by=(DS,),
+    key=("region", "rank", DS),
+)
+GLOBAL_REGION = "global"
+
+TABLES = {t.name: t for t in (EVENTS, INTERACTIONS, QUARANTINE, VIDEOS, USERS, INGEST_FILES, USER_FEATURES,
+                              VIDEO_FEATURES, TRENDING)}
 
 
 

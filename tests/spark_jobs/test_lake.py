@@ -98,3 +98,13 @@ def test_native_delta_spark_path(settings, spark):
 def test_auto_mode_uses_the_bridge_without_the_jars(settings, spark):
     lake = open_lake(settings, spark)
     assert lake.mode == ("native" if native_delta_available(spark) else "bridge")
+
+
+def test_replace_partition_overwrites_one_day_only(settings, spark):
+    lake = BridgeLake(settings, spark)
+    two_days = pa.concat_tables([events_table(["a", "b"]), events_table(["c"], ds="2026-11-02")])
+    write_deltalake(str(lake.path(EVENTS)), two_days, partition_by=["ds"])
+    day1 = spark.createDataFrame(events_table(["x"]).to_pandas(), EVENTS.schema)
+    assert lake.replace_partition(EVENTS, day1, "2026-11-01") == 1
+    assert lake.replace_partition(EVENTS, day1, "2026-11-01") == 1  # a re-run replaces, never duplicates
+    assert [r[0] for r in rows_of(lake.read(EVENTS))] == ["c", "x"]
