@@ -9,7 +9,7 @@ export GX_ANALYTICS_ENABLED ?= false
 export OPENBLAS_NUM_THREADS ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: setup test demo stop services-up services-down lake-stats bench clean
+.PHONY: setup test demo stop serve airflow services-up services-down lake-stats bench clean
 
 setup: $(STAMP) redis-server-check
 
@@ -40,6 +40,15 @@ demo: setup
 
 stop:
 	-$(VENV)/bin/vidrec services down
+
+serve: setup
+	$(VENV)/bin/vidrec services up
+	$(VENV)/bin/vidrec serve
+
+airflow: setup
+	@$(VENV)/bin/vidrec services airflow | $(PY) -c "import json,sys; d=json.load(sys.stdin); \
+	  print('Airflow UI:', d['airflow']); print('login:', ', '.join(f'{u} / {p}' for u, p in d['login'].items()) or 'see the log'); \
+	  print('log:', d['log']); print('stop it with: make stop')"
 
 services-up: setup
 	$(VENV)/bin/vidrec services up

@@ -152,3 +152,34 @@ def _run(cmd: list[str], env: Mapping[str, str], timeout: float | None, out=None
         proc.wait()
         print(f"vidrec: {' '.join(cmd[-4:])} timed out after {timeout:g} s", file=sys.stderr)
         return 124
+
+
+def start_ui(settings: Settings, wait_s: float = 180.0) -> dict:
+    """`airflow standalone` in the background (API server + UI, scheduler, DAG processor, triggerer).
+
+    Returns the address and the admin login that Airflow's simple auth manager generated.
+    """
+    import json
+    import time
+    import urllib.request
+
+    from vidrec import services
+
+    env = airflow_env(settings)
+    if ensure_db(settings, env):
+        raise RuntimeError("airflow db migrate failed")
+    url = f"http://127.0.0.1:{API_PORT}"
+    if not services._running_pid(settings, "airflow"):
+        services.spawn(settings, "airflow", [*airflow_command(), "standalone"], env)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url + "/api/v2/monitor/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        raise RuntimeError(f"Airflow did not answer on {url} within {wait_s:g} s; see {settings.data_dir}/run")
+    passwords = Path(settings.airflow_home) / "simple_auth_manager_passwords.json.generated"
+    login = json.loads(passwords.read_text()) if passwords.exists() else {}
+    return {"airflow": url, "login": login, "log": str(Path(settings.data_dir) / "run" / "airflow.log")}

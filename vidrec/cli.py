@@ -46,6 +46,13 @@ def cmd_ingest(s: Settings, a) -> int:
 def cmd_run(s: Settings, a) -> int:
     import importlib
 
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(a.ds)
+    except ValueError:
+        print(f"vidrec run: --ds must be a date like 2026-11-01, not {a.ds!r}", file=sys.stderr)
+        return 2
     module, func = JOBS[a.job].split(":")
     _print_json(getattr(importlib.import_module(module), func)(s, a.ds))
     return 0
@@ -82,9 +89,12 @@ def cmd_lake(s: Settings, a) -> int:
 
 
 def cmd_services(s: Settings, a) -> int:
-    from vidrec import services
+    from vidrec import airflow_env, services
 
-    result = getattr(services, a.action)(s)
+    if a.action == "airflow":
+        result = airflow_env.start_ui(s)
+    else:
+        result = getattr(services, a.action)(s)
     _print_json(result)
     return 0 if a.action != "status" or result.get("redis") == "running" else 1
 
@@ -158,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_lake)
 
     q = sub.add_parser("services", help="the private redis-server for the demo")
-    q.add_argument("action", choices=["up", "down", "status"])
+    q.add_argument("action", choices=["up", "down", "status", "airflow"],
+                   help="up: redis-server; airflow: the Airflow UI and scheduler; down: stop all of them")
     q.set_defaults(func=cmd_services)
 
     q = sub.add_parser("generate", help="write a seeded synthetic catalog and event stream as landing files")

@@ -62,34 +62,71 @@ def _endpoint(settings: Settings) -> tuple[str, int]:
     return url.hostname or "127.0.0.1", url.port or 6379
 
 
-def _pidfile(settings: Settings) -> Path:
-    return settings.redis_dir / "redis.pid"
+def _pidfile(settings: Settings, name: str) -> Path:
+    return Path(settings.data_dir) / "run" / f"{name}.pid"
 
 
-def up(settings: Settings) -> dict:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _running_pid(settings: Settings, name: str) -> int | None:
+    path = _pidfile(settings, name)
+    if path.exists() and _alive(int(path.read_text())):
+        return int(path.read_text())
+    return None
+
+
+def spawn(settings: Settings, name: str, cmd: list[str], env: dict | None = None) -> int:
+    """Start a background process in its own session (so `down` stops its whole group); log to data_dir/run."""
+    run_dir = Path(settings.data_dir) / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    _pidfile(settings, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def redis_up(settings: Settings) -> dict:
     host, port = _endpoint(settings)
     if host not in ("127.0.0.1", "localhost"):
         return {"redis": "external", "url": settings.redis_url}
     if ping(host, port):
         return {"redis": "running", "url": settings.redis_url, "started": False}
     proc = start_redis(port, settings.redis_dir, host="127.0.0.1")
-    _pidfile(settings).write_text(str(proc.pid))
+    _pidfile(settings, "redis").parent.mkdir(parents=True, exist_ok=True)
+    _pidfile(settings, "redis").write_text(str(proc.pid))
     return {"redis": "running", "url": settings.redis_url, "started": True, "pid": proc.pid}
 
 
+def up(settings: Settings) -> dict:
+    return redis_up(settings)
+
+
 def down(settings: Settings) -> dict:
-    pidfile = _pidfile(settings)
-    if not pidfile.exists():
-        return {"redis": "not started by vidrec"}
-    pid = int(pidfile.read_text())
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    pidfile.unlink()
-    return {"redis": "stopped", "pid": pid}
+    """Stop every process that vidrec started (redis-server, API, Airflow), whole process groups."""
+    stopped = {}
+    run_dir = Path(settings.data_dir) / "run"
+    for pidfile in sorted(run_dir.glob("*.pid")) if run_dir.exists() else []:
+        pid = int(pidfile.read_text())
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            stopped[pidfile.stem] = "stopped"
+        except ProcessLookupError:
+            stopped[pidfile.stem] = "was not running"
+        pidfile.unlink()
+    return stopped or {"redis": "not started by vidrec"}
 
 
 def status(settings: Settings) -> dict:
     host, port = _endpoint(settings)
-    return {"redis": "running" if ping(host, port) else "stopped", "url": settings.redis_url}
+    out = {"redis": "running" if ping(host, port) else "stopped", "url": settings.redis_url}
+    for name in ("api", "airflow"):
+        if _pidfile(settings, name).exists():
+            out[name] = "running" if _running_pid(settings, name) else "stopped"
+    return out

@@ -1,0 +1,33 @@
+"""Hourly features: interactions -> user/video features and trending lists -> validated -> Feast -> Redis.
+
+Thin DAG (STYLE.md B6): each task is one `vidrec run <job> --ds <day>` command. The day is the one the
+finished hour belongs to, so the 00:00 run finalizes yesterday's partition. Re-running a day replaces it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import chain, dag
+
+DAY = "{{ (logical_date - macros.timedelta(hours=1)).strftime('%Y-%m-%d') }}"
+JOBS = ["build_user_features", "build_video_features", "build_trending", "validate_features", "feast_apply",
+        "materialize"]
+
+
+@dag(
+    schedule="15 * * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["features"],
+    default_args={"owner": "recs", "retries": 2, "retry_delay": timedelta(minutes=2)},
+    doc_md=__doc__,
+)
+def features_hourly():
+    chain(*[BashOperator(task_id=job, bash_command=f"vidrec run {job} --ds {DAY}") for job in JOBS])
+
+
+features_hourly()
