@@ -61,8 +61,12 @@ def cmd_run(s: Settings, a) -> int:
 def cmd_publish(s: Settings, a) -> int:
     from vidrec import recstore
 
-    store = recstore.RecoStore.from_url(s.redis_url)
-    _print_json(store.rollback() if a.action == "rollback" else store.status())
+    store = recstore.RecoStore.from_url(s.redis_url, ttl_s=s.publish_ttl_s)
+    try:
+        _print_json(store.rollback() if a.action == "rollback" else store.status())
+    except recstore.StoreError as exc:
+        print(f"vidrec publish {a.action}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,99 @@
+"""Feed endpoints: home, related, trending. Read-only: one Redis GET per request (+ the time-boxed overlay).
+
+Fallbacks, in order:
+- home: the user's list -> the region's cold-start list -> the global cold-start list -> global trending;
+- related: the video's list -> global trending (the seed video removed);
+- trending: the region's list -> the global list;
+- Redis unreachable: the last trending list this process read successfully, with ``"degraded": true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from serving.overlay import EMPTY, apply_overlay
+from serving.schemas import DEFAULT_REGION, BadParam, parse_count, parse_id, parse_region
+from vidrec.recstore import COLDSTART, HOME, IX_VIDEO, RELATED, TRENDING, Found, StoreUnavailable, row_to_item
+
+if TYPE_CHECKING:
+    from serving.app import Services
+
+
+def respond(rows: list, version: str | None, *, degraded: bool = False, overlay: bool = False, **echo) -> JSONResponse:
+    return JSONResponse({"items": [row_to_item(r) for r in rows], "version": version, "degraded": degraded,
+                         "overlay": overlay, **echo})
+
+
+def bad_request(exc: BadParam) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=400)
+
+
+async def first_found(svc: "Services", candidates: list[tuple[str, str]]) -> tuple[tuple[str, str], Found] | None:
+    """The first list that exists among (collection, entity) candidates, all read from one version."""
+    version = await svc.store.active_version()
+    if version is None:
+        return None
+    for candidate in dict.fromkeys(candidates):  # home: region == global asks once
+        found = await svc.store.get_list(*candidate, version)
+        if found is not None:
+            return candidate, found
+    return None
+
+
+async def serve(svc: "Services", viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
+                fallback_region: str, exclude: str | None = None, **echo) -> JSONResponse:
+    """Look up the first existing list, apply the overlay, answer; degrade when Redis fails us."""
+    state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
+    try:
+        hit = await first_found(svc, candidates)
+    except StoreUnavailable:
+        hit = None
+    if hit is not None:
+        (collection, entity), found = hit
+        version, rows, degraded = found.version, found.rows, False
+        svc.noticed(version)
+        if collection == TRENDING:
+            svc.remember(entity, found)
+    else:  # Redis unreachable, or nothing published at all: the last trending list this process saw
+        version, rows = svc.last_known(fallback_region)
+        degraded = True
+        svc.count("degraded")
+    state, overlay_ok = await state_task if state_task else (EMPTY, False)
+    if exclude:
+        rows = [r for r in rows if r[IX_VIDEO] != exclude]
+    return respond(apply_overlay(rows, state, count), version, degraded=degraded, overlay=overlay_ok, **echo)
+
+
+async def home(request: Request) -> JSONResponse:
+    params = request.query_params
+    try:
+        user_id, count, region = parse_id(params, "user_id"), parse_count(params), parse_region(params)
+    except BadParam as exc:
+        return bad_request(exc)
+    candidates = [(HOME, user_id), (COLDSTART, region), (COLDSTART, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
+    return await serve(request.state.svc, user_id, candidates, count, fallback_region=region, user_id=user_id)
+
+
+async def related(request: Request) -> JSONResponse:
+    try:
+        video_id = parse_id(request.query_params, "video_id")
+        user_id = parse_id(request.query_params, "user_id", required=False)
+        count = parse_count(request.query_params)
+    except BadParam as exc:
+        return bad_request(exc)
+    candidates = [(RELATED, video_id), (TRENDING, DEFAULT_REGION)]
+    return await serve(request.state.svc, user_id, candidates, count, fallback_region=DEFAULT_REGION, exclude=video_id,
+                       video_id=video_id)
+
+
+async def trending(request: Request) -> JSONResponse:
+    try:
+        region, count = parse_region(request.query_params), parse_count(request.query_params)
+    except BadParam as exc:
+        return bad_request(exc)
+    candidates = [(TRENDING, region)] + ([(TRENDING, DEFAULT_REGION)] if region != DEFAULT_REGION else [])
+    return await serve(request.state.svc, None, candidates, count, fallback_region=region, region=region)

@@ -1,0 +1,210 @@
+"""The real-time overlay: what a user just did, applied on top of the precomputed lists.
+
+State lives in Feast's online store, feature view ``user_realtime`` (entity ``user``, join key ``user_id``):
+``session_watched``, ``recent_not_interested_videos``, ``recent_not_interested_creators`` (Array(String),
+most recent first). The event intake writes it through the push source ``user_realtime_push``; feed
+requests read it, time-boxed by the caller. Policy: **fail open**. When the read is slow or fails, the
+list is served without the overlay (``"overlay": false`` in the response); when Feast is not set up at
+all, the overlay is disabled and every response says so. There is no second, Redis-native copy.
+
+This is the only serving module that imports feast (and pandas, which Feast's push needs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from vidrec.feast_config import FEATURE_REPO, feast_env
+from vidrec.recstore import IX_CREATOR, IX_VIDEO
+from vidrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FEATURE_VIEW = "user_realtime"
+PUSH_SOURCE = "user_realtime_push"
+WATCHED, NI_VIDEOS, NI_CREATORS = "session_watched", "recent_not_interested_videos", "recent_not_interested_creators"
+FEATURES = (WATCHED, NI_VIDEOS, NI_CREATORS)
+TIMESTAMP_FIELD = "event_ts"
+MAX_RECENT = 100  # entries kept per feature list
+WATCH_EVENTS = ("watch", "click")
+
+
+@dataclass(frozen=True)
+class UserState:
+    """Videos and creators to hide from this user right now."""
+
+    watched: tuple[str, ...] = ()
+    not_interested_videos: tuple[str, ...] = ()
+    not_interested_creators: tuple[str, ...] = ()
+
+    def hidden(self) -> tuple[frozenset, frozenset]:
+        return frozenset(self.watched) | frozenset(self.not_interested_videos), frozenset(self.not_interested_creators)
+
+
+EMPTY = UserState()
+
+
+def apply_overlay(rows: list, state: UserState, count: int) -> list:
+    """The first ``count`` rows whose video and creator the user has not hidden (spares refill the gaps)."""
+    videos, creators = state.hidden()
+    if not videos and not creators:
+        return rows[:count]
+    out = []
+    for row in rows:
+        if row[IX_VIDEO] not in videos and row[IX_CREATOR] not in creators:
+            out.append(row)
+            if len(out) == count:
+                break
+    return out
+
+
+def updated_state(state: UserState, event: dict, creator_id: str | None) -> UserState | None:
+    """The state after ``event``, or None when the event type does not touch the overlay."""
+    video, kind = event["video_id"], event["event_type"]
+
+    def push(values: tuple, value: str | None) -> tuple:
+        return values if value is None else ((value,) + tuple(v for v in values if v != value))[:MAX_RECENT]
+
+    if kind in WATCH_EVENTS:
+        return UserState(push(state.watched, video), state.not_interested_videos, state.not_interested_creators)
+    if kind == "not_interested":
+        return UserState(state.watched, push(state.not_interested_videos, video),
+                         push(state.not_interested_creators, creator_id))
+    return None
+
+
+class Overlay(Protocol):
+    enabled: bool
+
+    async def user_state(self, user_id: str) -> UserState: ...
+
+    async def record(self, event: dict, creator_id: str | None) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class DisabledOverlay:
+    """No real-time state (Feast not set up): lists are served as published."""
+
+    enabled = False
+
+    def __init__(self, reason: str = "disabled"):
+        self.reason = reason
+
+    async def user_state(self, user_id: str) -> UserState:
+        return EMPTY
+
+    async def record(self, event: dict, creator_id: str | None) -> bool:
+        return False
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FeastOverlay:
+    """The overlay on a Feast ``FeatureStore`` (or anything with its async online read and push)."""
+
+    enabled = True
+
+    def __init__(self, store, *, feature_view: str = FEATURE_VIEW, push_source: str = PUSH_SOURCE,
+                 timestamp_field: str = TIMESTAMP_FIELD):
+        self.store, self.push_source, self.timestamp_field = store, push_source, timestamp_field
+        self.refs = [f"{feature_view}:{f}" for f in FEATURES]
+        self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+    async def start(self) -> None:
+        """Open Feast's clients and pay its lazy set-up (registry, connection) before the first request."""
+        await self.store.initialize()
+        await self.user_state("__warm_up__")
+
+    async def aclose(self) -> None:
+        await self.store.close()
+
+    async def user_state(self, user_id: str) -> UserState:
+        row = (await self.store.get_online_features_async(features=self.refs, entity_rows=[{"user_id": user_id}])
+               ).to_dict()
+        return UserState(*(tuple(row[f][0] or ()) for f in FEATURES))
+
+    async def record(self, event: dict, creator_id: str | None) -> bool:
+        """Read-modify-push the user's state. Serialized per user within this process; across processes the
+        last push wins (a lost update only means one video is not hidden until the next event)."""
+        if updated_state(EMPTY, event, creator_id) is None:
+            return False
+        user_id = event["user_id"]
+        lock = self._locks.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            state = updated_state(await self.user_state(user_id), event, creator_id)
+            await self.store.push_async(self.push_source, self._frame(user_id, state))
+        return True
+
+    def _frame(self, user_id: str, state: UserState):
+        import pandas as pd
+
+        return pd.DataFrame({"user_id": [user_id], WATCHED: [list(state.watched)],
+                             NI_VIDEOS: [list(state.not_interested_videos)],
+                             NI_CREATORS: [list(state.not_interested_creators)],
+                             self.timestamp_field: [pd.Timestamp(dt.datetime.now(dt.timezone.utc))]})
+
+
+def feast_config(settings: Settings, repo_path: Path = FEATURE_REPO):
+    """feature_store.yaml with its ${VAR}s filled from settings (never from, nor into, os.environ)."""
+    import yaml
+    from feast.repo_config import RepoConfig
+
+    env = feast_env(settings)
+    pattern = re.compile(r"\$\{(\w+)\}")
+
+    def fill(value):
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        if isinstance(value, str):
+            unknown = sorted(set(pattern.findall(value)) - set(env))
+            if unknown:
+                raise KeyError(f"feature_store.yaml uses {unknown}, which serving does not know how to fill")
+            return pattern.sub(lambda m: env[m.group(1)], value)
+        return value
+
+    config = RepoConfig(**fill(yaml.safe_load((Path(repo_path) / "feature_store.yaml").read_text())))
+    config.repo_path = Path(repo_path)
+    return config
+
+
+def open_feature_store(settings: Settings, repo_path: Path = FEATURE_REPO):
+    """The project's FeatureStore, checked to serve ``user_realtime``; raises when Feast is not set up.
+
+    Opening never creates anything: a missing registry means `vidrec run feast_apply` has not run yet.
+    """
+    if not (Path(repo_path) / "feature_store.yaml").exists():
+        raise FileNotFoundError(f"no Feast repo at {repo_path}")
+    config = feast_config(settings, repo_path)
+    registry = Path(config.registry.path)
+    if config.registry.registry_type == "file" and not registry.exists():
+        raise FileNotFoundError(f"no Feast registry at {registry}: run `vidrec run feast_apply` first")
+    from feast import FeatureStore
+
+    store = FeatureStore(config=config)
+    store.get_feature_view(FEATURE_VIEW)  # raises when the view was never applied
+    return store
+
+
+def build_overlay(settings: Settings) -> Overlay:
+    """A FeastOverlay when the feature store is set up, else a DisabledOverlay (logged once)."""
+    try:
+        return FeastOverlay(open_feature_store(settings))
+    except Exception as exc:  # any reason Feast cannot be opened means: serve without the overlay
+        log.warning("real-time overlay disabled: %s: %s", type(exc).__name__, exc)
+        return DisabledOverlay(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,107 @@
+"""Serving fixtures: a tiny hand-written nightly run (lists + manifest + catalog), published to a real Redis.
+
+The run has the columns the ranking job writes (``<artifact_root>/runs/<ds>/lists/*.parquet``) and the
+catalog is a real Delta table, so ``models.publish.run`` is exercised exactly as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from vidrec.settings import Settings
+
+DS = "2026-11-01"
+DIGEST = "abcdef0123456789"
+VERSION = f"{DS}-{DIGEST[:8]}"
+N_VIDEOS = 40
+
+
+def creator(i: int) -> str:
+    return f"c{i % 5}"
+
+
+def catalog() -> pa.Table:
+    ids = range(1, N_VIDEOS + 1)
+    return pa.table({
+        "video_id": [f"v{i}" for i in ids], "title": [f"Video {i}" for i in ids],
+        "creator_id": [creator(i) for i in ids], "category": ["music" if i % 2 else "sports" for i in ids],
+        "tags": pa.array([["t"]] * N_VIDEOS, pa.list_(pa.string())),
+        "duration_ms": pa.array([1000 * i for i in ids], pa.int64()),
+    })
+
+
+def _ranked(key: str, lists: dict[str, list[str]], item_col: str = "video_id", source: str | None = "als") -> pa.Table:
+    rows = [(k, r + 1, v, round(1.0 - r * 0.01, 4)) for k, vids in lists.items() for r, v in enumerate(vids)]
+    cols = {key: [r[0] for r in rows], "rank": pa.array([r[1] for r in rows], pa.int32()),
+            item_col: [r[2] for r in rows], "score": [r[3] for r in rows], "reason": ["because" for _ in rows]}
+    if source:
+        cols["source"] = [source] * len(rows)
+    return pa.table(cols)
+
+
+# u1 likes low ids, u2 high ids; 30 items each: topn 20 + 10 spares for the overlay to refill from.
+HOME = {"u1": [f"v{i}" for i in range(1, 31)], "u2": [f"v{i}" for i in range(40, 10, -1)]}
+RELATED = {"v1": ["v1", "v2", "v3", "v4"], "v2": ["v5", "v6"]}  # v1's own id is in its list: serving drops it
+TRENDING = {"global": [f"v{i}" for i in range(10, 0, -1)], "eu": [f"v{i}" for i in range(20, 10, -1)]}
+COLDSTART = {"global": ["v5", "v6", "v7"], "eu": ["v8", "v9"]}
+
+
+def write_run(settings: Settings, ds: str = DS, *, digest: str | None = DIGEST, gate: dict | None = None,
+              home: dict | None = None) -> Path:
+    """Write one nightly run and the catalog table; returns the run folder."""
+    from deltalake import write_deltalake
+
+    run = Path(settings.artifact_root) / "runs" / ds
+    (run / "lists").mkdir(parents=True, exist_ok=True)
+    pq.write_table(_ranked("user_id", home or HOME), run / "lists" / "home.parquet")
+    pq.write_table(_ranked("video_id", RELATED, item_col="related_id", source="similar"),
+                   run / "lists" / "related.parquet")
+    pq.write_table(_ranked("region", TRENDING, source=None), run / "lists" / "trending.parquet")
+    pq.write_table(_ranked("region", COLDSTART, source=None), run / "lists" / "coldstart.parquet")
+    manifest = {"ds": ds, "params_digest": digest, "metrics": {"ndcg@10": 0.31, "recall@50": 0.42},
+                "gate": gate if gate is not None else {"passed": True, "ndcg@10": 0.31, "min_ndcg@10": 0.2}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    videos = Path(settings.lake_root) / "videos"
+    if not videos.exists():
+        write_deltalake(str(videos), catalog())
+    return run
+
+
+def db_url(redis_server: str, db: int) -> str:
+    return redis_server.rsplit("/", 1)[0] + f"/{db}"
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """Database 7 of the session's real redis-server, emptied for each test."""
+    import redis
+
+    url = db_url(redis_server, 7)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture
+def run():
+    """The fixture run's constants and writer (test modules cannot import conftest under importlib mode)."""
+    return types.SimpleNamespace(DS=DS, DIGEST=DIGEST, VERSION=VERSION, HOME=HOME, RELATED=RELATED,
+                                 TRENDING=TRENDING, COLDSTART=COLDSTART, creator=creator, write=write_run)
+
+
+@pytest.fixture
+def published(settings, redis_url) -> Settings:
+    """Settings pointing at a Redis where the fixture run is published (version VERSION)."""
+    from models import publish
+
+    s = settings.replace(redis_url=redis_url)
+    write_run(s)
+    publish.run(s, DS)
+    return s

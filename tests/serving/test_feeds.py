@@ -1,0 +1,151 @@
+"""Feed endpoints through TestClient against a real redis-server, with the fixture run published."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from serving.app import create_app
+from serving.overlay import DisabledOverlay
+
+pytestmark = pytest.mark.redis
+
+HOME_URL = "/api/v1/recommendations/home"
+
+
+@pytest.fixture
+def client(published):
+    with TestClient(create_app(published, overlay=DisabledOverlay())) as c:
+        yield c
+
+
+def ids(resp) -> list[str]:
+    return [it["video_id"] for it in resp.json()["items"]]
+
+
+def test_home_lists_are_personal_and_carry_catalog_fields(client, run):
+    r1, r2 = client.get(HOME_URL, params={"user_id": "u1"}), client.get(HOME_URL, params={"user_id": "u2"})
+    assert r1.status_code == r2.status_code == 200
+    assert ids(r1) == run.HOME["u1"][:20] and ids(r2) == run.HOME["u2"][:20]
+    body = r1.json()
+    assert body["version"] == run.VERSION and body["user_id"] == "u1"
+    assert body["degraded"] is False and body["overlay"] is False
+    assert body["items"][0] == {"video_id": "v1", "title": "Video 1", "creator_id": "c1", "category": "music",
+                                "duration_ms": 1000, "score": 1.0, "reason": "because", "source": "als"}
+
+
+def test_count_limits_the_list(client):
+    assert ids(client.get(HOME_URL, params={"user_id": "u1", "count": "3"})) == ["v1", "v2", "v3"]
+    assert len(ids(client.get(HOME_URL, params={"user_id": "u1", "count": "100"}))) == 30  # all it has
+
+
+def test_unknown_user_gets_the_regions_cold_start_list(client, run):
+    r = client.get(HOME_URL, params={"user_id": "new-user"})
+    assert ids(r) == run.COLDSTART["global"] and {it["source"] for it in r.json()["items"]} == {"coldstart"}
+    assert ids(client.get(HOME_URL, params={"user_id": "new-user", "region": "eu"})) == run.COLDSTART["eu"]
+    assert ids(client.get(HOME_URL, params={"user_id": "new-user", "region": "mars"})) == run.COLDSTART["global"]
+
+
+@pytest.mark.parametrize("path, params, parameter", [
+    (HOME_URL, {}, "user_id"),
+    (HOME_URL, {"user_id": ""}, "user_id"),
+    (HOME_URL, {"user_id": "a b"}, "user_id"),
+    (HOME_URL, {"user_id": "u1", "count": "0"}, "count"),
+    (HOME_URL, {"user_id": "u1", "count": "101"}, "count"),
+    (HOME_URL, {"user_id": "u1", "count": "ten"}, "count"),
+    (HOME_URL, {"user_id": "u1", "count": "-1"}, "count"),
+    (HOME_URL, {"user_id": "u1", "region": "eu west"}, "region"),
+    ("/api/v1/recommendations/related", {}, "video_id"),
+    ("/api/v1/recommendations/trending", {"count": "1.5"}, "count"),
+])
+def test_bad_parameters_are_400_naming_the_parameter(client, path, params, parameter):
+    r = client.get(path, params=params)
+    assert r.status_code == 400
+    assert r.json()["error"] == "bad_request" and r.json()["parameter"] == parameter
+    assert parameter in r.json()["message"]
+
+
+def test_related_drops_the_seed_and_falls_back_to_trending(client, run):
+    assert ids(client.get("/api/v1/recommendations/related", params={"video_id": "v1"})) == ["v2", "v3", "v4"]
+    r = client.get("/api/v1/recommendations/related", params={"video_id": "v9999", "count": "4"})
+    assert r.status_code == 200 and r.json()["video_id"] == "v9999"
+    assert ids(r) == run.TRENDING["global"][:4] and r.json()["items"][0]["source"] == "trending"
+
+
+def test_trending_by_region_with_global_fallback(client, run):
+    assert ids(client.get("/api/v1/recommendations/trending", params={"region": "eu"})) == run.TRENDING["eu"]
+    r = client.get("/api/v1/recommendations/trending", params={"region": "mars", "count": "2"})
+    assert ids(r) == run.TRENDING["global"][:2] and r.json()["region"] == "mars"
+    assert ids(client.get("/api/v1/recommendations/trending")) == run.TRENDING["global"]
+
+
+def test_health_ready_and_openapi(client, run):
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["version"] == run.VERSION
+    spec = client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.") and "/api/v1/recommendations/home" in spec["paths"]
+    assert "/api/v1/events" in spec["paths"]
+
+
+def test_not_ready_before_anything_is_published(settings, redis_url):
+    with TestClient(create_app(settings.replace(redis_url=redis_url), overlay=DisabledOverlay())) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["reason"] == "no active version"
+        home = c.get(HOME_URL, params={"user_id": "u1"})
+        assert home.status_code == 200 and home.json()["items"] == [] and home.json()["degraded"] is True
+
+
+class SlowOverlay:
+    """An overlay that answers long after the budget (stands in for a stalled feature store)."""
+
+    enabled = True
+
+    async def start(self): ...
+
+    async def aclose(self): ...
+
+    async def user_state(self, user_id):
+        import asyncio
+
+        await asyncio.sleep(5)
+
+    async def record(self, event, creator_id):
+        import asyncio
+
+        await asyncio.sleep(5)
+
+
+def test_a_slow_overlay_is_skipped_within_the_time_budget(published, run):
+    s = published.replace(overlay_timeout_ms=50)
+    with TestClient(create_app(s, overlay=SlowOverlay())) as c:
+        started = time.perf_counter()
+        r = c.get(HOME_URL, params={"user_id": "u1"})
+        elapsed = time.perf_counter() - started
+        assert r.status_code == 200 and ids(r) == run.HOME["u1"][:20]
+        assert r.json()["overlay"] is False and r.json()["degraded"] is False
+        assert elapsed < 1.0
+        event = c.post("/api/v1/events", json={"event_type": "click", "user_id": "u1", "video_id": "v1"})
+        assert event.status_code == 202 and event.json()["overlay_updated"] is False
+        assert c.get("/healthz").json()["counters"]["overlay_timeouts"] == 1
+
+
+def test_the_api_follows_a_new_publish_and_a_rollback(published, run):
+    from models import publish
+    from vidrec.recstore import AsyncRecoStore, RecoStore
+
+    store = AsyncRecoStore.from_url(published.redis_url, pointer_ttl_s=0.0)  # no pointer cache: see flips at once
+    with TestClient(create_app(published, store=store, overlay=DisabledOverlay())) as c:
+        run.write(published, "2026-11-02", home={"u1": ["v40", "v39"]})
+        second = publish.run(published, "2026-11-02")["version"]
+        r = c.get(HOME_URL, params={"user_id": "u1"}).json()
+        assert r["version"] == second and ids_of(r) == ["v40", "v39"]
+        RecoStore.from_url(published.redis_url).rollback()
+        r = c.get(HOME_URL, params={"user_id": "u1"}).json()
+        assert r["version"] == run.VERSION and ids_of(r) == run.HOME["u1"][:20]
+
+
+def ids_of(body: dict) -> list[str]:
+    return [it["video_id"] for it in body["items"]]

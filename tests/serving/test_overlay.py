@@ -1,0 +1,90 @@
+"""The real-time overlay: the pure drop-and-refill rule, and the Feast path end to end on a real Redis.
+
+The Feast test declares the smallest repo serving needs (entity ``user``, push source ``user_realtime_push``,
+view ``user_realtime``) in code. When feature_repo/ lands, point ``feast_store`` at it instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from starlette.testclient import TestClient
+
+from serving.overlay import FEATURE_VIEW, PUSH_SOURCE, FeastOverlay, UserState, apply_overlay, updated_state
+
+HOME_URL = "/api/v1/recommendations/home"
+
+
+def rows(*vids_and_creators):
+    return [[v, None, c, None, None, None, None, None] for v, c in vids_and_creators]
+
+
+def test_hidden_videos_and_creators_are_dropped_and_spares_refill():
+    listed = rows(("v1", "a"), ("v2", "b"), ("v3", "a"), ("v4", "c"), ("v5", "d"), ("v6", "e"))
+    state = UserState(watched=("v2",), not_interested_videos=("v5",), not_interested_creators=("a",))
+    assert [r[0] for r in apply_overlay(listed, state, 2)] == ["v4", "v6"]
+    assert [r[0] for r in apply_overlay(listed, state, 10)] == ["v4", "v6"]  # fewer spares than asked: all left
+    assert [r[0] for r in apply_overlay(listed, UserState(), 3)] == ["v1", "v2", "v3"]
+
+
+def test_event_types_update_the_state():
+    s = updated_state(UserState(), {"event_type": "watch", "video_id": "v1"}, None)
+    s = updated_state(s, {"event_type": "click", "video_id": "v2"}, None)
+    s = updated_state(s, {"event_type": "not_interested", "video_id": "v3"}, "c9")
+    assert s == UserState(watched=("v2", "v1"), not_interested_videos=("v3",), not_interested_creators=("c9",))
+    assert updated_state(s, {"event_type": "like", "video_id": "v4"}, None) is None
+
+
+@pytest.fixture(scope="module")
+def feast_config(redis_server, tmp_path_factory):
+    """A Feast registry holding the user_realtime view, online store = database 8 of the real redis-server."""
+    pytest.importorskip("feast")
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig, ValueType
+    from feast.types import Array, String
+
+    folder = tmp_path_factory.mktemp("feast")
+    host_port = redis_server.split("//")[1].rsplit("/", 1)[0]
+    config = RepoConfig(project="vidrec_serving_test", registry=str(folder / "registry.db"), provider="local",
+                        online_store={"type": "redis", "connection_string": f"{host_port},db=8"},
+                        offline_store={"type": "file"}, entity_key_serialization_version=3, repo_path=str(folder))
+    user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
+    log = FileSource(name="user_realtime_log", path=str(folder / "rt.parquet"), timestamp_field="event_ts")
+    push = PushSource(name=PUSH_SOURCE, batch_source=log)
+    view = FeatureView(name=FEATURE_VIEW, entities=[user], ttl=dt.timedelta(hours=6), online=True, source=push,
+                       schema=[Field(name="user_id", dtype=String)] + [
+                           Field(name=f, dtype=Array(String)) for f in
+                           ("session_watched", "recent_not_interested_videos", "recent_not_interested_creators")])
+    FeatureStore(config=config).apply([user, push, view])
+    import redis
+
+    redis.Redis.from_url(redis_server.rsplit("/", 1)[0] + "/8").flushdb()
+    return config
+
+
+@pytest.mark.redis
+def test_events_pushed_through_feast_change_the_next_home_feed(published, feast_config, run):
+    from feast import FeatureStore
+
+    overlay = FeastOverlay(FeatureStore(config=feast_config))
+    # A generous budget: this checks the overlay's effect, not its speed, on a shared 2-core machine.
+    with TestClient(create_app_with(published.replace(overlay_timeout_ms=500), overlay)) as c:
+        before = c.get(HOME_URL, params={"user_id": "u1", "count": "5"}).json()
+        assert before["overlay"] is True and [it["video_id"] for it in before["items"]] == run.HOME["u1"][:5]
+        for event in ({"event_type": "not_interested", "user_id": "u1", "video_id": "v1"},  # creator c1 via catalog
+                      {"event_type": "watch", "user_id": "u1", "video_id": "v2", "watch_ms": 5000}):
+            r = c.post("/api/v1/events", json=event)
+            assert r.status_code == 202 and r.json()["overlay_updated"] is True
+        hidden = {"v1", "v2"} | {v for v in run.HOME["u1"] if run.creator(int(v[1:])) == "c1"}
+        expected = [v for v in run.HOME["u1"] if v not in hidden]
+        after = c.get(HOME_URL, params={"user_id": "u1"}).json()
+        assert after["overlay"] is True and [it["video_id"] for it in after["items"]] == expected[:20]
+        assert len(after["items"]) == 20  # refilled from the spare items
+        other = c.get(HOME_URL, params={"user_id": "u2", "count": "5"}).json()
+        assert [it["video_id"] for it in other["items"]] == run.HOME["u2"][:5]
+
+
+def create_app_with(settings, overlay):
+    from serving.app import create_app
+
+    return create_app(settings, overlay=overlay)

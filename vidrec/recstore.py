@@ -1,0 +1,387 @@
+"""The Redis store of published recommendation lists: key scheme, encoding, writer and reader.
+
+Shared by the batch writer (``models.publish`` through ``RecoStore``) and the API (``AsyncRecoStore``).
+stdlib only at import; ``redis`` is imported when a store is built.
+
+Key scheme (a "version" is one published run, e.g. ``2026-11-01-1a2b3c4d``):
+
+  {vidrec}:active                         string  the version being served
+  {vidrec}:versions                       list    activation stack, newest first; head == active
+  vidrec:v:<version>:home:<user_id>       string  JSON rows, best first (topn + spares for the overlay)
+  vidrec:v:<version>:related:<video_id>   string  JSON rows
+  vidrec:v:<version>:trending:<region>    string  JSON rows ("global" too)
+  vidrec:v:<version>:coldstart:<region>   string  JSON rows ("global" too)
+  vidrec:v:<version>:video:<video_id>     string  JSON catalog row [video_id, title, creator_id, category, duration_ms]
+  vidrec:v:<version>:meta                 hash    created_at, ds, params_digest, keys, counts, metrics, pinned
+  vidrec:v:<version>:pending / :lock      string  a publish of <version> is (or was, if it crashed) under way
+
+A list row is ``[video_id, title, creator_id, category, duration_ms, score, reason, source]`` (ITEM_FIELDS):
+denormalized so a request is one GET, positional so 150 rows stay ~15 KB.
+
+Redis Cluster: the two control keys share the hash tag ``{vidrec}``, so the flip and the rollback (Lua
+scripts over both) run in one slot. Data keys carry NO hash tag on purpose: tagging them ``{<version>}``
+would pin a whole version (hundreds of MB) to one slot and one shard. Nothing needs them together: a
+reader does single-key GETs, the writer's pipelines are split per node by the cluster client, and old
+versions go away by TTL, never by a multi-key delete.
+
+Lifecycle: a version's keys are written with TTL ``ttl_s`` (a crashed publish cleans itself up), then its
+meta hash, then ``{vidrec}:active`` flips to it atomically. The active and the previous version are then
+*pinned* (PERSIST), so they never expire however long publishing stalls; a version that drops out of that
+pair gets its TTL back (EXPIRE ttl_s), so readers holding a cached pointer still find it for a while.
+Readers never see half a version: the pointer moves only after every key of the version exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+KEY_ACTIVE = "{vidrec}:active"
+KEY_VERSIONS = "{vidrec}:versions"
+HOME, RELATED, TRENDING, COLDSTART, VIDEO = "home", "related", "trending", "coldstart", "video"
+COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, VIDEO)
+ITEM_FIELDS = ("video_id", "title", "creator_id", "category", "duration_ms", "score", "reason", "source")
+VIDEO_FIELDS = ITEM_FIELDS[:5]
+IX_VIDEO, IX_CREATOR, IX_SOURCE = 0, 2, 7
+DEFAULT_TTL_S = 3 * 86400
+MAX_HISTORY = 20
+LOCK_TTL_S = 120
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+# KEYS: active, versions. ARGV: new version, history length. Returns the version it replaced.
+_FLIP = """
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+return old
+"""
+# KEYS: active, versions. ARGV: expected active, target. Compare-and-set, then drop the withdrawn version.
+_ROLLBACK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('active version changed') end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+redis.call('LREM', KEYS[2], 0, ARGV[2])
+redis.call('LPUSH', KEYS[2], ARGV[2])
+return ARGV[2]
+"""
+
+
+class StoreError(RuntimeError):
+    """A publish or rollback that must not happen (the serving version stays as it is)."""
+
+
+class StoreUnavailable(RuntimeError):
+    """Redis could not be reached or answered with an error (readers degrade on this)."""
+
+
+def version_prefix(version: str) -> str:
+    return f"vidrec:v:{version}:"
+
+
+def list_key(version: str, collection: str, entity_id: str) -> str:
+    return f"vidrec:v:{version}:{collection}:{entity_id}"
+
+
+def meta_key(version: str) -> str:
+    return f"vidrec:v:{version}:meta"
+
+
+def check_version(version: str) -> str:
+    if not _VERSION_RE.match(version or ""):
+        raise ValueError(f"bad version {version!r}: 1-64 of [A-Za-z0-9._-], starting with a letter or digit")
+    return version
+
+
+def encode_rows(rows: Iterable[Iterable]) -> str:
+    """Rows (ITEM_FIELDS order) -> the stored JSON value."""
+    return json.dumps([list(r) for r in rows], separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_items(items: Iterable[Mapping]) -> str:
+    """Item dicts -> the stored JSON value (missing fields are null)."""
+    return encode_rows([[it.get(f) for f in ITEM_FIELDS] for it in items])
+
+
+def decode_rows(raw: bytes | str | None) -> list[list] | None:
+    return None if raw is None else json.loads(raw)
+
+
+def row_to_item(row: list) -> dict:
+    return dict(zip(ITEM_FIELDS, row))
+
+
+@dataclass(frozen=True)
+class Found:
+    """One stored list as read: the version it belongs to and its rows."""
+
+    version: str
+    rows: list
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _decode_meta(raw: Mapping) -> dict:
+    meta = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()}
+    for k, v in meta.items():  # publish stores dicts and lists as JSON
+        if v[:1] in ("{", "["):
+            try:
+                meta[k] = json.loads(v)
+            except ValueError:
+                pass
+    for k in ("keys", "pinned"):
+        if k in meta:
+            meta[k] = int(meta[k])
+    return meta
+
+
+class RecoStore:
+    """Synchronous store for the batch side and the CLI: publish, rollback, status (and plain reads)."""
+
+    def __init__(self, client, *, ttl_s: int = DEFAULT_TTL_S, batch_size: int = 1000):
+        self.r, self.ttl_s, self.batch_size = client, int(ttl_s), int(batch_size)
+        self._flip = client.register_script(_FLIP)
+        self._rollback = client.register_script(_ROLLBACK)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> "RecoStore":
+        import redis
+
+        return cls(redis.Redis.from_url(url), **kwargs)
+
+    # -- writing -------------------------------------------------------------------------------------
+    def publish(self, version: str, entries: Iterable[tuple[str, str, str]], meta: Mapping | None = None) -> dict:
+        """Write (collection, entity_id, json_value) entries as ``version``, then make it the active one.
+
+        Pipelined: one round trip per ``batch_size`` keys. Versions are immutable: publishing an existing
+        one raises StoreError. Returns counts, the replaced version and the timing.
+        """
+        started = time.perf_counter()
+        check_version(version)
+        if self.r.exists(meta_key(version)):
+            raise StoreError(f"version {version} exists already; versions are immutable")
+        self._take_lock(version)
+        try:
+            keys, counts = self._write_entries(version, entries)
+        except BaseException:
+            self.r.delete(version_prefix(version) + "lock")  # "pending" stays: the next attempt cleans up
+            raise
+        fields = {**{k: v for k, v in (meta or {}).items() if v is not None}, "version": version,
+                  "created_at": (meta or {}).get("created_at") or _now_iso(), "keys": len(keys) + 1,
+                  "counts": counts, "pinned": 0}
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(meta_key(version), mapping={k: json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+                                              for k, v in fields.items()})
+        pipe.expire(meta_key(version), self.ttl_s)
+        pipe.execute()
+        old = self._flip(keys=[KEY_ACTIVE, KEY_VERSIONS], args=[version, MAX_HISTORY])
+        old = old.decode() if old else None
+        self._pin_keys(version, [*keys, meta_key(version)], pin=True, verify=False)
+        self._settle_pins()
+        self.r.delete(version_prefix(version) + "pending", version_prefix(version) + "lock")
+        return {"version": version, "replaced": old, "keys": len(keys) + 1, "counts": counts,
+                "seconds": round(time.perf_counter() - started, 3)}
+
+    def _take_lock(self, version: str) -> None:
+        prefix = version_prefix(version)
+        if not self.r.set(prefix + "lock", uuid.uuid4().hex, nx=True, ex=LOCK_TTL_S):
+            raise StoreError(f"a publish of {version} is under way (or crashed less than {LOCK_TTL_S} s ago)")
+        if not self.r.set(prefix + "pending", _now_iso(), nx=True, ex=self.ttl_s):
+            self._delete_leftovers(version)  # an earlier attempt crashed: its keys must not mix into this one
+            self.r.set(prefix + "pending", _now_iso(), ex=self.ttl_s)
+
+    def _write_entries(self, version: str, entries) -> tuple[list[str], dict]:
+        keys, seen, counts = [], set(), {}
+        pipe = self.r.pipeline(transaction=False)
+        for collection, entity_id, value in entries:
+            if collection not in COLLECTIONS:
+                raise ValueError(f"unknown collection {collection!r}; expected one of {COLLECTIONS}")
+            key = list_key(version, collection, entity_id)
+            if key in seen:  # the meta's key count must equal the keys that exist
+                raise ValueError(f"{collection} {entity_id!r} is listed twice")
+            seen.add(key)
+            pipe.set(key, value, ex=self.ttl_s)
+            keys.append(key)
+            counts[collection] = counts.get(collection, 0) + 1
+            if len(pipe) >= self.batch_size:
+                pipe.expire(version_prefix(version) + "lock", LOCK_TTL_S)
+                pipe.execute()
+        if len(pipe):
+            pipe.execute()
+        return keys, counts
+
+    def _delete_leftovers(self, version: str) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        for key in self.r.scan_iter(match=version_prefix(version) + "*", count=1000):
+            if not key.endswith((b":lock", b":pending")):
+                pipe.delete(key)
+            if len(pipe) >= self.batch_size:
+                pipe.execute()
+        pipe.execute()
+
+    def _pin_keys(self, version: str, keys: Iterable, *, pin: bool, verify: bool = True) -> int:
+        """PERSIST (pin) or EXPIRE ttl_s (unpin) every key of a version; returns how many keys exist
+        (with ``verify=False``, pinning trusts that all keys exist: the version was just written)."""
+        pipe, found = self.r.pipeline(transaction=False), 0
+        check = pin and verify
+
+        def flush() -> int:
+            answers = pipe.execute()  # check: (PERSIST, EXISTS) pairs, as PERSIST says 0 for a missing key too
+            return sum(answers[1::2]) if check else len(answers) if pin else sum(map(bool, answers))
+
+        for key in keys:
+            if pin:
+                pipe.persist(key)
+                if check:
+                    pipe.exists(key)
+            else:
+                pipe.expire(key, self.ttl_s)
+            if len(pipe) >= self.batch_size:
+                found += flush()
+        if len(pipe):
+            found += flush()
+        self.r.hset(meta_key(version), "pinned", int(pin))
+        return found
+
+    def _version_keys(self, version: str):
+        return (k for k in self.r.scan_iter(match=version_prefix(version) + "*", count=1000)
+                if not k.endswith((b":lock", b":pending")))
+
+    def _settle_pins(self) -> None:
+        """Pin the active and the previous version; unpin every other version that is still pinned."""
+        history = [v.decode() for v in self.r.lrange(KEY_VERSIONS, 0, -1)]
+        for i, version in enumerate(history):
+            pinned = self.r.hget(meta_key(version), "pinned")
+            if i < 2 and pinned != b"1" and not self._pin_if_complete(version):
+                self.r.lrem(KEY_VERSIONS, 0, version)  # (partly) expired: no longer a rollback target
+            elif i >= 2 and pinned == b"1":
+                self._pin_keys(version, self._version_keys(version), pin=False)
+
+    def rollback(self) -> dict:
+        """Serve the version that was active before the current one; the current one gets its TTL back.
+
+        The target is checked complete (every key of its meta count exists, pinned) before the flip; an
+        expired or partly expired one leaves the history and the next older one is tried.
+        """
+        active = self.active_version()
+        if active is None:
+            raise StoreError("nothing is published: no version to roll back from")
+        history = [v.decode() for v in self.r.lrange(KEY_VERSIONS, 0, -1)]
+        for target in (v for v in history if v != active):
+            if self._pin_if_complete(target):
+                break
+            self.r.lrem(KEY_VERSIONS, 0, target)
+        else:
+            raise StoreError(f"no complete earlier version left to roll back to (active {active}, history {history})")
+        import redis
+
+        try:
+            self._rollback(keys=[KEY_ACTIVE, KEY_VERSIONS], args=[active, target])
+        except redis.ResponseError as exc:
+            raise StoreError(f"rollback aborted: {exc}") from exc
+        self.r.hset(meta_key(active), "withdrawn_at", _now_iso())
+        self._pin_keys(active, self._version_keys(active), pin=False)  # off the stack: expires by TTL
+        self._settle_pins()
+        return {"active": target, "withdrawn": active, **self.status()}
+
+    def _pin_if_complete(self, version: str) -> bool:
+        """Pin a version if all its keys still exist; else let what is left of it expire. True if pinned."""
+        meta = self.meta(version)
+        if not meta:
+            return False
+        if self._pin_keys(version, self._version_keys(version), pin=True) >= meta.get("keys", 0):
+            return True
+        self._pin_keys(version, self._version_keys(version), pin=False)
+        return False
+
+    # -- reading -------------------------------------------------------------------------------------
+    def active_version(self) -> str | None:
+        v = self.r.get(KEY_ACTIVE)
+        return v.decode() if v else None
+
+    def meta(self, version: str) -> dict:
+        return _decode_meta(self.r.hgetall(meta_key(version)))
+
+    def get_list(self, collection: str, entity_id: str, version: str | None = None) -> Found | None:
+        version = version or self.active_version()
+        raw = self.r.get(list_key(version, collection, entity_id)) if version else None
+        return None if raw is None else Found(version, decode_rows(raw))
+
+    def status(self) -> dict:
+        active = self.active_version()
+        versions = []
+        for v in (x.decode() for x in self.r.lrange(KEY_VERSIONS, 0, -1)):
+            m = self.meta(v)
+            versions.append({"version": v, "exists": bool(m), "ttl_s": self.r.ttl(meta_key(v)),
+                             **{k: m.get(k) for k in ("created_at", "ds", "params_digest", "keys", "pinned",
+                                                      "withdrawn_at") if m.get(k) is not None}})
+        return {"active": active, "meta": self.meta(active) if active else None, "versions": versions}
+
+
+class AsyncRecoStore:
+    """Reader for the API (redis.asyncio): a cached active-version pointer and one GET per list.
+
+    Short socket timeouts, one immediate retry, and a brief circuit breaker after a failure, so a dead
+    Redis costs a request almost nothing; every Redis failure surfaces as StoreUnavailable.
+    """
+
+    def __init__(self, client, *, pointer_ttl_s: float = 2.0, breaker_s: float = 0.5):
+        import redis
+
+        self.r, self.pointer_ttl_s, self.breaker_s = client, pointer_ttl_s, breaker_s
+        self._errors = (redis.RedisError, OSError)
+        self._version: str | None = None
+        self._version_until = 0.0
+        self._down_until = 0.0
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs) -> "AsyncRecoStore":
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                         retry=Retry(NoBackoff(), 1))
+        return cls(client, **kwargs)
+
+    async def _call(self, fn, *args):
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable("redis marked down (recent failure)")
+        try:
+            return await fn(*args)
+        except self._errors as exc:
+            self._down_until = time.monotonic() + self.breaker_s
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def active_version(self) -> str | None:
+        """The served version, re-read at most every ``pointer_ttl_s`` seconds."""
+        if time.monotonic() >= self._version_until:
+            raw = await self._call(self.r.get, KEY_ACTIVE)
+            self._version = raw.decode() if raw else None
+            self._version_until = time.monotonic() + self.pointer_ttl_s
+        return self._version
+
+    async def get_list(self, collection: str, entity_id: str, version: str | None = None) -> Found | None:
+        version = version or await self.active_version()
+        if version is None:
+            return None
+        raw = await self._call(self.r.get, list_key(version, collection, entity_id))
+        return None if raw is None else Found(version, decode_rows(raw))
+
+    async def meta(self, version: str) -> dict:
+        return _decode_meta(await self._call(self.r.hgetall, meta_key(version)))
+
+    async def ping(self) -> bool:
+        return bool(await self._call(self.r.ping))
+
+    async def aclose(self) -> None:
+        await self.r.aclose()
