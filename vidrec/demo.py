@@ -1,15 +1,23 @@
-"""`make demo`: generate the default data, ingest it through Airflow, show what landed where."""
+"""`make demo`: the whole product on the default data, through real Airflow, Spark, Delta, Feast and Redis.
+
+generate data -> ingest_hourly -> features (a few days of backfill, then features_hourly) -> train_nightly ->
+the API in the background -> real responses, including the effect of a not_interested event.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
 from vidrec.settings import Settings
 
 CATALOG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "kuairand-catalog"
+DAYS, START = 7, "2026-11-01"  # the generated activity window
+BACKFILL_DAYS = 3  # feature partitions before the last day, for the ranker's point-in-time training set
 
 
 def _say(msg: str) -> None:
@@ -17,42 +25,90 @@ def _say(msg: str) -> None:
 
 
 def run(settings: Settings, events: int = 200_000) -> int:
-    from vidrec import airflow_env, sample
+    from vidrec import services
+
+    _say(f"redis-server: {json.dumps(services.redis_up(settings))}")
+    _generate(settings, events)
+    last_day = (dt.date.fromisoformat(START) + dt.timedelta(days=DAYS - 1)).isoformat()
+    steps = [lambda: _ingest(settings), lambda: _features(settings, last_day), lambda: _train(settings, last_day)]
+    for step in steps:
+        code = step()
+        if code:
+            return code
+    _show_lake(settings)
+    from vidrec import demo_api
+
+    return demo_api.show(settings, last_day)
+
+
+def _generate(settings: Settings, events: int) -> None:
+    from vidrec import sample
 
     events_dir = Path(settings.landing_dir) / "events"
     if events_dir.exists() and any(events_dir.iterdir()):
-        _say(f"landing folder already has data: {settings.landing_dir} (delete {settings.data_dir} to start over)")
-    else:
-        _say(f"generating {events:,} synthetic events (seed {settings.seed}) into {settings.landing_dir}")
-        catalog = CATALOG if (CATALOG / "video_features_basic_pure.csv").exists() else None
-        summary = sample.generate(settings.landing_dir, events=events, seed=settings.seed, catalog_path=catalog)
-        print(f"   {summary['videos']:,} videos, {summary['users']:,} users, {summary['events']:,} events in "
-              f"{len(summary['files'])} files" + (f" (catalog statistics from {catalog})" if catalog else ""))
+        _say(f"landing folder already has data: {settings.landing_dir} (`make clean` to start over)")
+        return
+    _say(f"generating {events:,} synthetic events (seed {settings.seed}) into {settings.landing_dir}")
+    catalog = CATALOG if (CATALOG / "video_features_basic_pure.csv").exists() else None
+    summary = sample.generate(settings.landing_dir, events=events, seed=settings.seed, catalog_path=catalog,
+                              start=START, days=DAYS)
+    print(f"   {summary['videos']:,} videos, {summary['users']:,} users, {summary['events']:,} events from {START} "
+          f"over {DAYS} days" + (f" (catalog statistics from {catalog})" if catalog else ""))
+    _write_bad_producer_files(events_dir)
+    print("   plus events/demo-bad-producer.jsonl (6 bad rows, 1 repeated event) and events/demo-garbage.jsonl "
+          "(not JSON): to show quarantine and rejected files")
 
-        _write_bad_producer_files(Path(settings.landing_dir) / "events")
-        print("   plus events/demo-bad-producer.jsonl (6 bad rows, 1 repeated event) and events/demo-garbage.jsonl "
-              "(not JSON): to show quarantine and rejected files")
 
-    logical = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    log_file = Path(settings.airflow_home) / "demo-ingest_hourly.log"
-    _say(f"running the Airflow DAG ingest_hourly: airflow dags test ingest_hourly {logical.isoformat()}")
-    print(f"   (Airflow's output: {log_file})", flush=True)
+def _run_dag(settings: Settings, dag_id: str, logical: str) -> int:
+    from vidrec import airflow_env
+
+    log_file = Path(settings.airflow_home) / f"demo-{dag_id}.log"
+    _say(f"Airflow: airflow dags test {dag_id} {logical}   (output: {log_file})")
     started = time.monotonic()
-    code = airflow_env.test_dag(settings, "ingest_hourly", logical.isoformat(), log_file=log_file)
+    code = airflow_env.test_dag(settings, dag_id, logical, log_file=log_file)
     _print_task_results(log_file)
-    if code:
-        print(f"vidrec demo: the DAG run failed (exit {code}); see {log_file}")
-        return code
-    batch = logical.strftime("%Y%m%dT%H%M%S")
-    result = Path(settings.staging_dir) / "batches" / batch / "committed.json"
+    print(f"   {dag_id}: {'succeeded' if code == 0 else f'FAILED (exit {code}), see the log'} "
+          f"in {time.monotonic() - started:.0f} s", flush=True)
+    return code
+
+
+def _ingest(settings: Settings) -> int:
+    logical = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    code = _run_dag(settings, "ingest_hourly", logical.isoformat())
+    result = Path(settings.staging_dir) / "batches" / logical.strftime("%Y%m%dT%H%M%S") / "committed.json"
     counts = json.loads(result.read_text()) if result.exists() else {}
-    _say(f"ingest_hourly finished in {time.monotonic() - started:.0f} s; batch {batch}:")
     print("   " + json.dumps({k: counts.get(k) for k in ("read", "accepted", "quarantined", "duplicates")}))
     if counts.get("reasons"):
         print("   quarantined by rule: " + json.dumps(counts["reasons"]))
     print(f"   files: {counts.get('files', 0)} ingested, {counts.get('files_rejected', 0)} malformed "
           f"(moved to {settings.landing_dir}/events/_rejected/ with a .error.txt)")
-    return _show_lake(settings)
+    return code
+
+
+def _features(settings: Settings, last_day: str) -> int:
+    """Backfill a few days of feature partitions in one process, then the last day through Airflow."""
+    _say(f"backfilling feature partitions for the {BACKFILL_DAYS} days before {last_day} "
+         "(vidrec run build_*_features --ds ..., one Spark session)")
+    from spark_jobs import trending, user_features, video_features
+
+    started = time.monotonic()
+    day = dt.date.fromisoformat(last_day)
+    for back in range(BACKFILL_DAYS, 0, -1):
+        ds = (day - dt.timedelta(days=back)).isoformat()
+        rows = [job.run(settings, ds)["rows"] for job in (user_features, video_features, trending)]
+        print(f"   {ds}: user_features {rows[0]:,}, video_features {rows[1]:,}, trending {rows[2]:,} rows")
+    print(f"   backfill took {time.monotonic() - started:.0f} s")
+    return _run_dag(settings, "features_hourly", f"{(day + dt.timedelta(days=1)).isoformat()}T00:15:00+00:00")
+
+
+def _train(settings: Settings, last_day: str) -> int:
+    next_day = (dt.date.fromisoformat(last_day) + dt.timedelta(days=1)).isoformat()
+    code = _run_dag(settings, "train_nightly", f"{next_day}T03:00:00+00:00")
+    manifest = Path(settings.artifact_root) / "runs" / last_day / "manifest.json"
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        print("   metrics: " + json.dumps(m.get("metrics", {}), default=str)[:600])
+    return code
 
 
 def _write_bad_producer_files(events_dir: Path) -> None:
@@ -69,29 +125,27 @@ def _write_bad_producer_files(events_dir: Path) -> None:
 
 
 def _print_task_results(log_file: Path) -> None:
-    """One line per task from Airflow's log: its state."""
+    """One line per finished task, from Airflow's log."""
     import re
 
     text = log_file.read_text(errors="replace") if log_file.exists() else ""
-    for task in re.findall(r"\[DAG TEST\] end task task_id=(\w+)", text):
-        print(f"   task {task:<9} done")
-    for task in re.findall(r"Task failed[^\n]*task_id=(\w+)", text):
-        print(f"   task {task:<9} FAILED")
+    done = re.findall(r"\[DAG TEST\] end task task_id=(\w+)", text)
+    failed = re.findall(r"Task failed[^\n]*task_id=(\w+)", text)
+    print("   tasks: " + " -> ".join(done) + (f"   FAILED: {', '.join(failed)}" if failed else ""))
 
 
-def _show_lake(settings: Settings) -> int:
+def _show_lake(settings: Settings) -> None:
     from spark_jobs.lake import stats
 
     s = stats(settings)
     _say(f"lake tables (Delta Lake) under {s['lake_root']}")
-    print(f"   {'table':<20} {'rows':>12} {'version':>8}")
     for name, t in s["tables"].items():
-        print(f"   {name:<20} {t['rows']:>12,} {t['version'] if t['version'] is not None else '-':>8}")
-    _say("where to look")
-    print(f"   tables:      {settings.lake_root}/<table>  (read with deltalake.DeltaTable or `vidrec lake stats`)")
-    print(f"   quarantine:  {settings.lake_root}/events_quarantine  (each rejected row with its rule)")
-    print(f"   batches:     {settings.staging_dir}/batches/<batch>/  (manifest, validation report, counts)")
-    print(f"   Airflow:     {settings.airflow_home}  (`vidrec airflow dags list`; task logs in logs/)")
-    print("   more data:   vidrec generate --events 1000000 && vidrec ingest   |   "
-          "vidrec import movielens ../shared/datasets/ml-100k && vidrec ingest")
-    return 0
+        print(f"   {name:<20} {t['rows']:>12,} rows   version {t['version'] if t['version'] is not None else '-'}")
+
+
+def vidrec_command() -> str:
+    return str(Path(sys.executable).parent / "vidrec")
+
+
+def child_env(settings: Settings) -> dict:
+    return {**os.environ, **settings.as_env()}

@@ -1,0 +1,82 @@
+"""The end of `make demo`: start the API in the background and show real responses."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from vidrec.settings import Settings
+
+
+def _call(base: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def start_api(settings: Settings, wait_s: float = 60.0) -> str:
+    from vidrec import demo, services
+
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    if not services._running_pid(settings, "api"):
+        services.spawn(settings, "api", [demo.vidrec_command(), "serve"], demo.child_env(settings))
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if _call(base, "/readyz")[0] == 200:
+                return base
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the API did not become ready on {base}; see {settings.data_dir}/run/api.log")
+
+
+def _items(payload: dict, n: int = 5) -> list[str]:
+    return [f"{i['video_id']:<8} {i.get('title', '')[:28]:<28} by {i.get('creator_id', ''):<9} "
+            f"[{i.get('source', '')}] {i.get('reason', '')}" for i in payload.get("items", [])[:n]]
+
+
+def _print(title: str, status: int, payload: dict, n: int = 5) -> None:
+    meta = {k: payload.get(k) for k in ("version", "degraded", "overlay") if k in payload}
+    print(f"\n-- {title}  -> {status} {json.dumps(meta)}")
+    for line in _items(payload, n):
+        print("   " + line)
+
+
+def _known_user(settings: Settings, ds: str) -> str:
+    import pyarrow.parquet as pq
+
+    home = pq.read_table(Path(settings.artifact_root) / "runs" / ds / "lists" / "home.parquet", columns=["user_id"])
+    return sorted(set(home.column("user_id").to_pylist()))[0]
+
+
+def show(settings: Settings, ds: str) -> int:
+    print(f"\n== the API (vidrec serve) in the background on http://{settings.api_host}:{settings.api_port}",
+          flush=True)
+    base = start_api(settings)
+    user = _known_user(settings, ds)
+    status, home = _call(base, f"/api/v1/recommendations/home?user_id={user}&count=10")
+    _print(f"home feed of {user}", status, home, 10)
+    first = home["items"][0]
+    _print(f"related to {first['video_id']}", *_call(base, f"/api/v1/recommendations/related?video_id="
+                                                            f"{first['video_id']}&user_id={user}&count=5"))
+    _print("trending (global)", *_call(base, "/api/v1/recommendations/trending?region=global&count=5"))
+    _print("a user we have never seen (cold start)", *_call(base, "/api/v1/recommendations/home?user_id=newbie"
+                                                                   "&region=us&count=5"))
+    event = {"user_id": user, "video_id": first["video_id"], "event_type": "not_interested", "surface": "home"}
+    status, ack = _call(base, "/api/v1/events", event)
+    print(f"\n-- POST /api/v1/events {json.dumps(event)}  -> {status} {json.dumps(ack)}")
+    status, again = _call(base, f"/api/v1/recommendations/home?user_id={user}&count=10")
+    _print(f"home feed of {user} again", status, again, 10)
+    gone = all(i["video_id"] != first["video_id"] and i["creator_id"] != first["creator_id"] for i in again["items"])
+    print(f"   {first['video_id']} and every video of {first['creator_id']} gone: {gone}")
+    print(f"\n== try it: curl '{base}/api/v1/recommendations/home?user_id={user}&count=10'")
+    print(f"   API docs: {base}/openapi.json    Airflow UI: `make airflow`    stop everything: `make stop`")
+    return 0 if gone else 1
