@@ -66,8 +66,8 @@ def check_gate(manifest: dict) -> None:
     """Raise PublishRefused when the manifest's evaluation gate failed (and log its numbers)."""
     gate = manifest.get("gate")
     if gate is None:
-        log.warning("manifest has no evaluation gate; publishing without one")
-    elif not gate.get("passed", False):
+        raise PublishRefused("the run has no evaluation gate result: run `vidrec run evaluate` first")
+    if not gate.get("passed", False):
         log.error("evaluation gate failed, not publishing: %s", json.dumps(gate, default=str))
         raise PublishRefused(f"evaluation gate failed: {json.dumps(gate, default=str)}")
 

@@ -1,0 +1,217 @@
+"""Offline evaluation on the held-out last day, and the publish gate.
+
+Metrics are plain functions on pandas frames (Recommenders' style): ``recs`` (user_id, video_id, rank
+from 1) against ``truth`` (user_id, video_id[, relevance]); users are those with at least one relevant
+video; binary gains unless ``relevance`` is given.
+
+``run(settings, ds)`` holds out day ``ds``: the validation split of the run's training set holds what
+retrieval as of ``ds - 1`` offered the users who came back on ``ds``; the run's ranker (which never
+trained on ``ds``) orders them, and the top-k are compared with every video those users watched
+(>= half), liked or shared on ``ds`` that they had not already watched before, whether or not retrieval
+found it. The popularity baseline recommends the most popular videos of the days before ``ds`` (same
+filter). The serving model is the newest earlier run whose gate passed; when its ranker can score
+today's rows, it is re-measured on the same holdout, otherwise its stored metrics are used. Results go
+to ``runs/<ds>/evaluation.json`` and the manifest (top-level ``gate`` and ``metrics``, which publish
+reads); a failed gate raises ``GateFailed`` after writing them, so the DAG stops before publishing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import io, manifest
+from models.matrix import isin_pairs
+from vidrec.settings import Settings
+from vidrec.tables import USER_ID, VIDEO_ID
+
+log = logging.getLogger("vidrec.evaluate")
+K = 10
+GATED = ("ndcg", "recall")
+TOLERANCE = 0.02
+MIN_USERS = 50  # fewer holdout users than this is too little evidence to compare models
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    k: int = K
+    tolerance: float = TOLERANCE
+    min_users: int = MIN_USERS
+
+
+class GateFailed(RuntimeError):
+    """The new model is worse than the serving one beyond tolerance, or does not beat popularity."""
+
+
+def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict:
+    """precision@k, recall@k, ndcg@k averaged over the users of ``truth`` (users without recs score 0)."""
+    truth = truth.drop_duplicates([USER_ID, VIDEO_ID])
+    if "relevance" not in truth.columns:
+        truth = truth.assign(relevance=1.0)
+    truth = truth[truth["relevance"] > 0]
+    users = truth[USER_ID].unique()
+    if len(users) == 0:
+        return {f"precision@{k}": 0.0, f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
+    top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)]
+    hit = top.merge(truth, on=[USER_ID, VIDEO_ID], how="inner")
+    hits = hit.groupby(USER_ID).size().reindex(users, fill_value=0)
+    dcg = (hit["relevance"] / np.log2(hit["rank"] + 1)).groupby(hit[USER_ID]).sum().reindex(users, fill_value=0.0)
+    ideal = truth.sort_values([USER_ID, "relevance"], ascending=[True, False])
+    pos = ideal.groupby(USER_ID).cumcount() + 1
+    ideal = ideal[pos <= k].assign(pos=pos[pos <= k])
+    idcg = (ideal["relevance"] / np.log2(ideal["pos"] + 1)).groupby(ideal[USER_ID]).sum().reindex(users)
+    n_rel = truth.groupby(USER_ID).size().reindex(users)
+    return {f"precision@{k}": float((hits / k).mean()), f"recall@{k}": float((hits / n_rel).mean()),
+            f"ndcg@{k}": float((dcg / idcg).mean()), "users": int(len(users))}
+
+
+def ndcg_of_scores(frame: pd.DataFrame, scores: np.ndarray, k: int) -> float:
+    """Mean NDCG@k (gain 2^label - 1) of ordering each query's rows by ``scores``; queries are
+    (label_ds, user_id) or user_id; queries without a positive label are skipped."""
+    keys = [c for c in ("label_ds", USER_ID) if c in frame.columns]
+    q = frame.groupby(keys, sort=False).ngroup().to_numpy()
+    gain = np.exp2(frame["label"].to_numpy(float)) - 1.0
+
+    def dcg(order_key: np.ndarray) -> np.ndarray:
+        order = np.lexsort((np.arange(len(q)), -order_key, q))
+        qs = q[order]
+        rank = np.arange(len(qs)) - np.searchsorted(qs, qs, side="left") + 1
+        disc = np.where(rank <= k, 1.0 / np.log2(rank + 1), 0.0)
+        return np.bincount(qs, weights=gain[order] * disc, minlength=q.max() + 1 if len(q) else 0)
+
+    if len(q) == 0:
+        return 0.0
+    actual, ideal = dcg(np.asarray(scores, float)), dcg(gain)
+    has = ideal > 0
+    return float((actual[has] / ideal[has]).mean()) if has.any() else 0.0
+
+
+def top_k(frame: pd.DataFrame, score: str, k: int) -> pd.DataFrame:
+    """(user_id, video_id, rank): each user's ``k`` rows with the highest ``score`` (ties: video_id)."""
+    ordered = frame.sort_values([USER_ID, score, VIDEO_ID], ascending=[True, False, True], kind="mergesort")
+    ordered = ordered.assign(rank=ordered.groupby(USER_ID).cumcount() + 1)
+    return ordered[ordered["rank"] <= k][[USER_ID, VIDEO_ID, "rank"]].reset_index(drop=True)
+
+
+def gate_failures(metrics: dict, previous: dict | None, tolerance: float = TOLERANCE, k: int = K,
+                  min_users: int = MIN_USERS) -> list[str]:
+    """Why the gate refuses (empty: it passes). For ndcg@k and recall@k the new model must beat
+    popularity (``metrics["popularity"]``) and must not fall below the serving model's value by more
+    than ``tolerance`` relative to it (``new >= previous * (1 - tolerance)``).
+
+    With fewer than ``min_users`` holdout users (``metrics["users"]``) the numbers are noise: a first
+    model (nothing serving, ``previous`` None) passes so the product can start, a replacement is refused.
+    """
+    users = metrics.get("users", 0)
+    if users < min_users:
+        return [] if previous is None else [
+            f"only {users} holdout users (< {min_users}): too little evidence to replace the serving model"]
+    reasons = []
+    for name in (f"{m}@{k}" for m in GATED):
+        new = metrics.get(name)
+        if new is None:
+            reasons.append(f"{name} missing")
+            continue
+        pop = (metrics.get("popularity") or {}).get(name)
+        if pop is None or not new > pop:
+            reasons.append(f"{name} {new:.4f} does not beat popularity {pop}")
+        old = (previous or {}).get(name)
+        if old is not None and new < old * (1.0 - tolerance):
+            reasons.append(f"{name} {new:.4f} is below the serving model's {old:.4f} beyond {tolerance:.0%}")
+    return reasons
+
+
+def passes_gate(metrics: dict, previous_metrics: dict | None, tolerance: float = TOLERANCE, k: int = K,
+                min_users: int = MIN_USERS) -> bool:
+    """True when the new model may replace the serving one (see ``gate_failures``)."""
+    return not gate_failures(metrics, previous_metrics, tolerance, k, min_users)
+
+
+def holdout_truth(settings: Settings, snapshot: io.LakeSnapshot, ds: str, users) -> tuple[pd.DataFrame, object]:
+    """(truth, history as of ds-1): the ``users``' positives on ``ds`` they had not watched before."""
+    from models.candidates import CandidateParams
+    from models.matrix import load_history
+    from models.training_set import LABEL, label_events
+
+    params = CandidateParams.from_settings(settings)
+    hist = load_history(snapshot, io.shift_ds(ds, -1), lookback_days=params.lookback_days,
+                        active_days=settings.active_days, exclusion_days=params.exclusion_days)
+    day = snapshot.read("interactions", [USER_ID, VIDEO_ID, "event_type", "watch_fraction"], (ds, ds))
+    truth = label_events(day)
+    truth = truth[(truth[LABEL] > 0) & truth[USER_ID].isin(users)][[USER_ID, VIDEO_ID]]
+    ex = hist.excluded
+    seen = isin_pairs(truth[USER_ID], truth[VIDEO_ID], ex[USER_ID], ex[VIDEO_ID])
+    return truth[~seen].reset_index(drop=True), hist
+
+
+def popularity_recs(hist, users, k: int, days: int = 7) -> pd.DataFrame:
+    """The baseline: each user's ``k`` most popular videos of the last ``days`` they have not excluded."""
+    pos = hist.positives[hist.positives["last_ts"] >= io.day_end(hist.ds) - pd.Timedelta(days=days)]
+    pop = pos.groupby(VIDEO_ID)["confidence"].sum().nlargest(k + 200).rename("score").reset_index()
+    pairs = pd.DataFrame({USER_ID: np.asarray(users, dtype=object)}).merge(pop, how="cross")
+    ex = hist.excluded
+    pairs = pairs[~isin_pairs(pairs[USER_ID], pairs[VIDEO_ID], ex[USER_ID], ex[VIDEO_ID])]
+    return top_k(pairs, "score", k)
+
+
+def serving_run(settings: Settings, ds: str) -> str | None:
+    """The newest run before ``ds`` whose evaluation passed the gate (the model serving now)."""
+    runs = Path(settings.artifact_root) / "runs"
+    for path in sorted(runs.glob("*/evaluation.json"), reverse=True):
+        if path.parent.name < ds and io.read_json(path).get("gate", {}).get("passed"):
+            return path.parent.name
+    return None
+
+
+def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict | None:
+    """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
+    from models.ranker import load_ranker, score
+
+    model, meta = load_ranker(model_dir)
+    if not set(meta["features"]) <= set(valid.columns):
+        return None
+    scored = valid.assign(rank_score=score(model, valid, meta["features"]))
+    return ranking_metrics(top_k(scored, "rank_score", k), truth, k)
+
+
+def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
+    """Hold out ``ds``; metrics of this run's ranker, of retrieval order and of popularity; the gate."""
+    started, p = time.monotonic(), params or EvalParams()
+    out, snap = io.run_dir(settings, ds), io.LakeSnapshot(settings)
+    rows = io.read_parquet(out / "training_set.parquet")
+    valid = rows[(rows["split"] == "valid") & (rows["label_ds"] == ds)]
+    users = valid[USER_ID].unique()
+    truth, hist = holdout_truth(settings, snap, ds, users)
+    metrics = model_metrics(out / "ranker", valid, truth, p.k)
+    metrics["retrieval"] = ranking_metrics(top_k(valid, "retrieval_score", p.k), truth, p.k)
+    metrics["popularity"] = ranking_metrics(popularity_recs(hist, users, p.k), truth, p.k)
+    previous = previous_metrics(settings, ds, valid, truth, p.k)
+    reasons = gate_failures(metrics, previous, p.tolerance, p.k, p.min_users)
+    notes = [f"bootstrap: {metrics['users']} holdout users (< {p.min_users}) and nothing serving; published "
+             "without evidence"] if metrics["users"] < p.min_users and previous is None else []
+    gate = {"passed": not reasons, "reasons": reasons, "notes": notes, **asdict(p)}
+    io.write_json({"ds": ds, "metrics": metrics, "previous": previous, "gate": gate}, out / "evaluation.json")
+    seconds = round(time.monotonic() - started, 2)
+    manifest.update_manifest(settings, ds, "evaluate", params={**asdict(p), "gated": list(GATED)},
+                             inputs=snap.versions, previous=previous, seconds=seconds,
+                             run_fields={"gate": gate, "metrics": metrics})
+    log.info("evaluate %s: %s; gate %s", ds, metrics, gate)
+    if reasons:
+        raise GateFailed(f"run {ds} must not be published: " + "; ".join(reasons))
+    return {"ds": ds, **metrics, "previous": previous, "gate": gate, "seconds": seconds}
+
+
+def previous_metrics(settings: Settings, ds: str, valid: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict | None:
+    """The serving run's metrics: re-measured on this holdout when its ranker can score these rows, else
+    as stored with it (``same_holdout`` says which); None when nothing serves."""
+    prev_ds = serving_run(settings, ds)
+    if prev_ds is None:
+        return None
+    same = model_metrics(io.run_dir(settings, prev_ds) / "ranker", valid, truth, k)
+    stored = io.read_json(io.run_dir(settings, prev_ds) / "evaluation.json")["metrics"]
+    return {**(same or stored), "ds": prev_ds, "same_holdout": same is not None}

@@ -1,0 +1,132 @@
+"""Lake reads through delta-rs (no Spark in models/) and the run's artifact folder.
+
+The only module of ``models`` that knows table paths and file formats. A job reads through one
+``LakeSnapshot``: the first read of a table pins its Delta version, later reads of the same table use
+that version, and ``versions`` goes into the run manifest. Tables partitioned by ``ds`` are pruned to
+``ds_range`` before any file is opened.
+
+Artifact layout: ``<artifact_root>/runs/<ds>/`` (``run_dir``); every writer here is atomic
+(temporary name in the same folder, then rename), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from vidrec.settings import Settings
+from vidrec.tables import DS, TABLES, arrow_schema
+
+DEFAULT_LOOKBACK_DAYS = 60
+DEFAULT_EXCLUSION_DAYS = 365  # how far back "already watched / not interested" reaches
+
+
+def lookback_days(settings: Settings, default: int = DEFAULT_LOOKBACK_DAYS) -> int:
+    """Training window length: ``default`` days, and never fewer than ``active_days`` (every user who gets a
+    feed must have the history that made them active inside the window)."""
+    return max(default, settings.active_days)
+
+
+class LakeSnapshot:
+    """Reads lake tables at versions pinned on first use; ``versions`` says which were read."""
+
+    def __init__(self, settings: Settings):
+        self.root = Path(settings.lake_root)
+        self.versions: dict[str, int | None] = {}
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name / "_delta_log").is_dir()
+
+    def read(self, name: str, columns: list[str] | None = None, ds_range: tuple[str, str] | None = None,
+             filters: list[tuple] | None = None) -> pd.DataFrame:
+        """Rows of table ``name`` (only ``columns``; only ``ds`` in ``ds_range``, both ends included; only
+        rows matching every ``(column, op, value)`` of ``filters``).
+
+        A table that does not exist yet reads as an empty frame with the declared columns and types.
+        """
+        from deltalake import DeltaTable
+
+        table = TABLES[name]
+        if not self.exists(name):
+            self.versions.setdefault(name, None)
+            return _empty(name, columns)
+        dt = DeltaTable(str(self.root / name), version=self.versions.get(name))
+        self.versions.setdefault(name, dt.version())
+        parts = list(filters or [])
+        if ds_range is not None and DS in table.partition_by:
+            parts += [(DS, ">=", ds_range[0]), (DS, "<=", ds_range[1])]
+        return dt.to_pandas(filters=parts or None, columns=columns)
+
+
+def _empty(name: str, columns: list[str] | None) -> pd.DataFrame:
+    schema = arrow_schema(TABLES[name].schema)
+    frame = schema.empty_table().to_pandas()
+    return frame[columns] if columns else frame
+
+
+def read_table(settings: Settings, name: str, columns: list[str] | None = None,
+               ds_range: tuple[str, str] | None = None) -> pd.DataFrame:
+    """One table read at its current version (see ``LakeSnapshot.read``)."""
+    return LakeSnapshot(settings).read(name, columns, ds_range)
+
+
+# ------------------------------------------------------------------ dates
+
+
+def shift_ds(ds: str, days: int) -> str:
+    return (date.fromisoformat(ds) + timedelta(days=days)).isoformat()
+
+
+def window(ds: str, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> tuple[str, str]:
+    """The ``ds`` range a nightly run of ``ds`` trains on: ``lookback_days`` days ending with ``ds``."""
+    if lookback_days < 1:
+        raise ValueError("lookback_days must be >= 1")
+    return shift_ds(ds, -(lookback_days - 1)), ds
+
+
+def day_end(ds: str) -> pd.Timestamp:
+    """The end of day ``ds`` (= ds + 1 day, 00:00 UTC): the as-of time of everything built for ``ds``."""
+    d = date.fromisoformat(ds) + timedelta(days=1)
+    return pd.Timestamp(datetime(d.year, d.month, d.day, tzinfo=timezone.utc))
+
+
+# ------------------------------------------------------------------ artifacts
+
+
+def run_dir(settings: Settings, ds: str) -> Path:
+    """``<artifact_root>/runs/<ds>``, created. A rerun of a day overwrites its own artifacts."""
+    date.fromisoformat(ds)  # reject anything that is not a date before it becomes a path
+    path = Path(settings.artifact_root) / "runs" / ds
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _tmp(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    tmp = _tmp(path)
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(path, columns=columns)
+
+
+def write_json(obj, path: Path) -> Path:
+    tmp = _tmp(path)
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,87 @@
+"""``run_dir/manifest.json``: what every job of a run read, used and produced.
+
+One file per run (``<artifact_root>/runs/<ds>/manifest.json``)::
+
+    {"ds": ..., "code": {"vidrec": "0.1.0", "git": "5d6af19-dirty"},
+     "params_digest": sha256 over every job's params,
+     "gate": {"passed": ..., "reasons": [...]}, "metrics": {...},      # set by evaluate; read by publish
+     "jobs": {"train_als": {"params": {...}, "params_digest": ..., "inputs": {"interactions": 3},
+                            "rows": {...}, "metrics": {...}, "seconds": 2.1, ...}, ...}}
+
+Each job replaces only its own entry, under an exclusive lock, so jobs of one run may finish in any
+order. The run-level ``params_digest`` changes when any job's params change (Gorse's config digest).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import subprocess
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from models import io
+from vidrec.settings import Settings
+
+FILE = "manifest.json"
+EVALUATE = "evaluate"  # the job whose run_fields carry the publish gate
+
+
+def params_digest(params) -> str:
+    """sha256 of the params as canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_version() -> dict:
+    """The package version and, when the code runs from a git checkout, ``git describe``."""
+    import vidrec
+
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(vidrec.__file__).resolve().parent)
+        git = out.stdout.strip() if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        git = None
+    return {"vidrec": vidrec.__version__, "git": git}
+
+
+@contextmanager
+def _locked(path: Path):
+    with open(path.with_name("." + path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def read_manifest(settings: Settings, ds: str) -> dict:
+    """The run's manifest (``{}`` when no job of the run has finished)."""
+    path = Path(settings.artifact_root) / "runs" / ds / FILE
+    return io.read_json(path) if path.exists() else {}
+
+
+def update_manifest(settings: Settings, ds: str, job: str, *, params: dict | None = None,
+                    inputs: dict | None = None, run_fields: dict | None = None, **parts) -> dict:
+    """Replace ``job``'s entry (params, their digest, input table versions and any other ``parts``).
+
+    ``run_fields`` are set at the top level (evaluate sets ``gate`` and ``metrics``, which publish reads).
+    Any other job resets the gate to "not passed": artifacts changed since the last evaluation.
+    """
+    path = io.run_dir(settings, ds) / FILE
+    with _locked(path):
+        manifest = io.read_json(path) if path.exists() else {}
+        entry = {"params": params or {}, "params_digest": params_digest(params or {}), "inputs": inputs or {}}
+        entry.update(parts)
+        manifest.setdefault("jobs", {})[job] = entry
+        manifest["ds"] = ds
+        if job != EVALUATE:
+            manifest["gate"] = {"passed": False, "reasons": [f"not evaluated since {job} ran"]}
+        manifest.update(run_fields or {})
+        manifest["code"] = code_version()
+        manifest["params_digest"] = params_digest({j: e["params"] for j, e in manifest["jobs"].items()})
+        io.write_json(manifest, path)
+    return manifest

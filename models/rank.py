@@ -1,0 +1,135 @@
+"""The lists serving reads, for run ``ds``: home feeds, related videos, trending and cold-start lists.
+
+- ``lists/home.parquet`` (user_id, rank, video_id, score, reason, source): the run's candidates scored
+  by the run's ranker with features as of the end of ``ds`` (the same ``fetch_features`` and service
+  as training, ``event_timestamp`` = ds + 1 day), then ``rerank`` (filters, creator window,
+  exploration, reasons). ``topn`` + ``spare`` (50) rows per user, so serving can refill after dropping.
+  The exploration pool is the user's ``fresh`` candidates whose impressions over the last
+  ``explore_days`` are at most the ``explore_quantile`` of the catalog's.
+- ``lists/related.parquet`` (video_id, rank, related_id, score, reason, source): related candidates in
+  retrieval order, creator-diversified.
+- ``lists/trending.parquet`` (region, rank, video_id, score, reason): per region and ``global``.
+- ``lists/coldstart.parquet`` (region, rank, video_id, score, reason): for users without history:
+  popular in the region (last ``popular_days``) fused with trending in the region, creator-diversified.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from models import io, manifest
+from models.candidates import CandidateParams, fuse, read_trending, trending_scores
+from models.matrix import History, confidence, load_history
+from models.ranker import load_ranker, score
+from models.rerank import RerankParams, explain, rerank
+from models.training_set import EVENT_TIMESTAMP, fetch_features
+from vidrec.settings import Settings
+from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
+
+log = logging.getLogger("vidrec.rank")
+HOME = [USER_ID, "rank", VIDEO_ID, "score", "reason", "source"]
+
+
+@dataclass(frozen=True)
+class RankParams:
+    spare: int = 50
+    explore_days: int = 7
+    explore_quantile: float = 0.25
+    related_n: int = 50
+
+
+def score_candidates(settings: Settings, cands: pd.DataFrame, model, meta: dict, ds: str) -> pd.DataFrame:
+    """``cands`` with ``score`` from the ranker, features fetched as the ranker was trained."""
+    rows = cands.assign(**{EVENT_TIMESTAMP: io.day_end(ds)})
+    trained_on = meta.get("feature_source") or "none"
+    rows, source = fetch_features(settings, rows, "none" if trained_on == "none" else "feast")
+    if source != trained_on:
+        raise RuntimeError(f"ranker trained on {trained_on} features, scoring got {source}")
+    return rows.assign(score=score(model, rows, meta["features"]).astype(np.float64))
+
+
+def catalog_columns(frame: pd.DataFrame, hist: History, item: str = VIDEO_ID, seed: str | None = None) -> pd.DataFrame:
+    """Adds creator_id and category of ``item`` and, with ``seed``, the title of that video as seed_title."""
+    videos = hist.videos.set_index(VIDEO_ID)
+    out = frame.assign(creator_id=frame[item].map(videos["creator_id"]), category=frame[item].map(videos["category"]))
+    if seed is not None:
+        out["seed_title"] = frame[seed].map(videos["title"])
+    return out
+
+
+def build_home(scored: pd.DataFrame, hist: History, rp: RerankParams, params: RankParams) -> pd.DataFrame:
+    rows = scored[[USER_ID, VIDEO_ID, "score", "best_source", "seed_video_id", "trend_region", "score_fresh"]]
+    rows = catalog_columns(rows, hist, seed="seed_video_id").rename(columns={"best_source": "source"})
+    exposure = hist.videos[VIDEO_ID].map(hist.exposure(params.explore_days)).fillna(0)
+    limit = float(np.quantile(exposure, params.explore_quantile)) if len(exposure) else 0.0
+    low = set(hist.videos.loc[exposure.to_numpy() <= limit, VIDEO_ID])
+    pool = rows[rows["score_fresh"].notna() & rows[VIDEO_ID].isin(low)]
+    home = rerank(rows, rp, excluded=hist.excluded, blocked=hist.blocked_creators, explore=pool)
+    return home.assign(reason=explain(home))[HOME]
+
+
+def build_related_lists(related: pd.DataFrame, hist: History, rp: RerankParams, params: RankParams) -> pd.DataFrame:
+    rows = related.rename(columns={VIDEO_ID: "for_video", "related_id": VIDEO_ID})
+    rows = catalog_columns(rows, hist, seed="for_video")
+    rows = rows.assign(score=rows["retrieval_score"], source=rows["best_source"])
+    rp = replace(rp, topn=params.related_n, spare=0, exploration_share=0.0)
+    out = rerank(rows, rp, key="for_video")
+    out = out.assign(reason=explain(out))
+    return out.rename(columns={VIDEO_ID: "related_id", "for_video": VIDEO_ID})[
+        [VIDEO_ID, "rank", "related_id", "score", "reason", "source"]]
+
+
+def build_trending_lists(trend: pd.DataFrame) -> pd.DataFrame:
+    out = trend.assign(rank=trend.groupby("region").cumcount() + 1, source="trending", trend_region=trend["region"])
+    return out.assign(reason=explain(out))[["region", "rank", VIDEO_ID, "score", "reason"]]
+
+
+def build_coldstart(hist: History, trend: pd.DataFrame, rp: RerankParams, params: CandidateParams) -> pd.DataFrame:
+    """Popular (last popular_days, per region and global) fused with trending, diversified per region."""
+    recent = hist.interactions[hist.interactions["ds"] >= io.shift_ds(hist.ds, -(params.popular_days - 1))]
+    recent = recent.assign(score=confidence(recent))
+    recent = recent[(recent["score"] > 0) & recent[VIDEO_ID].isin(hist.videos[VIDEO_ID])]
+    popular = pd.concat([recent.groupby(["region", VIDEO_ID])["score"].sum().reset_index(),
+                         recent.groupby(VIDEO_ID)["score"].sum().reset_index().assign(region=GLOBAL_REGION)])
+    n = rp.topn + rp.spare
+    fused = fuse({"content": popular, "trending": trend[["region", VIDEO_ID, "score"]]}, "region", VIDEO_ID, 4 * n)
+    rows = catalog_columns(fused, hist).assign(score=fused["retrieval_score"], source=fused["best_source"],
+                                               trend_region=fused["region"])
+    out = rerank(rows, replace(rp, exploration_share=0.0), key="region")
+    return out.assign(reason=explain(out))[["region", "rank", VIDEO_ID, "score", "reason"]]
+
+
+def run(settings: Settings, ds: str) -> dict:
+    """Write runs/<ds>/lists/{home,related,trending,coldstart}.parquet."""
+    started = time.monotonic()
+    out, params, cparams = io.run_dir(settings, ds), RankParams(), CandidateParams.from_settings(settings)
+    rp = RerankParams.from_settings(settings, spare=params.spare)
+    snap = io.LakeSnapshot(settings)
+    hist = load_history(snap, ds, lookback_days=cparams.lookback_days, active_days=settings.active_days,
+                        exclusion_days=cparams.exclusion_days)
+    model, meta = load_ranker(out / "ranker")
+    scored = score_candidates(settings, io.read_parquet(out / "candidates.parquet"), model, meta, ds)
+    trend = trending_scores(hist, replace(cparams, trending_k=settings.topn), read_trending(snap, ds))
+    lists = {
+        "home": build_home(scored, hist, rp, params),
+        "related": build_related_lists(io.read_parquet(out / "related_candidates.parquet"), hist, rp, params),
+        "trending": build_trending_lists(trend),
+        "coldstart": build_coldstart(hist, trend, rp, cparams),
+    }
+    for name, frame in lists.items():
+        io.write_parquet(frame, out / "lists" / f"{name}.parquet")
+    rows = {name: len(frame) for name, frame in lists.items()}
+    home = lists["home"]
+    stats = {"users": int(home[USER_ID].nunique()),
+             "explore_share": round(float((home.loc[home["rank"] <= rp.topn, "source"] == "explore").mean()), 4),
+             "sources": {k: int(v) for k, v in home["source"].value_counts().items()}}
+    seconds = round(time.monotonic() - started, 2)
+    manifest.update_manifest(settings, ds, "rank", params={**asdict(params), **asdict(rp)}, inputs=snap.versions,
+                             rows=rows, stats=stats, feature_source=meta.get("feature_source"), seconds=seconds)
+    log.info("rank %s: %s %s in %.1f s", ds, rows, stats, seconds)
+    return {"ds": ds, **rows, **stats, "seconds": seconds}

@@ -1,0 +1,149 @@
+"""The ranker: one XGBRanker (LambdaMART, ``rank:ndcg``) over the candidates of a user, graded labels.
+
+One head on purpose: the graded label (2 like/share, 1 watched >= half, 0 otherwise; see training_set)
+already orders "engaged" above "watched" above the rest, and a single model keeps scoring to one
+predict per row. A query is (label day, user); XGBoost needs the rows of a query contiguous and the
+queries in ascending order, which ``build_matrix`` guarantees (a test asserts it). Training uses the
+training split only, groups without any positive are dropped (they carry no ranking gradient), and the
+number of trees is fixed (no early stopping on the validation day, so evaluate.py's numbers on that day
+stay out-of-sample).
+
+Artifacts of ``train_ranker``: ``runs/<ds>/ranker/model.json`` (``save_model``, XGBoost's JSON) and
+``runs/<ds>/ranker/ranker.json`` (feature names in order, feature source, params, validation metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import io, manifest
+from models.training_set import EVENT_TIMESTAMP, LABEL, LABEL_DS, LABEL_KIND, SPLIT
+from vidrec.settings import Settings
+from vidrec.tables import USER_ID, VIDEO_ID
+
+log = logging.getLogger("vidrec.ranker")
+NOT_FEATURES = {USER_ID, VIDEO_ID, EVENT_TIMESTAMP, LABEL, LABEL_KIND, LABEL_DS, SPLIT, "rank_score"}
+
+
+@dataclass(frozen=True)
+class RankerParams:
+    n_estimators: int = 100
+    max_depth: int = 4
+    learning_rate: float = 0.1
+    min_child_weight: float = 1.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    eval_k: int = 10
+    n_jobs: int = 2
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The numeric (or boolean) columns that are not ids, labels or bookkeeping, in frame order."""
+    return [c for c in frame.columns if c not in NOT_FEATURES
+            and (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
+
+
+def query_ids(frame: pd.DataFrame) -> np.ndarray:
+    """Query id per row: the rank of (label_ds, user_id) among the frame's distinct queries."""
+    keys = [LABEL_DS, USER_ID] if LABEL_DS in frame.columns else [USER_ID]
+    return frame.groupby(keys, sort=True).ngroup().to_numpy(np.int64)
+
+
+def build_matrix(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(X float32 with NaN for missing, y or None, qid): rows sorted by qid (stable), as XGBoost requires."""
+    qid = query_ids(frame)
+    order = np.argsort(qid, kind="stable")
+    X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)[order]
+    y = frame[LABEL].to_numpy()[order] if LABEL in frame.columns else None
+    return X, y, qid[order]
+
+
+def with_positive_queries(frame: pd.DataFrame) -> pd.DataFrame:
+    """Only the queries that have at least one row with label > 0."""
+    keys = [LABEL_DS, USER_ID] if LABEL_DS in frame.columns else [USER_ID]
+    return frame[frame.groupby(keys)[LABEL].transform("max") > 0]
+
+
+def fit_ranker(train: pd.DataFrame, features: list[str], params: RankerParams, *, seed: int):
+    """An XGBRanker fitted on ``train``'s queries that have a positive."""
+    from xgboost import XGBRanker
+
+    X, y, qid = build_matrix(with_positive_queries(train), features)
+    if len(X) == 0:
+        raise ValueError("no training query has a positive label")
+    model = XGBRanker(objective="rank:ndcg", tree_method="hist", random_state=seed, n_jobs=params.n_jobs,
+                      n_estimators=params.n_estimators, max_depth=params.max_depth,
+                      learning_rate=params.learning_rate, min_child_weight=params.min_child_weight,
+                      subsample=params.subsample, colsample_bytree=params.colsample_bytree,
+                      eval_metric=f"ndcg@{params.eval_k}")
+    model.fit(X, y, qid=qid, verbose=False)
+    return model
+
+
+def score(model, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """Ranker score per row of ``frame``, in the frame's own order (missing feature columns are NaN)."""
+    X = frame.reindex(columns=features).to_numpy(dtype=np.float32, na_value=np.nan)
+    return model.predict(X) if len(X) else np.empty(0, np.float32)
+
+
+def save_ranker(model, meta: dict, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_model(str(directory / "model.json"))
+    io.write_json(meta, directory / "ranker.json")
+    return directory
+
+
+def load_ranker(directory: Path):
+    """(model, meta) saved by ``save_ranker``; meta["features"] are the columns ``score`` needs."""
+    from xgboost import XGBRanker
+
+    model = XGBRanker()
+    model.load_model(str(directory / "model.json"))
+    return model, io.read_json(directory / "ranker.json")
+
+
+def validation_metrics(model, valid: pd.DataFrame, features: list[str], k: int) -> dict:
+    """AUC (label > 0) and mean NDCG@k over validation queries with a positive, for the model and for
+    the retrieval order (``retrieval_score``) as the reference it has to beat."""
+    from sklearn.metrics import roc_auc_score
+
+    from models.evaluate import ndcg_of_scores
+
+    if valid.empty:
+        return {}
+    s = score(model, valid, features)
+    y = (valid[LABEL].to_numpy() > 0).astype(int)
+    out = {"rows": len(valid), "auc": float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else None,
+           f"ndcg@{k}": ndcg_of_scores(valid, s, k)}
+    if "retrieval_score" in valid.columns:
+        out[f"retrieval_ndcg@{k}"] = ndcg_of_scores(valid, valid["retrieval_score"].to_numpy(), k)
+    return out
+
+
+def run(settings: Settings, ds: str) -> dict:
+    """Fit on runs/<ds>/training_set.parquet's train split, measure on its valid split; write runs/<ds>/ranker/."""
+    started = time.monotonic()
+    out, params = io.run_dir(settings, ds), RankerParams()
+    rows = io.read_parquet(out / "training_set.parquet")
+    source = manifest.read_manifest(settings, ds).get("jobs", {}).get("build_training_set", {}).get("feature_source")
+    if source is None:
+        raise RuntimeError(f"the manifest of run {ds} does not say which features the training set has")
+    features = feature_columns(rows)
+    train, valid = rows[rows[SPLIT] == "train"], rows[rows[SPLIT] == "valid"]
+    model = fit_ranker(train, features, params, seed=settings.seed)
+    metrics = validation_metrics(model, valid, features, params.eval_k)
+    meta = {"features": features, "feature_source": source, "params": asdict(params), "seed": settings.seed,
+            "validation": metrics}
+    save_ranker(model, meta, out / "ranker")
+    seconds = round(time.monotonic() - started, 2)
+    counts = {"train": len(train), "valid": len(valid), "features": len(features)}
+    manifest.update_manifest(settings, ds, "train_ranker", params={**asdict(params), "seed": settings.seed},
+                             rows=counts, metrics=metrics, features=features, feature_source=source, seconds=seconds)
+    log.info("train_ranker %s: %s %s in %.1f s", ds, counts, metrics, seconds)
+    return {"ds": ds, **counts, **metrics, "seconds": seconds}

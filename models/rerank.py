@@ -1,0 +1,215 @@
+"""Business rules on scored candidates: filtering, creator diversity, exploration slots, explanations.
+
+Pure functions on pandas frames. Filtering and explanations are vectorized; ordering is a per-user loop
+over at most a few hundred items, linear in the items placed (a heap of per-creator queues: each slot
+pops at most ``creator_window`` blocked creators).
+
+Rules, per user, on ``items`` (user_id, video_id, score, source, creator_id, ...):
+
+1. drop videos the user watched, liked, shared, disliked or marked not interested (``excluded`` pairs)
+   and every video of a creator the user marked not interested (``blocked`` pairs);
+2. order by score, greedily: a video may take the next slot only if its creator is not the previous
+   slot's creator and has fewer than ``creator_max_per_window`` videos among the previous
+   ``creator_window - 1`` slots (so every window of ``creator_window`` consecutive items holds at most
+   ``creator_max_per_window`` of one creator). When no remaining video fits, the list ends there;
+3. ``round(exploration_share * topn)`` of the first ``topn`` slots, at positions drawn per user from
+   ``default_rng([seed, crc32(user_id)])`` (never the first ``explore_after`` slots), go to the best
+   remaining video of the user's exploration pool (fresh, under-exposed); such items get source
+   ``explore``. Spare items (``topn`` .. ``topn + spare``) follow the same rules without exploration;
+4. ``reason``: "because you watched <title>" (als/cowatch with a seed video), "trending in <region>"
+   ("trending worldwide" for the global list),
+   "new from <creator>" (fresh, explore), "popular in <category>" (content, and als/cowatch without a seed).
+"""
+
+from __future__ import annotations
+
+import heapq
+import zlib
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.matrix import group_order, isin_pairs
+from vidrec.settings import Settings
+from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
+
+EXPLORE = "explore"
+
+
+@dataclass(frozen=True)
+class RerankParams:
+    topn: int = 100
+    spare: int = 50
+    creator_max_per_window: int = 2
+    creator_window: int = 10
+    exploration_share: float = 0.1
+    explore_after: int = 3
+    seed: int = 42
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> "RerankParams":
+        return cls(topn=settings.topn, creator_max_per_window=settings.creator_max_per_window,
+                   creator_window=settings.creator_window, exploration_share=settings.exploration_share,
+                   seed=settings.seed, **overrides)
+
+    @property
+    def explore_slots(self) -> int:
+        return int(round(self.exploration_share * self.topn))
+
+
+def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | None, blocked: pd.DataFrame | None,
+                  key: str = USER_ID) -> pd.DataFrame:
+    """``items`` without (key, video_id) pairs of ``excluded`` and (key, creator_id) pairs of ``blocked``."""
+    def hit(frame, other, col):
+        if other is None or other.empty or frame.empty:
+            return np.zeros(len(frame), bool)
+        return isin_pairs(frame[key], frame[col], other[key], other[col])
+
+    return items[~(hit(items, excluded, VIDEO_ID) | hit(items, blocked, "creator_id"))].reset_index(drop=True)
+
+
+def creator_window_ok(creators, max_per_window: int, window: int) -> bool:
+    """True when no creator appears twice in a row nor more than ``max_per_window`` times in any
+    ``window`` consecutive positions (the rule ``order_user`` enforces)."""
+    creators = list(creators)
+    if any(a == b for a, b in zip(creators, creators[1:])):
+        return False
+    return all(max(Counter(creators[i:i + window]).values()) <= max_per_window
+               for i in range(max(1, len(creators) - window + 1)) if creators[i:i + window])
+
+
+def explore_positions(user_id: str, params: RerankParams) -> set[int]:
+    """The 0-based slots of ``user_id``'s list reserved for exploration (deterministic per user and seed)."""
+    n, lo = params.explore_slots, min(params.explore_after, params.topn)
+    if n <= 0 or params.topn - lo <= 0:
+        return set()
+    rng = np.random.default_rng([params.seed, zlib.crc32(str(user_id).encode())])
+    return set((rng.choice(params.topn - lo, size=min(n, params.topn - lo), replace=False) + lo).tolist())
+
+
+class _Pool:
+    """Items in preference order, grouped in per-creator queues; ``take`` returns the most preferred
+    item whose creator is not blocked, skipping items already used (each pop is O(log creators))."""
+
+    def __init__(self, ids: list, creators: list):
+        self.ids, self.creators, self.queues = ids, creators, {}
+        for i, c in enumerate(creators):
+            self.queues.setdefault(c, deque()).append(i)
+        self.heap = [(q[0], c) for c, q in self.queues.items()]
+        heapq.heapify(self.heap)
+
+    def take(self, blocked, used: set):
+        held, found = [], None
+        while self.heap:
+            head, c = heapq.heappop(self.heap)
+            q = self.queues[c]
+            while q and self.ids[q[0]] in used:
+                q.popleft()
+            if not q:
+                continue
+            if q[0] != head:
+                heapq.heappush(self.heap, (q[0], c))
+            elif c in blocked:
+                held.append((head, c))
+            else:
+                found = q.popleft()
+                if q:
+                    heapq.heappush(self.heap, (q[0], c))
+                break
+        for h in held:
+            heapq.heappush(self.heap, h)
+        return found
+
+
+def order_user(ids: list, creators: list, explore_ids: list, explore_creators: list, slots: set[int],
+               n_out: int, max_per_window: int, window: int) -> list[tuple[int, bool]]:
+    """Order one user's items: [(index, from_explore)] of at most ``n_out`` slots (see module rules).
+
+    ``ids``/``creators`` are the main items best first; ``explore_*`` the exploration pool best first.
+    """
+    main, explore = _Pool(ids, creators), _Pool(explore_ids, explore_creators)
+    recent, counts, used, out = deque(), Counter(), set(), []
+    for pos in range(n_out):
+        blocked = {c for c, n in counts.items() if n >= max_per_window}
+        if recent:
+            blocked.add(recent[-1])
+        pick = explore.take(blocked, used) if pos in slots else None
+        from_explore = pick is not None
+        if pick is None:
+            pick = main.take(blocked, used)
+        if pick is None:
+            break
+        vid, creator = (explore_ids[pick], explore_creators[pick]) if from_explore else (ids[pick], creators[pick])
+        used.add(vid)
+        out.append((pick, from_explore))
+        recent.append(creator)
+        counts[creator] += 1
+        if len(recent) > window - 1:
+            gone = recent.popleft()
+            counts[gone] -= 1
+            if not counts[gone]:
+                del counts[gone]
+    return out
+
+
+def _sorted(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Sorted by key, then score descending, then video_id (integer sorts; no string comparisons)."""
+    pre = np.argsort(pd.factorize(frame[VIDEO_ID], sort=True)[0], kind="stable")
+    order = pre[group_order(pd.factorize(frame[key], sort=True)[0][pre], frame["score"].to_numpy(float)[pre])]
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _bounds(keys: np.ndarray) -> dict:
+    """key -> (start, stop) of its rows in a frame sorted by key."""
+    uniq, start = np.unique(keys, return_index=True)
+    stop = np.r_[start[1:], len(keys)]
+    return dict(zip(uniq.tolist(), zip(start.tolist(), stop.tolist())))
+
+
+def rerank(items: pd.DataFrame, params: RerankParams, *, excluded: pd.DataFrame | None = None,
+           blocked: pd.DataFrame | None = None, explore: pd.DataFrame | None = None,
+           key: str = USER_ID) -> pd.DataFrame:
+    """Per ``key``: filtered, diversified list of at most ``topn + spare`` rows with ``rank`` from 1.
+
+    ``items`` and ``explore`` need key, video_id, score, creator_id (items also ``source``); all their
+    other columns are carried through. Exploration items get ``source`` = "explore".
+    """
+    items = _sorted(drop_excluded(items, excluded, blocked, key), key)
+    pool = items.iloc[:0] if explore is None else _sorted(drop_excluded(explore, excluded, blocked, key), key)
+    ids, creators = items[VIDEO_ID].tolist(), items["creator_id"].tolist()
+    pids, pcreators = pool[VIDEO_ID].tolist(), pool["creator_id"].tolist()
+    at, pat = _bounds(items[key].to_numpy()), _bounds(pool[key].to_numpy())
+    main_rows, pool_rows, main_rank, pool_rank = [], [], [], []
+    n_out = params.topn + params.spare
+    for user, (a, b) in at.items():
+        pa, pb = pat.get(user, (0, 0))
+        slots = explore_positions(user, params) if pb > pa else set()
+        picked = order_user(ids[a:b], creators[a:b], pids[pa:pb], pcreators[pa:pb], slots, n_out,
+                            params.creator_max_per_window, params.creator_window)
+        for rank, (i, from_pool) in enumerate(picked, start=1):
+            (pool_rows if from_pool else main_rows).append((pa if from_pool else a) + i)
+            (pool_rank if from_pool else main_rank).append(rank)
+    main = items.iloc[main_rows].assign(rank=main_rank)
+    extra = pool.iloc[pool_rows].assign(rank=pool_rank, source=EXPLORE)
+    out = pd.concat([main, extra], ignore_index=True) if len(extra) else main
+    return out.sort_values([key, "rank"], kind="mergesort", ignore_index=True)
+
+
+def explain(frame: pd.DataFrame) -> pd.Series:
+    """The reason shown with each item, from ``source`` and ``seed_title``, ``trend_region``,
+    ``creator_id``, ``category`` (missing columns read as empty)."""
+    col = {c: frame[c] if c in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+           for c in ("source", "seed_title", "trend_region", "creator_id", "category")}
+    src = col["source"].astype(object)
+    region = col["trend_region"].where(col["trend_region"] != GLOBAL_REGION)
+    reason = np.select(
+        [src.isin(["als", "cowatch"]).to_numpy() & col["seed_title"].notna().to_numpy(),
+         (src == "trending").to_numpy() & region.notna().to_numpy(),
+         (src == "trending").to_numpy(),
+         src.isin(["fresh", EXPLORE]).to_numpy() & col["creator_id"].notna().to_numpy()],
+        ["because you watched " + col["seed_title"].astype(str), "trending in " + region.astype(str),
+         pd.Series("trending worldwide", index=frame.index), "new from " + col["creator_id"].astype(str)],
+        default=("popular in " + col["category"].fillna("your feed").astype(str)).to_numpy())
+    return pd.Series(reason, index=frame.index, dtype=object)

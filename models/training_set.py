@@ -1,0 +1,159 @@
+"""The ranker's labeled rows, from a time split: what retrieval offered as of day L-1, labeled by day L.
+
+For the nightly run of ``ds`` and each label day L among the last ``label_days`` days up to ``ds``:
+retrieval is rebuilt as the run of L-1 would have built it (history up to L-1, ALS fitted on it,
+candidates; ``candidates.retrieval_as_of``), and each candidate of a user who had any event on L gets
+
+- ``label`` 2: liked or shared on L; 1: watched with watch_fraction >= 0.5 (and neither disliked nor
+  marked not interested); 0 otherwise;
+- ``label_kind``: ``positive``, ``negative`` (skip, dislike, not_interested), ``impression`` (shown,
+  clicked or briefly watched, not engaged) or ``not_engaged`` (offered by retrieval, no event on L).
+
+The last label day (``ds``) is the validation split and keeps every candidate, so evaluation ranks the
+same lists serving would; earlier days are the training split, where ``not_engaged`` rows are sampled
+down to ``negatives_per_user`` per user (seeded). Features: the retrieval scores and pair features of
+``candidates``, plus Feast's ``ranker_v1`` point-in-time features at ``event_timestamp`` = end of L-1
+(``fetch_features``, the single place to switch the feature source).
+
+Artifact: ``runs/<ds>/training_set.parquet``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from models import io, manifest
+from models.candidates import CandidateParams, build_candidates, retrieval_as_of
+from models.matrix import isin_pairs
+from vidrec.settings import Settings
+from vidrec.tables import EVENT_TYPE, USER_ID, VIDEO_ID, WATCH_FRACTION
+
+log = logging.getLogger("vidrec.training_set")
+FEATURE_SERVICE = "ranker_v1"
+EVENT_TIMESTAMP = "event_timestamp"
+LABEL, LABEL_KIND, LABEL_DS, SPLIT = "label", "label_kind", "label_ds", "split"
+
+
+@dataclass(frozen=True)
+class TrainingSetParams:
+    label_days: int = 3                # label days up to ds; the last one is the validation split
+    negatives_per_user: int = 50       # not_engaged rows kept per (user, training day)
+    positive_watch_fraction: float = 0.5
+    features: str = "feast"            # "feast" (service ranker_v1) or "none" (see fetch_features)
+
+
+def label_events(day: pd.DataFrame, params: TrainingSetParams = TrainingSetParams()) -> pd.DataFrame:
+    """One day's interactions -> (user_id, video_id, label, label_kind) per engaged pair."""
+    kind = day[EVENT_TYPE]
+    frame = pd.DataFrame({
+        USER_ID: day[USER_ID].to_numpy(), VIDEO_ID: day[VIDEO_ID].to_numpy(),
+        "strong": kind.isin(["like", "share"]).to_numpy(),
+        "watched": ((kind == "watch") & (day[WATCH_FRACTION].fillna(0) >= params.positive_watch_fraction)).to_numpy(),
+        "veto": kind.isin(["dislike", "not_interested"]).to_numpy(),
+        "negative": kind.isin(["skip", "dislike", "not_interested"]).to_numpy(),
+    })
+    per = frame.groupby([USER_ID, VIDEO_ID], sort=True).any().reset_index()
+    label = np.where(per["veto"], 0, np.where(per["strong"], 2, np.where(per["watched"], 1, 0)))
+    kinds = np.where(label > 0, "positive", np.where(per["negative"], "negative", "impression"))
+    return pd.DataFrame({USER_ID: per[USER_ID], VIDEO_ID: per[VIDEO_ID], LABEL: label.astype(np.int8),
+                         LABEL_KIND: kinds})
+
+
+def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int | None, seed: int) -> pd.DataFrame:
+    """Candidates of the users present in ``labels`` with their label (``not_engaged``/0 when absent);
+    with ``sample``, at most that many ``not_engaged`` rows per user (uniform, seeded)."""
+    rows = cands[cands[USER_ID].isin(labels[USER_ID])].merge(labels, on=[USER_ID, VIDEO_ID], how="left")
+    rows[LABEL] = rows[LABEL].fillna(0).astype(np.int8)
+    rows[LABEL_KIND] = rows[LABEL_KIND].fillna("not_engaged")
+    if sample is not None:
+        idle = (rows[LABEL_KIND] == "not_engaged").to_numpy()
+        key = pd.Series(np.random.default_rng(seed).random(len(rows)), index=rows.index)
+        order = key[idle].groupby(rows.loc[idle, USER_ID]).rank(method="first")
+        keep = ~idle
+        keep[np.flatnonzero(idle)[order.to_numpy() <= sample]] = True
+        rows = rows[keep]
+    return rows.reset_index(drop=True)
+
+
+def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast") -> tuple[pd.DataFrame, str]:
+    """``rows`` (user_id, video_id, event_timestamp, ...) plus the ranker's point-in-time features, and
+    the name of the feature source used: the one place that decides where ranker features come from.
+    rank.py calls it with the source the ranker was trained with, so training and scoring never see
+    features computed two ways.
+
+    ``source="feast"``: Feast service ``ranker_v1`` via ``models.feature_store.historical_features``.
+    Feast's join returns rows in its own order and passes extra entity columns through, so each entity
+    row carries its position (``_row``) and the answer is put back in that order (cheaper than a merge on
+    three keys, and it checks that no row was lost or duplicated). Only numeric features are kept: the
+    ranker cannot use the service's lists and strings (top_categories, category, ...); the pair
+    features of candidates.py carry that information. ``source="none"``: rows unchanged (the
+    ranker then uses retrieval and pair features only; for tests and for lakes without feature tables).
+    """
+    if source == "none":
+        return rows, "none"
+    if source != "feast":
+        raise ValueError(f"unknown feature source {source!r}")
+    from models.feature_store import historical_features
+
+    entity = rows[[USER_ID, VIDEO_ID, EVENT_TIMESTAMP]].reset_index(drop=True).assign(_row=np.arange(len(rows)))
+    feats = historical_features(settings, entity, service=FEATURE_SERVICE)
+    order = np.argsort(feats["_row"].to_numpy(), kind="stable")
+    if not np.array_equal(feats["_row"].to_numpy()[order], entity["_row"].to_numpy()):
+        raise RuntimeError("the feature join did not return exactly one row per entity row")
+    added = [c for c in feats.columns if c not in entity.columns and c not in rows.columns
+             and (pd.api.types.is_numeric_dtype(feats[c]) or pd.api.types.is_bool_dtype(feats[c]))]
+    out = pd.concat([rows.reset_index(drop=True), feats[added].iloc[order].reset_index(drop=True)], axis=1)
+    return out, f"feast:{FEATURE_SERVICE}"
+
+
+def build_day(settings: Settings, snapshot: io.LakeSnapshot, label_ds: str, *, sample: int | None,
+              params: CandidateParams, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Labeled candidates for one label day (retrieval as of the day before); plus counts."""
+    asof = io.shift_ds(label_ds, -1)
+    retrieval = retrieval_as_of(settings, snapshot, asof, params)
+    day = snapshot.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, WATCH_FRACTION], (label_ds, label_ds))
+    labels = label_events(day)
+    users = np.intersect1d(retrieval.history.active_users, labels[USER_ID].unique())
+    cands = build_candidates(retrieval, params, settings.candidates_per_user, users=users)
+    rows = label_candidates(cands, labels, sample=sample, seed=seed)
+    rows[LABEL_DS] = label_ds
+    rows[EVENT_TIMESTAMP] = io.day_end(asof)
+    positives = labels[(labels[LABEL] > 0) & labels[USER_ID].isin(users)]
+    ex = retrieval.history.excluded
+    positives = positives[~isin_pairs(positives[USER_ID], positives[VIDEO_ID], ex[USER_ID], ex[VIDEO_ID])]
+    # (re-watches are never candidates, so they do not count against retrieval)
+    found = int((rows[LABEL] > 0).sum())
+    counts = {"users": int(rows[USER_ID].nunique()), "rows": len(rows), "positives": len(positives),
+              "positives_retrieved": found, "retrieval_recall": round(found / max(len(positives), 1), 4)}
+    return rows, counts
+
+
+def run(settings: Settings, ds: str, params: TrainingSetParams | None = None,
+        cparams: CandidateParams | None = None) -> dict:
+    """Label days ds-label_days+1 .. ds; writes runs/<ds>/training_set.parquet with a train/valid split."""
+    started = time.monotonic()
+    params, cparams = params or TrainingSetParams(), cparams or CandidateParams.from_settings(settings)
+    snap = io.LakeSnapshot(settings)
+    days, per_day = [io.shift_ds(ds, -i) for i in range(params.label_days - 1, -1, -1)], {}
+    frames = []
+    for i, label_ds in enumerate(days):
+        valid = label_ds == ds
+        rows, per_day[label_ds] = build_day(settings, snap, label_ds, params=cparams, seed=settings.seed + i,
+                                            sample=None if valid else params.negatives_per_user)
+        frames.append(rows.assign(**{SPLIT: "valid" if valid else "train"}))
+    rows = pd.concat(frames, ignore_index=True)
+    rows, source = fetch_features(settings, rows, params.features)
+    io.write_parquet(rows, io.run_dir(settings, ds) / "training_set.parquet")
+    counts = {"rows": len(rows), "train": int((rows[SPLIT] == "train").sum()),
+              "valid": int((rows[SPLIT] == "valid").sum()), "days": per_day}
+    seconds = round(time.monotonic() - started, 2)
+    manifest.update_manifest(settings, ds, "build_training_set",
+                             params={**asdict(params), "candidates": asdict(cparams), "seed": settings.seed},
+                             inputs=snap.versions, rows=counts, feature_source=source, seconds=seconds)
+    log.info("build_training_set %s: %s (features: %s) in %.1f s", ds, counts, source, seconds)
+    return {"ds": ds, **counts, "feature_source": source, "seconds": seconds}

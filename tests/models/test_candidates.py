@@ -1,0 +1,143 @@
+"""Retrieval sources, their fusion and exclusions, on small hand-made and seeded data (real ALS/ScaNN)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from models.als import AlsParams, fit_als
+from models.ann_index import AnnParams, build_index
+from models.candidates import (CandidateParams, Retrieval, build_candidates, build_related, cowatch_source, fuse,
+                               seed_matrix, trending_scores)
+from models.matrix import History, IdMap, build_cowatch, build_user_items
+
+DS = "2026-11-07"
+SMALL = CandidateParams(als_k=10, cowatch_k=10, content_k=6, fresh_k=3, trending_k=5, related_k=5, recent_videos=3)
+
+
+def retrieval(world) -> Retrieval:
+    inter, videos, users = world
+    hist = History(DS, inter, videos, users, active_days=7)
+    user_items, idmap = build_user_items(hist.positives)
+    model = fit_als(user_items, AlsParams(factors=4, iterations=10, num_threads=1), use_gpu=False, seed=0)
+    return Retrieval(hist, model, idmap, build_index(model.item_factors, AnnParams(k=20)))
+
+
+def test_cowatch_scores_are_the_seed_weighted_sum_of_similarities():
+    ui = sp.csr_matrix(np.array([[1, 1, 0], [3, 1, 1], [0, 2, 1]], np.float32))
+    co = build_cowatch(ui, neighbours=5)  # c01 = c12 = 2/sqrt(6), c02 = 1/2
+    idmap = IdMap(np.array(["x"], dtype=object), np.array(["a", "b", "c"], dtype=object))
+    seeds = sp.csr_matrix(np.array([[1.0, 0.0, 0.85]], np.float32))  # latest a, then c
+    got = cowatch_source(seeds, ["x"], co, idmap, k=3).set_index("video_id")["score"]
+    assert got.to_dict() == pytest.approx({"a": 0.85 * 0.5, "b": 1.85 * 2 / np.sqrt(6), "c": 0.5})
+    assert cowatch_source(seeds, ["x"], co, idmap, k=1)["video_id"].tolist() == ["b"]
+
+
+def test_seed_matrix_weights_recent_videos_by_decay(world):
+    r = retrieval(world)
+    seeds = seed_matrix(r.history, r.idmap, SMALL, ["u0_0", "nobody"])
+    recent = r.history.recent_videos(3)
+    mine = recent[recent["user_id"] == "u0_0"]
+    row = seeds[0].toarray().ravel()
+    assert {r.idmap.videos[i]: w for i, w in enumerate(row) if w} == pytest.approx(
+        dict(zip(mine["video_id"], SMALL.recency_decay ** mine["recency"].to_numpy(float))))
+    assert seeds[1].nnz == 0
+
+
+def test_fuse_keeps_best_score_per_source_ranks_by_reciprocal_rank_and_caps():
+    als = pd.DataFrame({"user_id": ["u"] * 3, "video_id": ["a", "b", "a"], "score": [0.9, 0.5, 0.3]})
+    content = pd.DataFrame({"user_id": ["u", "u"], "video_id": ["b", "c"], "score": [5.0, 1.0]})
+    out = fuse({"als": als, "content": content}, "user_id", "video_id", per_key=2)
+    assert out["video_id"].tolist() == ["b", "a"]
+    assert out["retrieval_score"].tolist() == pytest.approx([1 / 62 + 1 / 61, 1 / 61])
+    assert out["best_source"].tolist() == ["content", "als"]
+    assert out["score_als"].tolist() == [0.5, 0.9]
+    assert out["score_content"].iloc[0] == 5.0 and np.isnan(out["score_content"].iloc[1])
+    assert out["n_sources"].tolist() == [2, 1]
+
+
+def test_a_new_video_without_interactions_is_retrieved_for_a_fan_of_its_category(world):
+    cands = build_candidates(retrieval(world), SMALL, per_user=60)
+    new = cands[cands["video_id"] == "vnew"]
+    assert "u0_0" in set(new["user_id"])
+    row = new[new["user_id"] == "u0_0"].iloc[0]
+    assert row["score_fresh"] == pytest.approx(1 - 3 / 24 / 7) or row["score_content"] > 0
+    assert not new["user_id"].str.startswith("u2").any()  # News fans do not get a Music upload
+
+
+def test_candidates_exclude_watched_videos_and_blocked_creators_and_respect_the_cap(world):
+    inter, videos, users = world
+    marked = pd.DataFrame({"user_id": ["u0_1"], "video_id": ["v010"], "event_type": ["not_interested"],
+                           "watch_fraction": [None], "ts": [pd.Timestamp(DS, tz="UTC")], "ds": [DS], "region": ["us"]})
+    r = retrieval((pd.concat([inter, marked], ignore_index=True), videos, users))
+    cands = build_candidates(r, SMALL, per_user=15)
+    pairs = set(map(tuple, cands[["user_id", "video_id"]].values.tolist()))
+    assert not pairs & set(map(tuple, r.history.excluded.values.tolist()))
+    creators = cands.merge(videos, on="video_id")
+    assert not ((creators["user_id"] == "u0_1") & (creators["creator_id"] == "k01")).any()
+    assert cands.groupby("user_id").size().max() <= 15
+    assert set(cands["user_id"]) == set(r.history.active_users)
+    assert not cands.duplicated(["user_id", "video_id"]).any()
+
+
+def test_als_and_cowatch_candidates_stay_in_the_users_category_and_are_explained_by_a_recent_video(world):
+    r = retrieval(world)
+    cands = build_candidates(r, SMALL, per_user=40).merge(r.history.videos, on="video_id")
+    cf = cands[cands["best_source"].isin(["als", "cowatch"])]
+    fav = cands["user_id"].str[1].map({"0": "Music", "1": "Gaming", "2": "News"})
+    # users only ever watch their own category: co-watch cannot leave it, ALS's best 3 do not
+    assert (cands["category"] == fav)[cands["score_cowatch"].notna()].all()
+    best_als = cands.dropna(subset=["score_als"]).sort_values("score_als", ascending=False).groupby("user_id").head(3)
+    assert (best_als["category"] == fav[best_als.index]).mean() >= 0.9
+    recent = r.history.recent_videos(SMALL.recent_videos)
+    allowed = set(map(tuple, recent[["user_id", "video_id"]].values.tolist()))
+    seeded = cf.dropna(subset=["seed_video_id"])
+    assert len(seeded) >= 0.9 * len(cf)
+    assert set(zip(seeded["user_id"], seeded["seed_video_id"])) <= allowed
+    assert cands[~cands["best_source"].isin(["als", "cowatch"])]["seed_video_id"].isna().all()
+    assert cands[["category_affinity", "creator_affinity", "age_days"]].notna().all().all()
+    assert (cands["als_dot"].isna() == (r.idmap.video_rows(cands["video_id"]) < 0)).all()  # vnew has no factors
+
+
+def test_trending_from_the_last_day_per_region_and_global_else_from_the_table(world):
+    inter, videos, users = world
+    hist = History(DS, inter, videos, users, active_days=7)
+    trend = trending_scores(hist, SMALL)
+    assert set(trend["region"]) == {"us", "de", "global"}
+    assert trend.groupby("region")["score"].max().tolist() == pytest.approx([1.0, 1.0, 1.0])
+    de = trend[trend["region"] == "de"]["video_id"]
+    assert de.str.startswith("v2").all()  # only News fans are in "de"
+    table = pd.DataFrame({"region": ["us", "us"], "rank": [1, 2], "video_id": ["v000", "v100"], "score": [4.0, 2.0]})
+    assert trending_scores(hist, SMALL, table)["score"].tolist() == [1.0, 0.5]
+
+
+def test_related_videos_are_als_and_cowatch_neighbours_never_the_video_itself(world):
+    related = build_related(retrieval(world), SMALL)
+    assert not (related["video_id"] == related["related_id"]).any()
+    assert related.groupby("video_id").size().max() <= SMALL.related_k
+    assert set(related["best_source"]) <= {"als", "cowatch"}
+    same = related["video_id"].str[1] == related["related_id"].str[1]
+    assert same.mean() >= 0.9
+
+
+def test_best_seed_is_the_strongest_weighted_seed_per_pair_in_any_chunking():
+    from models.candidates import _best_seed
+
+    table = {(1, 5): 0.2, (2, 5): 1.0, (1, 6): 0.3, (2, 6): 0.1}
+    strength = np.vectorize(lambda s, v: table.get((s, v), 0.0), otypes=[float])
+    pairs = pd.DataFrame({"u": [0, 0, 1, 2, 1], "v": [5, 6, 5, 5, 7]})
+    seeds = pd.DataFrame({"u": [0, 0, 1], "s": [1, 2, 1], "w": [1.0, 0.5, 1.0], "seed": ["a", "b", "a"]})
+    expect = ["b", "a", "a", None, None]  # 0.5 > 0.2; 0.3 > 0.05; only seed; no seeds; zero strength
+    assert _best_seed(pairs, seeds, strength).tolist() == expect
+    assert _best_seed(pairs, seeds, strength, chunk=1).tolist() == expect
+
+
+def test_a_user_without_history_gets_global_trending_and_no_users_gets_an_empty_frame(world):
+    r = retrieval(world)
+    stranger = build_candidates(r, SMALL, per_user=60, users=["stranger"])
+    assert len(stranger) == SMALL.trending_k and (stranger["best_source"] == "trending").all()
+    assert (stranger["trend_region"] == "global").all()
+    none = build_candidates(r, SMALL, per_user=60, users=[])
+    assert none.empty and list(none.columns) == list(stranger.columns)

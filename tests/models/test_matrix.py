@@ -1,0 +1,81 @@
+"""Confidence weights, the CSR + IdMap, co-watch similarity and History aggregates on hand-made frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from models.matrix import History, build_cowatch, build_user_items, confidence, positives, top_per_row
+
+T0 = pd.Timestamp("2026-11-01", tz="UTC")
+
+
+def events(rows) -> pd.DataFrame:
+    """(user, video, event_type, watch_fraction, minutes after T0, ds) -> interactions columns."""
+    frame = pd.DataFrame(rows, columns=["user_id", "video_id", "event_type", "watch_fraction", "minute", "ds"])
+    return frame.assign(ts=T0 + pd.to_timedelta(frame.pop("minute"), unit="min"), region="us")
+
+
+def test_confidence_counts_watch_fraction_capped_like_and_share_and_nothing_else():
+    frame = events([("u", "v", "watch", 0.5, 0, "d"), ("u", "v", "watch", 3.0, 1, "d"),
+                    ("u", "v", "like", None, 2, "d"), ("u", "v", "share", None, 3, "d"),
+                    ("u", "v", "skip", None, 4, "d"), ("u", "v", "dislike", None, 5, "d"),
+                    ("u", "v", "not_interested", None, 6, "d"), ("u", "v", "impression", None, 7, "d"),
+                    ("u", "v", "click", None, 8, "d"), ("u", "v", "watch", None, 9, "d")])
+    assert confidence(frame).tolist() == pytest.approx([0.5, 2.0, 1.0, 1.5, 0, 0, 0, 0, 0, 0])
+
+
+def test_positives_sum_per_pair_and_leave_negative_only_pairs_out():
+    frame = events([("u1", "a", "watch", 0.4, 0, "d"), ("u1", "a", "like", None, 5, "d"),
+                    ("u1", "b", "skip", None, 1, "d"), ("u2", "a", "dislike", None, 2, "d")])
+    pos = positives(frame)
+    assert pos[["user_id", "video_id"]].values.tolist() == [["u1", "a"]]
+    assert pos["confidence"].tolist() == pytest.approx([1.4])
+    assert pos["last_ts"].iloc[0] == T0 + pd.Timedelta(minutes=5)
+
+
+def test_user_items_csr_and_idmap():
+    pairs = pd.DataFrame({"user_id": ["u2", "u1", "u1", "u2"], "video_id": ["b", "a", "b", "b"],
+                          "confidence": [1.0, 2.0, 0.5, 0.25]})
+    matrix, idmap = build_user_items(pairs)
+    assert list(idmap.users) == ["u1", "u2"] and list(idmap.videos) == ["a", "b"]
+    assert matrix.toarray().tolist() == [[2.0, 0.5], [0.0, 1.25]]
+    again, _ = build_user_items(pd.DataFrame({"user_id": ["u1", "zz"], "video_id": ["zz", "b"], "confidence": [1, 1]}),
+                                idmap)
+    assert again.nnz == 0 and again.shape == (2, 2)
+
+
+def test_cowatch_is_cosine_of_co_occurrence_without_diagonal():
+    # users x videos: u0 {0,1}, u1 {0,1,2}, u2 {1,2}; counts n = (2, 3, 2); n01 = 2, n02 = 1, n12 = 2
+    ui = sp.csr_matrix(np.array([[1, 1, 0], [3, 1, 1], [0, 2, 1]], np.float32))
+    co = build_cowatch(ui, neighbours=5).toarray()
+    expect = np.array([[0, 2 / np.sqrt(6), 1 / 2], [2 / np.sqrt(6), 0, 2 / np.sqrt(6)], [1 / 2, 2 / np.sqrt(6), 0]])
+    assert co == pytest.approx(expect)
+    # one neighbour per video: the best one; and blocks give the same answer as one product
+    assert (build_cowatch(ui, neighbours=1).toarray() > 0).sum(axis=1).tolist() == [1, 1, 1]
+    assert build_cowatch(ui, neighbours=5, block=1).toarray() == pytest.approx(expect)
+
+
+def test_top_per_row_keeps_the_largest_and_breaks_ties_by_column():
+    m = sp.csr_matrix(np.array([[3, 1, 3, 2], [0, 0, 5, 0]], np.float32))
+    assert top_per_row(m, 2).toarray().tolist() == [[3, 0, 3, 0], [0, 0, 5, 0]]
+
+
+def test_history_aggregates():
+    inter = events([("u1", "a", "watch", 1.0, 0, "2026-11-01"), ("u1", "b", "like", None, 5, "2026-11-02"),
+                    ("u1", "c", "not_interested", None, 6, "2026-11-02"), ("u1", "d", "skip", None, 7, "2026-11-02"),
+                    ("u2", "a", "impression", None, 1, "2026-10-01")])
+    videos = pd.DataFrame({"video_id": list("abcde"), "title": list("ABCDE"),
+                           "creator_id": ["k1", "k1", "k2", "k3", "k2"],
+                           "category": ["Music", "Music", "News", "Pets", "News"], "upload_ts": T0})
+    hist = History("2026-11-02", inter, videos, pd.DataFrame({"user_id": ["u1"], "region": ["de"]}), active_days=7)
+    assert hist.active_users.tolist() == ["u1"]
+    assert sorted(map(tuple, hist.excluded.values.tolist())) == [("u1", "a"), ("u1", "b"), ("u1", "c"), ("u1", "d")]
+    assert hist.blocked_creators.values.tolist() == [["u1", "k2"]]
+    assert hist.recent_videos(1)[["video_id", "recency"]].values.tolist() == [["b", 0]]
+    assert hist.affinity("category").values.tolist() == [["u1", "Music", 1.0]]
+    assert hist.user_region.to_dict() == {"u1": "de", "u2": "us"}
+    assert hist.exposure(7).to_dict() == {}
+    assert hist.exposure(40).to_dict() == {"a": 1}
