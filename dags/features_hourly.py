@@ -19,7 +19,7 @@ JOBS = ["build_user_features", "build_video_features", "build_trending", "valida
 
 @dag(
     schedule="15 * * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=pendulum.datetime(1995, 1, 1, tz="UTC"),  # as early as VIDREC_MIN_EVENT_TS: backfills of old data run
     catchup=False,
     max_active_runs=1,
     tags=["features"],

@@ -20,7 +20,7 @@ JOBS = ["build_training_set", "train_als", "build_index", "build_candidates", "t
 
 @dag(
     schedule="0 3 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=pendulum.datetime(1995, 1, 1, tz="UTC"),  # as early as VIDREC_MIN_EVENT_TS: backfills of old data run
     catchup=False,
     max_active_runs=1,
     tags=["recs"],
