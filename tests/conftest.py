@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ DATASETS = SHARED / "datasets"
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO line at interpreter exit hits a closed stream
 
 
 @pytest.fixture
