@@ -41,3 +41,16 @@ def test_ingest_prints_the_four_counts_and_lake_stats_agree(settings, tmp_path):
     assert stats["tables"]["events"]["rows"] == counts["accepted"]
     assert stats["tables"]["events_quarantine"]["rows"] == counts["quarantined"]
     assert stats["tables"]["events"]["version"] == 1
+
+
+def test_run_rejects_a_bad_partition_date_before_starting_anything(settings):
+    out = run(settings, "run", "build_trending", "--ds", "yesterday", check=False)
+    assert out.returncode == 2 and "--ds must be a date like 2026-11-01" in out.stderr
+
+
+def test_publish_status_without_redis_says_what_is_wrong(settings):
+    from vidrec import services
+
+    s = settings.replace(redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
+    out = run(s, "publish", "status", check=False)
+    assert out.returncode == 1 and f"cannot reach Redis at {s.redis_url}" in out.stderr

@@ -67,6 +67,11 @@ def cmd_publish(s: Settings, a) -> int:
     except recstore.StoreError as exc:
         print(f"vidrec publish {a.action}: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # redis-py's connection errors: say where we looked, no traceback
+        if type(exc).__module__.startswith("redis"):
+            print(f"vidrec publish {a.action}: cannot reach Redis at {s.redis_url}: {exc}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 
