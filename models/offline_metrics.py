@@ -1,0 +1,126 @@
+"""Offline ranking and beyond-accuracy metrics on pandas frames (Microsoft Recommenders' definitions).
+
+``truth`` holds (user, item) test interactions, all relevant (binary relevance, duplicates ignored);
+``recs`` holds (user, item, rank) with rank 1..k. Accuracy metrics are averaged over the users of
+``truth`` (every user there has at least one relevant item); a user without recommendations scores 0,
+recommendations for users absent from ``truth`` are ignored. (Recommenders averages over the users in
+both frames; counting the missing ones as 0 matches ``models.evaluate.ranking_metrics`` and the gate.)
+precision@k, recall@k and ndcg@k are those of ``models.evaluate.ranking_metrics``, reused here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.evaluate import ranking_metrics
+from vidrec.tables import USER_ID, VIDEO_ID
+
+USER_COL = USER_ID
+ITEM_COL = VIDEO_ID
+RANK_COL = "rank"
+
+
+def _evaluate(truth, recs, k, user_col, item_col, rank_col) -> dict:
+    """``models.evaluate.ranking_metrics`` on binary truth, whatever the column names."""
+    names = {user_col: USER_ID, item_col: VIDEO_ID, rank_col: "rank"}
+    t = truth[[user_col, item_col]].rename(columns=names)
+    r = recs[[user_col, item_col, rank_col]].rename(columns=names)
+    return ranking_metrics(r, t, k)
+
+
+def precision_at_k(truth, recs, k, user_col=USER_COL, item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """Mean over truth users of hits in the top ``k`` / ``k`` (a shorter list still divides by ``k``)."""
+    return _evaluate(truth, recs, k, user_col, item_col, rank_col)[f"precision@{k}"]
+
+
+def recall_at_k(truth, recs, k, user_col=USER_COL, item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """Mean over truth users of hits in the top ``k`` / number of relevant items."""
+    return _evaluate(truth, recs, k, user_col, item_col, rank_col)[f"recall@{k}"]
+
+
+def ndcg_at_k(truth, recs, k, user_col=USER_COL, item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """Mean over truth users of DCG@k / ideal DCG@k, gain 1 per hit discounted by log2(rank + 1)."""
+    return _evaluate(truth, recs, k, user_col, item_col, rank_col)[f"ndcg@{k}"]
+
+
+def _hits(truth, recs, k, user_col, item_col, rank_col):
+    """(hits, users, n_rel): the top-``k`` rows that are relevant, sorted by user and rank, with the
+    hit's position among the user's hits (``hit_no``); the truth users; relevant items per user."""
+    truth = truth[[user_col, item_col]].drop_duplicates()
+    users = truth[user_col].unique()
+    top = recs[(recs[rank_col] <= k) & recs[user_col].isin(users)][[user_col, item_col, rank_col]]
+    hits = top.drop_duplicates([user_col, item_col]).merge(truth, on=[user_col, item_col])
+    hits = hits.sort_values([user_col, rank_col], kind="mergesort")
+    hits = hits.assign(hit_no=hits.groupby(user_col).cumcount() + 1)
+    return hits, users, truth.groupby(user_col).size().reindex(users)
+
+
+def _average_precision_sum(hits, users, user_col, rank_col) -> pd.Series:
+    """Per truth user: sum over hits of precision at the hit's rank (hit_no / rank); 0 without hits."""
+    prec = hits["hit_no"] / hits[rank_col]
+    return prec.groupby(hits[user_col]).sum().reindex(users, fill_value=0.0)
+
+
+def map_at_k(truth, recs, k, user_col=USER_COL, item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """MAP@k: mean over truth users of (sum of precision@rank at each hit in the top ``k``)
+    / min(k, number of relevant items)."""
+    hits, users, n_rel = _hits(truth, recs, k, user_col, item_col, rank_col)
+    if len(users) == 0:
+        return 0.0
+    ap = _average_precision_sum(hits, users, user_col, rank_col) / np.minimum(n_rel, k)
+    return float(ap.mean())
+
+
+def map_full(truth, recs, k, user_col=USER_COL, item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """Recommenders' ``map``: as ``map_at_k`` but divided by the number of relevant items, so a user
+    with more than ``k`` relevant items cannot reach 1."""
+    hits, users, n_rel = _hits(truth, recs, k, user_col, item_col, rank_col)
+    if len(users) == 0:
+        return 0.0
+    return float((_average_precision_sum(hits, users, user_col, rank_col) / n_rel).mean())
+
+
+def hit_rate_at_k(truth, recs, k, user_col=USER_COL, item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """Share of truth users with at least one relevant item in their top ``k``."""
+    hits, users, _ = _hits(truth, recs, k, user_col, item_col, rank_col)
+    if len(users) == 0:
+        return 0.0
+    return float(hits[user_col].nunique() / len(users))
+
+
+def catalog_coverage(recs, n_items: int, k: int | None = None, item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """Distinct items recommended (in the top ``k``, or all rows when None) / ``n_items``."""
+    top = recs if k is None else recs[recs[rank_col] <= k]
+    return float(top[item_col].nunique() / n_items) if n_items else 0.0
+
+
+def intra_list_diversity(recs, item_attr, attr_col, k: int | None = None, user_col=USER_COL,
+                         item_col=ITEM_COL, rank_col=RANK_COL) -> float:
+    """1 - same-attribute pair rate, averaged over lists: for a list of n items, of its n(n-1)/2 pairs
+    the share whose ``attr_col`` values are equal is c(c-1)/2 summed over the value counts c, / pairs.
+
+    ``item_attr`` maps item_col -> attr_col; items without an attribute are left out of their list and
+    lists with fewer than 2 attributed items (no pairs) are skipped. 0.0 when no list qualifies.
+    """
+    top = recs if k is None else recs[recs[rank_col] <= k]
+    top = top[[user_col, item_col]].merge(item_attr[[item_col, attr_col]].drop_duplicates(item_col), on=item_col)
+    top = top.dropna(subset=[attr_col])
+    counts = top.groupby([user_col, attr_col]).size()
+    same = (counts * (counts - 1) / 2).groupby(level=0).sum()
+    n = counts.groupby(level=0).sum()
+    pairs = n * (n - 1) / 2
+    ok = pairs > 0
+    return float((1.0 - same[ok] / pairs[ok]).mean()) if ok.any() else 0.0
+
+
+def mean_popularity(recs, train, k: int | None = None, user_col=USER_COL, item_col=ITEM_COL,
+                    rank_col=RANK_COL) -> float:
+    """Mean over users of the mean popularity of their recommended items, popularity being the number
+    of ``train`` rows of the item (0 for items not in ``train``). 0.0 without recommendations."""
+    top = recs if k is None else recs[recs[rank_col] <= k]
+    if top.empty:
+        return 0.0
+    pop = train.groupby(item_col).size()
+    per_row = top[item_col].map(pop).fillna(0).astype(float)
+    return float(per_row.groupby(top[user_col]).mean().mean())
