@@ -54,3 +54,17 @@ def test_publish_status_without_redis_says_what_is_wrong(settings):
     s = settings.replace(redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
     out = run(s, "publish", "status", check=False)
     assert out.returncode == 1 and f"cannot reach Redis at {s.redis_url}" in out.stderr
+
+
+def test_eval_prints_a_table_and_json_for_any_csv(settings, tmp_path):
+    rows = ["u,i,r"] + [f"a{u},{g}{i},5" for u in range(12) for g in ("x", "y") if (u % 2 == 0) == (g == "x")
+                        for i in range(8)]
+    data = tmp_path / "ratings.csv"
+    data.write_text("\n".join(rows) + "\n")
+    args = ["eval", "csv", "--path", str(data), "--user-col", "u", "--item-col", "i", "--k", "5"]
+    table = run(settings, *args).stdout
+    assert "| popularity |" in table and "| als |" in table and "| itemknn |" in table
+    result = json.loads(run(settings, *args, "--json").stdout.strip().splitlines()[-1])
+    assert result["protocol"] == "msr" and result["k"] == 5
+    assert set(result["recommenders"]) == {"popularity", "itemknn", "als"}
+    assert 0 <= result["recommenders"]["als"]["ndcg@5"] <= 1

@@ -83,6 +83,22 @@ def cmd_serve(s: Settings, a) -> int:
     return 0
 
 
+def cmd_eval(s: Settings, a) -> int:
+    from models import offline_eval
+
+    fmt = "auto" if a.dataset == "movielens" else "csv"
+    df = offline_eval.load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
+                                        rating_col=a.rating_col, ts_col=a.ts_col)
+    seed = a.seed if a.seed is not None else s.seed
+    result = offline_eval.evaluate(df, a.protocol, k=a.k, seed=seed, recommenders=a.recommenders)
+    if a.json:
+        _print_json(result)
+    else:
+        print(f"dataset {result['dataset']}, protocol {result['protocol']}, k={result['k']}, seed {seed}\n")
+        print(offline_eval.markdown_table(result))
+    return 0
+
+
 def cmd_lake(s: Settings, a) -> int:
     from spark_jobs import lake
 
@@ -170,6 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("serve", help="run the API in the foreground (VIDREC_API_HOST:VIDREC_API_PORT)")
     q.set_defaults(func=cmd_serve)
+
+    q = sub.add_parser("eval", help="offline evaluation of recommenders on a dataset (Markdown table or --json)")
+    q.add_argument("dataset", choices=["movielens", "csv"])
+    q.add_argument("--path", required=True, help="MovieLens folder (u.data or ratings.csv) or a CSV file")
+    q.add_argument("--protocol", choices=["msr", "time", "leave-last-out"], default="msr")
+    q.add_argument("--k", type=int, default=10)
+    q.add_argument("--seed", type=int, help="split and model seed (default: VIDREC_SEED)")
+    q.add_argument("--recommenders", nargs="+", help="names to compare (default: all)")
+    q.add_argument("--sep", default=",", help="CSV separator")
+    q.add_argument("--user-col", default="user_id", help="CSV user column")
+    q.add_argument("--item-col", default="item_id", help="CSV item column")
+    q.add_argument("--rating-col", help="CSV rating column (optional)")
+    q.add_argument("--ts-col", help="CSV timestamp column (optional)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_eval)
 
     q = sub.add_parser("lake", help="lake tables")
     q.add_argument("action", choices=["stats"])
