@@ -29,7 +29,7 @@ from spark_jobs.interactions import to_interactions
 from spark_jobs.lake import BaseLake, open_lake
 from vidrec.settings import Settings
 from vidrec.tables import (EVENT_FIELDS, EVENTS, INGEST_FILES, INTERACTIONS, QUARANTINE, USER_FIELDS, USERS,
-                           VIDEO_FIELDS, VIDEOS)
+                           VIDEO_FIELDS, VIDEOS, split_ddl)
 
 log = logging.getLogger("vidrec.ingest")
 CORRUPT, SOURCE, ROW, REASON = "_corrupt", "_source_file", "_row", "_reason"
@@ -84,7 +84,7 @@ def to_quarantine(bad, *, kind: str, key: str, fields_ddl: str, batch_id: str, a
     """Rejected rows in the quarantine schema: the raw record (original JSON line or the row as JSON)."""
     from pyspark.sql import functions as F
 
-    cols = [c.split(" ", 1)[0] for c in fields_ddl.split(", ")]
+    cols = [c.split(" ", 1)[0] for c in split_ddl(fields_ddl)]
     raw = F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*cols)))
     at_naive = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return (bad.withColumn("raw", raw)

@@ -15,6 +15,7 @@ Where Spark has the Delta jars (a cluster with delta-spark installed), ``NativeL
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from pathlib import Path
@@ -124,10 +125,15 @@ class BridgeLake(BaseLake):
             return self.empty_frame(t)
         return self.spark.read.schema(t.schema).option("basePath", str(self.path(t))).parquet(*files)
 
-    def _stage(self, df) -> Path:
+    @contextlib.contextmanager
+    def _staged(self, table: Table, df):
+        """The frame's table columns written by Spark to a private parquet folder, removed afterwards."""
         staging = Path(self.settings.staging_dir) / "_commits" / uuid.uuid4().hex
-        df.write.mode("overwrite").parquet(str(staging))
-        return staging
+        df.select(*table.columns).write.mode("overwrite").parquet(str(staging))
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     @staticmethod
     def _reader(staging: Path, table: Table):
@@ -176,32 +182,23 @@ class BridgeLake(BaseLake):
 
         t = _table(table)
         self.ensure(t)
-        staging = self._stage(df.select(*t.columns))
-        try:
+        with self._staged(t, df) as staging:
             rows, reader = self._reader(staging, t)
             if reader is None:
                 return 0
             write_deltalake(str(self.path(t)), reader, mode="overwrite", predicate=f"ds = '{_literal(ds)}'",
                             partition_by=list(t.partition_by) or None, commit_properties=_commit(f"ds={ds}"))
             return rows
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     def append(self, table: Table | str, df, *, batch_id: str | None = None) -> int:
         """Append a Spark DataFrame as one commit; returns rows written (0: nothing committed)."""
-        staging = self._stage(df.select(*_table(table).columns))
-        try:
+        with self._staged(_table(table), df) as staging:
             return self.append_staged(table, staging, batch_id=batch_id)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
     def merge_insert(self, table: Table | str, df, *, batch_id: str | None = None,
                      partitions: Iterable[str] | None = None) -> int:
-        staging = self._stage(df.select(*_table(table).columns))
-        try:
+        with self._staged(_table(table), df) as staging:
             return self.merge_insert_staged(table, staging, batch_id=batch_id, partitions=partitions)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 class NativeLake(BaseLake):

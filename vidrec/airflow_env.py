@@ -169,7 +169,7 @@ def start_ui(settings: Settings, wait_s: float = 180.0) -> dict:
     if ensure_db(settings, env):
         raise RuntimeError("airflow db migrate failed")
     url = f"http://127.0.0.1:{API_PORT}"
-    if not services._running_pid(settings, "airflow"):
+    if not services.running_pid(settings, "airflow"):
         services.spawn(settings, "airflow", [*airflow_command(), "standalone"], env)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

@@ -25,7 +25,7 @@ def start_api(settings: Settings, wait_s: float = 60.0) -> str:
     from vidrec import demo, services
 
     base = f"http://{settings.api_host}:{settings.api_port}"
-    if not services._running_pid(settings, "api"):
+    if not services.running_pid(settings, "api"):
         services.spawn(settings, "api", [demo.vidrec_command(), "serve"], demo.child_env(settings))
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

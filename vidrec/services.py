@@ -74,7 +74,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _running_pid(settings: Settings, name: str) -> int | None:
+def running_pid(settings: Settings, name: str) -> int | None:
     path = _pidfile(settings, name)
     if path.exists() and _alive(int(path.read_text())):
         return int(path.read_text())
@@ -128,5 +128,5 @@ def status(settings: Settings) -> dict:
     out = {"redis": "running" if ping(host, port) else "stopped", "url": settings.redis_url}
     for name in ("api", "airflow"):
         if _pidfile(settings, name).exists():
-            out[name] = "running" if _running_pid(settings, name) else "stopped"
+            out[name] = "running" if running_pid(settings, name) else "stopped"
     return out
