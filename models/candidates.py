@@ -23,22 +23,24 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from models import io, manifest
-from models.matrix import (CONFIDENCE, History, IdMap, build_cowatch, build_user_items, confidence, group_order,
-                           isin_pairs, load_history, rank_in_groups, top_per_row)
+from models.matrix import (CONFIDENCE, History, IdMap, build_user_items, confidence, group_order, isin_pairs,
+                           item_similarity, load_history, rank_in_groups, top_per_row)
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.candidates")
 SOURCES = ("als", "cowatch", "content", "trending", "fresh")
 SCORES = [f"score_{s}" for s in SOURCES]
-PAIR_FEATURES = ["als_dot", "category_affinity", "creator_affinity", "age_days"]
+RANKS = [f"rank_{s}" for s in SOURCES]
+PAIR_FEATURES = ["als_dot", "category_affinity", "creator_affinity", "age_days", "video_popularity",
+                 "user_positives", "user_idle_days", "video_lead_days"]
 RRF_K = 60.0
 DAY = pd.Timedelta(days=1)
 
@@ -48,7 +50,10 @@ class CandidateParams:
     als_k: int = 200
     cowatch_k: int = 100
     cowatch_neighbours: int = 50   # co-watch neighbours kept per video
-    recent_videos: int = 10        # a user's latest positive videos: co-watch seeds and reasons
+    cowatch_method: str = "cosine" # "cosine" co-occurrence or "ease" (models.matrix.item_similarity)
+    ease_l2: float = 500.0         # EASE's L2 penalty (cowatch_method "ease")
+    recent_videos: int = 10        # a user's latest positive videos: co-watch seeds
+    reason_videos: int = 10        # a user's latest positive videos a reason may name (<= recent_videos)
     recency_decay: float = 0.85    # weight of the n-th latest seed: decay ** n
     top_categories: int = 3
     top_creators: int = 3
@@ -102,6 +107,12 @@ def seed_matrix(history: History, idmap: IdMap, params: CandidateParams, users) 
     return sp.csr_matrix((w, (u[ok], v[ok])), shape=(len(users), len(idmap.videos)), dtype=np.float32)
 
 
+def cowatch_matrix(history: History, idmap: IdMap, params: CandidateParams, neighbours: int) -> sp.csr_matrix:
+    """Videos x videos co-watch weights over the history's positives (``params.cowatch_method``)."""
+    user_items = build_user_items(history.positives, idmap)[0]
+    return item_similarity(user_items, neighbours, params.cowatch_method, params.ease_l2)
+
+
 def cowatch_source(seeds: sp.csr_matrix, users, cowatch: sp.csr_matrix, idmap: IdMap, k: int) -> pd.DataFrame:
     """Per user: sum over recent seeds s of weight(s) * cowatch(s, v); top ``k`` videos."""
     scores = top_per_row((seeds @ cowatch).tocsr(), k).tocoo()
@@ -116,7 +127,8 @@ def video_quality(history: History, params: CandidateParams) -> pd.DataFrame:
     videos = history.videos.copy()
     videos["age_days"] = ((end - videos["upload_ts"]) / DAY).fillna(365.0).clip(lower=0.0)
     videos["freshness"] = (1.0 - videos["age_days"] / params.fresh_days).clip(lower=0.0)
-    videos["quality"] = np.log1p(videos[VIDEO_ID].map(pop).fillna(0.0)) + videos["freshness"]
+    videos["video_popularity"] = np.log1p(videos[VIDEO_ID].map(pop).fillna(0.0))
+    videos["quality"] = videos["video_popularity"] + videos["freshness"]
     return videos
 
 
@@ -183,7 +195,8 @@ def trending_source(history: History, trend: pd.DataFrame, users) -> pd.DataFram
 
 def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> pd.DataFrame:
     """Union of per-source (key, item, score) frames: one row per (key, item) with ``score_<source>`` (the
-    source's best score), ``retrieval_score`` (reciprocal-rank fusion), ``best_source``, ``n_sources``;
+    source's best score), ``rank_<source>`` (its rank in the key's list of that source, from 1; scale-free,
+    so the ranker can compare users whose scores differ in scale), ``retrieval_score`` (reciprocal-rank fusion), ``best_source``, ``n_sources``;
     the best ``per_key`` rows of each key, sorted by key then retrieval_score (ties: item id).
 
     Other columns of a source frame (``trend_region``) are kept from that source's best row of the pair.
@@ -191,7 +204,7 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
     """
     frames = {s: f for s, f in frames.items() if len(f)}
     if not frames:
-        return pd.DataFrame(columns=[key, item, *SCORES, "retrieval_score", "best_source", "n_sources"])
+        return pd.DataFrame(columns=[key, item, *SCORES, *RANKS, "retrieval_score", "best_source", "n_sources"])
     long = pd.concat([f.assign(_src=SOURCES.index(s)) for s, f in frames.items()], ignore_index=True)
     kc, keys = pd.factorize(long[key], sort=True)
     ic, items = pd.factorize(long[item], sort=True)
@@ -204,15 +217,18 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
     kept = by_score[first]
     group = src[kept].astype(np.int64) * len(keys) + kc[kept]
     order = kept[group_order(group, score[kept])]
-    rrf = 1.0 / (RRF_K + rank_in_groups(src[order].astype(np.int64) * len(keys) + kc[order]))
+    rank = rank_in_groups(src[order].astype(np.int64) * len(keys) + kc[order])
+    rrf = 1.0 / (RRF_K + rank)
     pairs, inv = np.unique(pair[order], return_inverse=True)
-    wide = np.full((len(pairs), len(SOURCES)), np.nan)
+    wide, wide_rank = np.full((len(pairs), len(SOURCES)), np.nan), np.full((len(pairs), len(SOURCES)), np.nan)
     wide[inv, src[order]] = score[order]
+    wide_rank[inv, src[order]] = rank
     fused = np.bincount(inv, weights=rrf, minlength=len(pairs))
     best = group_order(inv, rrf)  # ties: lower source index (``order`` is sorted by source)
     best = best[rank_in_groups(inv[best]) == 1]
     out = pd.DataFrame({key: keys[pairs // len(items)], item: items[pairs % len(items)]})
     out[SCORES] = wide
+    out[RANKS] = wide_rank
     out["retrieval_score"] = fused
     out["best_source"] = np.asarray(SOURCES, dtype=object)[src[order][best]]
     out["n_sources"] = np.bincount(inv, minlength=len(pairs))
@@ -277,15 +293,24 @@ def attach_seeds(cands: pd.DataFrame, seeds: sp.csr_matrix, users, model, idmap:
 def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFrame, model, idmap: IdMap,
                       chunk: int = 500_000) -> pd.DataFrame:
     """Ranker features of each (user, video): ALS inner product (NaN when either is unknown to ALS), the
-    user's share of positives in the video's category and of its creator, the video's age in days."""
+    user's share of positives in the video's category and of its creator, the video's age in days, its
+    popularity (log1p positive confidence in ``popular_days``), the user's number of positive videos, the
+    days since the user's latest positive (``user_idle_days``) and how many days after it the video's
+    first positive in the window came (``video_lead_days``; negative: the video was around before the
+    user's last visit; NaN for a video without positives)."""
     u, v = idmap.user_rows(cands[USER_ID]), idmap.video_rows(cands[VIDEO_ID])
     dot = np.full(len(cands), np.nan)
     known = np.flatnonzero((u >= 0) & (v >= 0))
     for start in range(0, len(known), chunk):
         at = known[start:start + chunk]
         dot[at] = np.einsum("ij,ij->i", model.user_factors[u[at]], model.item_factors[v[at]])
-    out = cands.assign(als_dot=dot).merge(quality[[VIDEO_ID, "category", "creator_id", "age_days"]], on=VIDEO_ID,
-                                          how="left")
+    out = cands.assign(als_dot=dot).merge(
+        quality[[VIDEO_ID, "category", "creator_id", "age_days", "video_popularity"]], on=VIDEO_ID, how="left")
+    pos = history.positives
+    out["user_positives"] = out[USER_ID].map(pos.groupby(USER_ID).size()).fillna(0).to_numpy(float)
+    user_last = out[USER_ID].map(pos.groupby(USER_ID)["last_ts"].max())
+    out["user_idle_days"] = (io.day_end(history.ds) - user_last) / DAY
+    out["video_lead_days"] = (out[VIDEO_ID].map(pos.groupby(VIDEO_ID)["last_ts"].min()) - user_last) / DAY
     for column, name in (("category", "category_affinity"), ("creator_id", "creator_affinity")):
         share = history.affinity(column).rename(columns={"share": name})
         out = out.merge(share, on=[USER_ID, column], how="left")
@@ -313,7 +338,7 @@ def build_candidates(r: Retrieval, params: CandidateParams, per_user: int, users
     users = np.asarray(hist.active_users if users is None else users, dtype=object)
     quality = video_quality(hist, params)
     seeds = seed_matrix(hist, r.idmap, params, users)
-    cowatch = build_cowatch(build_user_items(hist.positives, r.idmap)[0], params.cowatch_neighbours)
+    cowatch = cowatch_matrix(hist, r.idmap, params, params.cowatch_neighbours)
     frames = {
         "als": als_source(users, r.model, r.idmap, r.index, params.als_k),
         "cowatch": cowatch_source(seeds, users, cowatch, r.idmap, params.cowatch_k),
@@ -326,6 +351,8 @@ def build_candidates(r: Retrieval, params: CandidateParams, per_user: int, users
     cands = fuse(frames, USER_ID, VIDEO_ID, per_user)
     if "trend_region" not in cands.columns:  # no source row carried it (no users, no trending)
         cands["trend_region"] = None
+    if params.reason_videos < params.recent_videos:
+        seeds = seed_matrix(hist, r.idmap, replace(params, recent_videos=params.reason_videos), users)
     cands = attach_seeds(cands, seeds, users, r.model, r.idmap, cowatch)
     return add_pair_features(cands, hist, quality, r.model, r.idmap)
 
@@ -338,7 +365,7 @@ def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
     rows = np.repeat(np.arange(len(idmap.videos)), found.shape[1]).reshape(found.shape)
     ok = (found >= 0) & (found != rows)
     als = pd.DataFrame({VIDEO_ID: idmap.videos[rows[ok]], "related_id": idmap.videos[found[ok]], "score": scores[ok]})
-    co = build_cowatch(build_user_items(r.history.positives, idmap)[0], k).tocoo()
+    co = cowatch_matrix(r.history, idmap, params, k).tocoo()
     cowatch = pd.DataFrame({VIDEO_ID: idmap.videos[co.row], "related_id": idmap.videos[co.col], "score": co.data})
     catalog = r.history.videos[VIDEO_ID]
     frames = {s: f[f["related_id"].isin(catalog)] for s, f in (("als", als), ("cowatch", cowatch))}

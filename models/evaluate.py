@@ -4,15 +4,20 @@ Metrics are plain functions on pandas frames (Recommenders' style): ``recs`` (us
 from 1) against ``truth`` (user_id, video_id[, relevance]); users are those with at least one relevant
 video; binary gains unless ``relevance`` is given.
 
-``run(settings, ds)`` holds out day ``ds``: the validation split of the run's training set holds what
-retrieval as of ``ds - 1`` offered the users who came back on ``ds``; the run's ranker (which never
+``run(settings, ds)`` is the offline harness's ``time`` protocol applied to the lake, with the cut at the
+start of day ``ds``: everything before is what the models learned from, day ``ds`` is the test, and the
+numbers are the harness's (``models.offline_eval.metrics_of``: nDCG, precision, recall, MAP, hit rate,
+coverage, diversity, popularity of the lists). The validation split of the run's training set holds
+what retrieval as of ``ds - 1`` offered the users who came back on ``ds``; the run's ranker (which never
 trained on ``ds``) orders them, and the top-k are compared with every video those users watched
 (>= half), liked or shared on ``ds`` that they had not already watched before, whether or not retrieval
 found it. The popularity baseline recommends the most popular videos of the days before ``ds`` (same
 filter). The serving model is the newest earlier run whose gate passed; when its ranker can score
 today's rows, it is re-measured on the same holdout, otherwise its stored metrics are used. Results go
 to ``runs/<ds>/evaluation.json`` and the manifest (top-level ``gate`` and ``metrics``, which publish
-reads); a failed gate raises ``GateFailed`` after writing them, so the DAG stops before publishing.
+reads); a failed gate logs the rejected model's numbers beside the serving model's and popularity's,
+and raises ``GateFailed`` after writing them, so the DAG stops before publishing and the serving
+version stays.
 """
 
 from __future__ import annotations
@@ -168,7 +173,17 @@ def serving_run(settings: Settings, ds: str) -> str | None:
     return None
 
 
-def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict | None:
+def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
+    """The offline harness's metrics (``models.offline_eval.metrics_of``) of ``recs`` on the holdout, with
+    coverage and mean popularity against the history's positives, plus the number of holdout users."""
+    from models.offline_eval import metrics_of
+
+    train = None if hist is None else hist.positives[[USER_ID, VIDEO_ID]]
+    catalog = None if hist is None else hist.videos
+    return {**metrics_of(recs, truth, k, train, catalog), "users": int(truth[USER_ID].nunique())}
+
+
+def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict | None:
     """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
     from models.ranker import load_ranker, score
 
@@ -176,7 +191,7 @@ def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: 
     if not set(meta["features"]) <= set(valid.columns):
         return None
     scored = valid.assign(rank_score=score(model, valid, meta["features"]))
-    return ranking_metrics(top_k(scored, "rank_score", k), truth, k)
+    return measure(top_k(scored, "rank_score", k), truth, k, hist)
 
 
 def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
@@ -187,10 +202,10 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
     valid = rows[(rows["split"] == "valid") & (rows["label_ds"] == ds)]
     users = valid[USER_ID].unique()
     truth, hist = holdout_truth(settings, snap, ds, users)
-    metrics = model_metrics(out / "ranker", valid, truth, p.k)
-    metrics["retrieval"] = ranking_metrics(top_k(valid, "retrieval_score", p.k), truth, p.k)
-    metrics["popularity"] = ranking_metrics(popularity_recs(hist, users, p.k), truth, p.k)
-    previous = previous_metrics(settings, ds, valid, truth, p.k)
+    metrics = model_metrics(out / "ranker", valid, truth, p.k, hist)
+    metrics["retrieval"] = measure(top_k(valid, "retrieval_score", p.k), truth, p.k, hist)
+    metrics["popularity"] = measure(popularity_recs(hist, users, p.k), truth, p.k, hist)
+    previous = previous_metrics(settings, ds, valid, truth, p.k, hist)
     reasons = gate_failures(metrics, previous, p.tolerance, p.k, p.min_users)
     notes = [f"bootstrap: {metrics['users']} holdout users (< {p.min_users}) and nothing serving; published "
              "without evidence"] if metrics["users"] < p.min_users and previous is None else []
@@ -202,16 +217,24 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
                              run_fields={"gate": gate, "metrics": metrics})
     log.info("evaluate %s: %s; gate %s", ds, metrics, gate)
     if reasons:
+        log.error("evaluate %s: model rejected, the serving model (%s) stays: %s; new %s; serving %s; popularity %s",
+                  ds, (previous or {}).get("ds"), "; ".join(reasons), _headline(metrics, p.k),
+                  _headline(previous or {}, p.k), _headline(metrics["popularity"], p.k))
         raise GateFailed(f"run {ds} must not be published: " + "; ".join(reasons))
     return {"ds": ds, **metrics, "previous": previous, "gate": gate, "seconds": seconds}
 
 
-def previous_metrics(settings: Settings, ds: str, valid: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict | None:
+def _headline(metrics: dict, k: int) -> dict:
+    return {m: metrics.get(m) for m in (f"ndcg@{k}", f"recall@{k}", f"precision@{k}", "users")}
+
+
+def previous_metrics(settings: Settings, ds: str, valid: pd.DataFrame, truth: pd.DataFrame, k: int,
+                     hist=None) -> dict | None:
     """The serving run's metrics: re-measured on this holdout when its ranker can score these rows, else
     as stored with it (``same_holdout`` says which); None when nothing serves."""
     prev_ds = serving_run(settings, ds)
     if prev_ds is None:
         return None
-    same = model_metrics(io.run_dir(settings, prev_ds) / "ranker", valid, truth, k)
+    same = model_metrics(io.run_dir(settings, prev_ds) / "ranker", valid, truth, k, hist)
     stored = io.read_json(io.run_dir(settings, prev_ds) / "evaluation.json")["metrics"]
     return {**(same or stored), "ds": prev_ds, "same_holdout": same is not None}

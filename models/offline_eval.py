@@ -1,7 +1,8 @@
 """Offline evaluation harness behind ``vidrec eval``: public datasets, splits, baselines, one metrics table.
 
-``load_interactions`` reads MovieLens 100K (a folder with ``u.data``), ml-latest-small (a folder with
-``ratings.csv``) or any CSV into (user_id, video_id[, rating][, ts]). Every row counts as an implicit
+``load_interactions`` (``models.datasets``) reads MovieLens 100K (a folder with ``u.data``),
+ml-latest-small (a folder with ``ratings.csv``) or any CSV into (user_id, video_id[, rating][, ts]);
+``load_catalog`` the MovieLens genres and release dates. Every row counts as an implicit
 positive (Microsoft Recommenders' practice for ranking metrics on MovieLens); the rating is kept for
 reference only. ``split`` applies one protocol of ``models.splits``; ``evaluate`` fits each recommender
 on train, recommends the top-k unseen items for every test user and scores them with
@@ -9,10 +10,10 @@ on train, recommends the top-k unseen items for every test user and scores them 
 
 Recommenders share one interface: ``fit(train)`` then ``recommend(users, k)`` -> (user_id, video_id,
 rank), never returning an item the user has in train. Built in: ``Popularity``, ``ItemKNN`` (cosine
-co-occurrence neighbours, ``models.matrix.build_cowatch``) and ``ALS`` (``models.als.fit_als``). The
-production two-stage recommender (retrieval + ranker, to be registered as "two_stage") is not part of
-this version; it plugs in later through the same fit/recommend interface, as another entry of
-``RECOMMENDERS`` or an instance passed in ``evaluate(..., recommenders={...})``.
+co-occurrence neighbours, ``models.matrix.build_cowatch``), ``ALS`` (``models.als.fit_als``) and the
+production recommender ``two_stage`` (``models.two_stage``: the nightly retrieval and ranker code).
+Parameters come from ``models/tuned/two_stage.json``, written by ``vidrec eval tune --save``
+(``models.tuning``); other recommenders plug in as instances: ``evaluate(..., recommenders={...})``.
 """
 
 from __future__ import annotations
@@ -28,58 +29,16 @@ import scipy.sparse as sp
 from models import offline_metrics as om
 from models.als import AlsParams, fit_als
 from models.evaluate import ranking_metrics
+from models.datasets import load_catalog, load_interactions  # noqa: F401 (the harness's loaders)
 from models.matrix import CONFIDENCE, IdMap, build_cowatch, build_user_items
 from models.splits import leave_last_out, random_split_per_user, time_split
+from models.two_stage import TwoStage, TwoStageParams
 from vidrec.tables import TS, USER_ID, VIDEO_ID
 
-RATING = "rating"
+TUNED = Path(__file__).resolve().parent / "tuned" / "two_stage.json"
 PROTOCOLS = ("msr", "time", "leave-last-out")
 TRAIN_RATIO = 0.75
 BATCH_USERS = 2048
-
-
-# ---------------------------------------------------------------------------------------------- loading
-
-def load_interactions(path, fmt: str = "auto", sep: str = ",", user_col: str = USER_ID, item_col: str = VIDEO_ID,
-                      rating_col: str | None = None, ts_col: str | None = None) -> pd.DataFrame:
-    """(user_id, video_id[, rating][, ts]) from a MovieLens folder or a CSV.
-
-    ``fmt``: "ml-100k" (``u.data``: tab separated user, item, rating, ts), "ml-latest" (``ratings.csv``:
-    userId, movieId, rating, timestamp), "csv" (``sep``/column names as given) or "auto" (a folder with
-    ``u.data`` or ``ratings.csv``, else a CSV file). For MovieLens the column arguments are ignored.
-    ``ts`` is Unix seconds as read. The frame's ``attrs["name"]`` is the dataset name (folder or file stem).
-    """
-    path = Path(path)
-    if fmt == "auto":
-        if path.is_dir() and (path / "u.data").exists():
-            fmt = "ml-100k"
-        elif path.is_dir() and (path / "ratings.csv").exists():
-            fmt = "ml-latest"
-        elif path.is_file():
-            fmt = "csv"
-        else:
-            raise FileNotFoundError(f"no u.data, ratings.csv or CSV file at {path}")
-    if fmt == "ml-100k":
-        src = path / "u.data" if path.is_dir() else path
-        df = pd.read_csv(src, sep="\t", header=None, names=[USER_ID, VIDEO_ID, RATING, TS])
-        name = path.name if path.is_dir() else path.parent.name
-    elif fmt == "ml-latest":
-        src = path / "ratings.csv" if path.is_dir() else path
-        df = pd.read_csv(src).rename(columns={"userId": USER_ID, "movieId": VIDEO_ID, "rating": RATING,
-                                              "timestamp": TS})[[USER_ID, VIDEO_ID, RATING, TS]]
-        name = path.name if path.is_dir() else path.parent.name
-    elif fmt == "csv":
-        cols = {user_col: USER_ID, item_col: VIDEO_ID}
-        if rating_col:
-            cols[rating_col] = RATING
-        if ts_col:
-            cols[ts_col] = TS
-        df = pd.read_csv(path, sep=sep, usecols=list(cols)).rename(columns=cols)[list(cols.values())]
-        name = path.stem
-    else:
-        raise ValueError(f"unknown fmt {fmt!r}: auto, ml-100k, ml-latest or csv")
-    df.attrs["name"] = name
-    return df.reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------------- splits
@@ -234,37 +193,67 @@ class ALS(Recommender):
         return r[order], c[order]
 
 
-RECOMMENDERS = {"popularity": Popularity, "itemknn": ItemKNN, "als": ALS}
+RECOMMENDERS = {"popularity": Popularity, "itemknn": ItemKNN, "als": ALS, "two_stage": TwoStage}
 
 
-def make_recommender(name: str, seed: int = 42) -> Recommender:
+def tuned_params(path: Path = TUNED) -> dict:
+    """The parameters ``vidrec eval tune --save`` chose (``{"als": {...}, "two_stage": {...}}``); {} if none."""
+    import json
+
+    return json.loads(path.read_text())["params"] if path.exists() else {}
+
+
+def make_recommender(name: str, seed: int = 42, protocol: str = "msr", catalog: pd.DataFrame | None = None,
+                     params: dict | None = None):
+    """A fresh recommender ``name`` with the tuned parameters (``params`` overrides them)."""
     if name not in RECOMMENDERS:
         raise ValueError(f"unknown recommender {name!r}: one of {sorted(RECOMMENDERS)}")
-    return ALS(seed=seed) if name == "als" else RECOMMENDERS[name]()
+    params = tuned_params() if params is None else params
+    if name == "als":
+        return ALS(params=AlsParams(**params.get("als", {})), seed=seed)
+    if name == "two_stage":
+        return TwoStage(TwoStageParams.from_dict(params.get("two_stage", {})), catalog=catalog, protocol=protocol,
+                        seed=seed)
+    return RECOMMENDERS[name]()
 
 
 # ---------------------------------------------------------------------------------------------- evaluate
 
 def metric_keys(k: int) -> list[str]:
     return [f"ndcg@{k}", f"precision@{k}", f"recall@{k}", "map", f"map@{k}", f"hit_rate@{k}", "coverage",
-            "train_s", "infer_s"]
+            "category_diversity", "creator_diversity", "mean_popularity", "train_s", "infer_s"]
 
 
-def evaluate(df: pd.DataFrame, protocol: str, k: int = 10, seed: int = 42, recommenders=None,
-             dataset: str | None = None) -> dict:
-    """Split ``df`` by ``protocol``, fit and score each recommender on the test users.
+def metrics_of(recs: pd.DataFrame, test: pd.DataFrame, k: int, train: pd.DataFrame | None = None,
+               catalog: pd.DataFrame | None = None) -> dict:
+    """The harness's metrics of top-k lists ``recs`` (user_id, video_id, rank) against ``test`` (user_id,
+    video_id), rounded to 6 decimals: the accuracy metrics, and with ``train`` catalog coverage (distinct
+    recommended items / items in train) and mean popularity (train rows per recommended item), with a
+    ``catalog`` the intra-list category and creator diversity (None where unknown). The nightly gate
+    (``models.evaluate``) measures its holdout day with this function too."""
+    base = ranking_metrics(recs, test[[USER_ID, VIDEO_ID]], k)
+    values = {f"ndcg@{k}": base[f"ndcg@{k}"], f"precision@{k}": base[f"precision@{k}"],
+              f"recall@{k}": base[f"recall@{k}"], "map": om.map_full(test, recs, k),
+              f"map@{k}": om.map_at_k(test, recs, k), f"hit_rate@{k}": om.hit_rate_at_k(test, recs, k)}
+    if train is not None:
+        values["coverage"] = om.catalog_coverage(recs, train[VIDEO_ID].nunique(), k)
+        values["mean_popularity"] = om.mean_popularity(recs, train, k)
+    for col in ("category", "creator_id"):
+        has = catalog is not None and col in catalog.columns and catalog[col].notna().any()
+        values[f"{col.removesuffix('_id')}_diversity"] = om.intra_list_diversity(recs, catalog, col, k) if has else None
+    return {m: None if v is None else round(float(v), 6) for m, v in values.items()}
 
-    ``recommenders``: None (all of ``RECOMMENDERS``), names, or a mapping name -> Recommender instance.
-    ``coverage`` is distinct items in the top-k lists / items in train. Times in seconds
+
+def compare(train: pd.DataFrame, test: pd.DataFrame, recommenders: dict, k: int = 10,
+            catalog: pd.DataFrame | None = None) -> dict:
+    """name -> metrics of each recommender fitted on ``train`` and scored on ``test``'s users.
+
+    ``coverage`` is distinct items in the top-k lists / items in train; ``category_diversity`` and
+    ``creator_diversity`` the intra-list diversity of the catalog's column (None without a catalog or
+    the column); ``mean_popularity`` the mean train count of recommended items. Times in seconds
     (``time.perf_counter``), rounded to 3 decimals; metrics rounded to 6.
     """
-    train, test = split(df, protocol, seed)
-    if recommenders is None:
-        recommenders = list(RECOMMENDERS)
-    if not isinstance(recommenders, dict):
-        recommenders = {name: make_recommender(name, seed) for name in recommenders}
     users = test[USER_ID].unique()
-    n_items = train[VIDEO_ID].nunique()
     out = {}
     for name, rec in recommenders.items():
         t0 = time.perf_counter()
@@ -272,22 +261,50 @@ def evaluate(df: pd.DataFrame, protocol: str, k: int = 10, seed: int = 42, recom
         t1 = time.perf_counter()
         recs = rec.recommend(users, k)
         t2 = time.perf_counter()
-        base = ranking_metrics(recs, test[[USER_ID, VIDEO_ID]], k)
-        values = {f"ndcg@{k}": base[f"ndcg@{k}"], f"precision@{k}": base[f"precision@{k}"],
-                  f"recall@{k}": base[f"recall@{k}"], "map": om.map_full(test, recs, k),
-                  f"map@{k}": om.map_at_k(test, recs, k), f"hit_rate@{k}": om.hit_rate_at_k(test, recs, k),
-                  "coverage": om.catalog_coverage(recs, n_items, k)}
-        out[name] = {**{m: round(float(v), 6) for m, v in values.items()},
-                     "train_s": round(t1 - t0, 3), "infer_s": round(t2 - t1, 3)}
-    return {"dataset": dataset or df.attrs.get("name", "custom"), "protocol": protocol, "k": k,
-            "recommenders": out}
+        out[name] = {**metrics_of(recs, test, k, train, catalog), "train_s": round(t1 - t0, 3),
+                     "infer_s": round(t2 - t1, 3)}
+    return out
+
+
+def evaluate(df: pd.DataFrame, protocol: str, k: int = 10, seed: int = 42, recommenders=None,
+             dataset: str | None = None, catalog: pd.DataFrame | None = None, params: dict | None = None) -> dict:
+    """Split ``df`` by ``protocol`` (seeded) and ``compare`` the recommenders on it.
+
+    ``recommenders``: None (all of ``RECOMMENDERS``), names, or a mapping name -> Recommender instance;
+    named ones get ``params`` (default: the tuned file) and the seed.
+    """
+    train, test = split(df, protocol, seed)
+    if recommenders is None:
+        recommenders = list(RECOMMENDERS)
+    if not isinstance(recommenders, dict):
+        recommenders = {name: make_recommender(name, seed, protocol, catalog, params) for name in recommenders}
+    return {"dataset": dataset or df.attrs.get("name", "custom"), "protocol": protocol, "k": k, "seed": seed,
+            "recommenders": compare(train, test, recommenders, k, catalog)}
+
+
+def evaluate_seeds(df: pd.DataFrame, protocol: str, seeds, k: int = 10, recommenders=None,
+                   dataset: str | None = None, catalog: pd.DataFrame | None = None) -> dict:
+    """``evaluate`` once per seed (split and models); ``recommenders`` holds the mean of each metric over
+    the seeds, ``spread`` the standard deviation (ddof 0), ``runs`` each seed's result."""
+    runs = [evaluate(df, protocol, k, seed, recommenders, dataset, catalog) for seed in seeds]
+    means, spread = {}, {}
+    for name in runs[0]["recommenders"]:
+        table = pd.DataFrame([r["recommenders"][name] for r in runs], dtype=float)
+        means[name] = {m: None if np.isnan(v) else round(float(v), 6) for m, v in table.mean().items()}
+        spread[name] = {m: None if np.isnan(v) else round(float(v), 6) for m, v in table.std(ddof=0).items()}
+    return {**{key: runs[0][key] for key in ("dataset", "protocol", "k")}, "seeds": list(seeds),
+            "recommenders": means, "spread": spread, "runs": runs}
 
 
 def markdown_table(result: dict) -> str:
     """A GitHub markdown table of ``evaluate``'s result, one row per recommender."""
-    keys = metric_keys(result["k"])
+    keys, spread = metric_keys(result["k"]), result.get("spread", {})
     lines = ["| recommender | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, vals in result["recommenders"].items():
-        cells = [f"{vals[m]:.3f}" if m.endswith("_s") else f"{vals[m]:.4f}" for m in keys]
+        cells = ["-" if vals.get(m) is None else f"{vals[m]:.3f}" if m.endswith("_s") or m == "mean_popularity"
+                 else f"{vals[m]:.4f}" for m in keys]
+        if name in spread:  # mean ± standard deviation over seeds
+            cells = [c if spread[name].get(m) is None else f"{c} ± {spread[name][m]:.{3 if m.endswith('_s') else 4}f}"
+                     for c, m in zip(cells, keys)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

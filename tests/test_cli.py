@@ -63,8 +63,27 @@ def test_eval_prints_a_table_and_json_for_any_csv(settings, tmp_path):
     data.write_text("\n".join(rows) + "\n")
     args = ["eval", "csv", "--path", str(data), "--user-col", "u", "--item-col", "i", "--k", "5"]
     table = run(settings, *args).stdout
-    assert "| popularity |" in table and "| als |" in table and "| itemknn |" in table
+    assert "| popularity |" in table and "| als |" in table and "| itemknn |" in table and "| two_stage |" in table
     result = json.loads(run(settings, *args, "--json").stdout.strip().splitlines()[-1])
     assert result["protocol"] == "msr" and result["k"] == 5
-    assert set(result["recommenders"]) == {"popularity", "itemknn", "als"}
+    assert set(result["recommenders"]) == {"popularity", "itemknn", "als", "two_stage"}
     assert 0 <= result["recommenders"]["als"]["ndcg@5"] <= 1
+    assert 0 <= result["recommenders"]["two_stage"]["ndcg@5"] <= 1
+    seeds = run(settings, *args, "--recommenders", "popularity", "--seeds", "1", "2").stdout
+    assert "seeds [1, 2]: mean ± standard deviation" in seeds and " ± " in seeds.split("| popularity |")[1]
+
+
+def test_eval_tune_prints_the_trials_and_writes_nothing_without_save(settings, tmp_path):
+    from models.offline_eval import TUNED
+
+    before = TUNED.read_text()
+    rows = ["u,i"] + [f"a{u},{g}{i}" for u in range(16) for g in ("x", "y") if (u % 2 == 0) == (g == "x")
+                      for i in range(8)]
+    data = tmp_path / "ratings.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = run(settings, "eval", "csv", "--path", str(data), "--user-col", "u", "--item-col", "i", "--k", "5",
+              "--tune", "--trials", "1", "--json").stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert [t["recommender"] for t in result["trials"]] == ["als", "two_stage"]
+    assert set(result["params"]) == {"als", "two_stage"} and "test unused" in result["validation"]["how"]
+    assert TUNED.read_text() == before

@@ -89,12 +89,26 @@ def cmd_eval(s: Settings, a) -> int:
     fmt = "auto" if a.dataset == "movielens" else "csv"
     df = offline_eval.load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
                                         rating_col=a.rating_col, ts_col=a.ts_col)
-    seed = a.seed if a.seed is not None else s.seed
-    result = offline_eval.evaluate(df, a.protocol, k=a.k, seed=seed, recommenders=a.recommenders)
+    catalog = offline_eval.load_catalog(a.path) if a.dataset == "movielens" else None
+    seeds = a.seeds or [a.seed if a.seed is not None else s.seed]
+    if a.tune:
+        from models import tuning
+
+        chosen = tuning.tune(df, a.protocol, seed=seeds[0], trials=a.trials, k=a.k, catalog=catalog,
+                             save=offline_eval.TUNED if a.save else None)
+        _print_json(chosen) if a.json else print(tuning.summary(chosen))
+        return 0
+    if len(seeds) == 1:
+        result = offline_eval.evaluate(df, a.protocol, k=a.k, seed=seeds[0], recommenders=a.recommenders,
+                                       catalog=catalog)
+    else:
+        result = offline_eval.evaluate_seeds(df, a.protocol, seeds, k=a.k, recommenders=a.recommenders,
+                                             catalog=catalog)
     if a.json:
         _print_json(result)
     else:
-        print(f"dataset {result['dataset']}, protocol {result['protocol']}, k={result['k']}, seed {seed}\n")
+        what = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds}: mean ± standard deviation"
+        print(f"dataset {result['dataset']}, protocol {result['protocol']}, k={result['k']}, {what}\n")
         print(offline_eval.markdown_table(result))
     return 0
 
@@ -193,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--protocol", choices=["msr", "time", "leave-last-out"], default="msr")
     q.add_argument("--k", type=int, default=10)
     q.add_argument("--seed", type=int, help="split and model seed (default: VIDREC_SEED)")
+    q.add_argument("--seeds", type=int, nargs="+", help="repeat over these seeds; mean ± standard deviation")
     q.add_argument("--recommenders", nargs="+", help="names to compare (default: all)")
+    q.add_argument("--tune", action="store_true",
+                   help="hyper-parameter search for als and two_stage on a validation part of the training split")
+    q.add_argument("--trials", type=int, default=8, help="--tune: configurations tried per recommender")
+    q.add_argument("--save", action="store_true", help="--tune: write the chosen parameters to models/tuned/")
     q.add_argument("--sep", default=",", help="CSV separator")
     q.add_argument("--user-col", default="user_id", help="CSV user column")
     q.add_argument("--item-col", default="item_id", help="CSV item column")

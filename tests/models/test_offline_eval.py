@@ -44,21 +44,24 @@ def test_als_and_itemknn_beat_popularity_on_planted_groups(result):
 
 
 def test_result_shape_is_exact(result):
-    assert set(result) == {"dataset", "protocol", "k", "recommenders"}
-    assert (result["dataset"], result["protocol"], result["k"]) == ("planted", "msr", 5)
+    assert set(result) == {"dataset", "protocol", "k", "seed", "recommenders"}
+    assert (result["dataset"], result["protocol"], result["k"], result["seed"]) == ("planted", "msr", 5, 42)
     assert list(result["recommenders"]) == ["popularity", "itemknn", "als"]
     for vals in result["recommenders"].values():
-        assert list(vals) == metric_keys(5) == ["ndcg@5", "precision@5", "recall@5", "map", "map@5",
-                                                "hit_rate@5", "coverage", "train_s", "infer_s"]
-        assert all(isinstance(v, float) and v >= 0 for v in vals.values())
+        assert set(vals) == set(metric_keys(5)) and metric_keys(5) == [
+            "ndcg@5", "precision@5", "recall@5", "map", "map@5", "hit_rate@5", "coverage", "category_diversity",
+            "creator_diversity", "mean_popularity", "train_s", "infer_s"]
+        assert vals["category_diversity"] is None and vals["creator_diversity"] is None  # no catalog
+        numbers = {m: v for m, v in vals.items() if v is not None}
+        assert all(isinstance(v, float) and v >= 0 for v in numbers.values())
         assert all(vals[m] <= 1 for m in metric_keys(5)[:7])
 
 
 def test_default_recommenders_and_k10_keys():
     df = two_groups(users_per=15)
     out = evaluate(df, "leave-last-out", seed=1)
-    assert list(out["recommenders"]) == ["popularity", "itemknn", "als"]
-    assert list(out["recommenders"]["als"]) == metric_keys(10)
+    assert list(out["recommenders"]) == ["popularity", "itemknn", "als", "two_stage"]
+    assert set(out["recommenders"]["two_stage"]) == set(metric_keys(10))
     assert out["k"] == 10 and out["dataset"] == "custom"
 
 

@@ -97,3 +97,43 @@ def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, wo
         evaluate.run(settings, DS)  # 50 users needed to replace a serving model; this holdout has fewer
     assert json.loads((runs / DS / "evaluation.json").read_text())["gate"]["passed"] is False
     assert manifest.read_manifest(settings, DS)["gate"]["passed"] is False
+
+
+def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, world_big, caplog):
+    """Today's ranker is trained on inverted labels (it learns to put engaged videos last); the serving
+    run's ranker, re-measured on today's holdout, is better beyond the tolerance: evaluate refuses, logs
+    both models' numbers, and the gate result that publish reads says failed."""
+    import logging
+    import shutil
+
+    from models import io
+
+    settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
+    write_lake(settings, *world_big)
+    training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10, features="none"))
+    ranker.run(settings, DS)
+    params = evaluate.EvalParams(min_users=10)
+    good = evaluate.run(settings, DS, params)
+    runs = settings.artifact_root / "runs"
+    shutil.copytree(runs / DS, runs / "2026-11-06")  # the good model is the serving one
+
+    rows = io.read_parquet(runs / DS / "training_set.parquet")
+    train = rows[rows["split"] == "train"]
+    features = ranker.feature_columns(rows)
+    inverted = train.assign(label=(train["label"] == 0).astype("int8"))
+    worse = ranker.fit_ranker(inverted, features, ranker.RankerParams(), seed=1)
+    _, meta = ranker.load_ranker(runs / DS / "ranker")
+    ranker.save_ranker(worse, meta, runs / DS / "ranker")
+
+    with caplog.at_level(logging.ERROR, logger="vidrec.evaluate"):
+        with pytest.raises(evaluate.GateFailed, match="below the serving model"):
+            evaluate.run(settings, DS, params)
+    stored = json.loads((runs / DS / "evaluation.json").read_text())
+    assert stored["gate"]["passed"] is False and manifest.read_manifest(settings, DS)["gate"]["passed"] is False
+    assert stored["previous"]["ds"] == "2026-11-06" and stored["previous"]["same_holdout"]
+    assert stored["previous"]["ndcg@10"] == pytest.approx(good["ndcg@10"])
+    assert stored["metrics"]["ndcg@10"] < good["ndcg@10"] * (1 - params.tolerance)
+    assert {"map", "hit_rate@10", "coverage", "mean_popularity", "category_diversity"} <= set(stored["metrics"])
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "model rejected, the serving model (2026-11-06) stays" in message
+    assert f"{stored['metrics']['ndcg@10']}" in message

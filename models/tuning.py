@@ -1,0 +1,98 @@
+"""Hyper-parameter search for ALS and the two-stage recommender (``vidrec eval ... --tune [--save]``).
+
+The test split is never looked at: the protocol's split of the data gives (train, test); the same
+protocol splits ``train`` again (another seed) into (fit part, validation), and every configuration is
+fitted on the fit part and scored by nDCG@k on the validation part. A small seeded random search: the
+current parameters first, then ``trials - 1`` draws from ``ALS_SPACE`` (ALS alone), then the same for
+``TWO_STAGE_SPACE`` with the retrieval ALS set to the best ALS found. With ``save`` the chosen
+parameters become the defaults (``models/tuned/two_stage.json``) and record how they were chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import offline_eval
+
+ALS_SPACE = {"factors": [16, 24, 32, 48, 64], "regularization": [0.5, 1.0, 2.0, 5.0, 10.0, 20.0],
+             "alpha": [0.5, 1.0, 2.0, 5.0], "iterations": [15]}
+TWO_STAGE_SPACE = {"candidates.ease_l2": [250.0, 500.0, 1000.0], "ranker.max_depth": [3, 4, 5],
+                   "ranker.n_estimators": [150, 300], "ranker.learning_rate": [0.05, 0.1],
+                   "negatives_per_user": [50, 100, 200], "folds": [3, 4]}
+
+
+def _draw(space: dict, rng: np.random.Generator) -> dict:
+    return {key: values[int(rng.integers(len(values)))] for key, values in space.items()}
+
+
+def _apply(params: dict, dotted: dict) -> dict:
+    """``params`` (nested dict) with ``{"a.b": v}`` / ``{"a": v}`` overrides applied (a deep copy)."""
+    out = json.loads(json.dumps(params))
+    for key, value in dotted.items():
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def _score(name: str, params: dict, fit_part, valid, protocol, seed, k, catalog) -> tuple[float, float]:
+    rec = offline_eval.make_recommender(name, seed, protocol, catalog, params)
+    started = time.perf_counter()
+    metrics = offline_eval.compare(fit_part, valid, {name: rec}, k, catalog)[name]
+    return metrics[f"ndcg@{k}"], round(time.perf_counter() - started, 2)
+
+
+def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int = 8, k: int = 10,
+         catalog: pd.DataFrame | None = None, save: Path | None = None, start: dict | None = None) -> dict:
+    """The best parameters found for "als" and "two_stage", every trial, and the validation set-up."""
+    if trials < 1:
+        raise ValueError("trials must be >= 1")
+    train, _ = offline_eval.split(df, protocol, seed)
+    fit_part, valid = offline_eval.split(train, protocol, seed + 1)
+    rng = np.random.default_rng(seed)
+    current = start if start is not None else offline_eval.tuned_params()
+    log, best = [], {}
+    for name, space in (("als", ALS_SPACE), ("two_stage", TWO_STAGE_SPACE)):
+        base = _apply(current, {"two_stage.als": best["als"][1]["als"]}) if name == "two_stage" else current
+        prefix = "two_stage." if name == "two_stage" else "als."
+        tries = [base] + [_apply(base, {prefix + key: v for key, v in _draw(space, rng).items()})
+                          for _ in range(trials - 1)]
+        for params in tries:
+            ndcg, seconds = _score(name, params, fit_part, valid, protocol, seed, k, catalog)
+            log.append({"recommender": name, "params": params.get(name, {}), f"ndcg@{k}": ndcg, "seconds": seconds})
+            if name not in best or ndcg > best[name][0]:
+                best[name] = (ndcg, params)
+    chosen = {"als": best["als"][1].get("als", {}), "two_stage": best["two_stage"][1].get("two_stage", {})}
+    result = {"dataset": df.attrs.get("name", "custom"), "protocol": protocol, "seed": seed, "k": k,
+              "validation": {"fit_rows": len(fit_part), "valid_rows": len(valid),
+                             "how": f"the {protocol} split of the training split (seed {seed + 1}); test unused"},
+              "best": {name: {f"ndcg@{k}": value[0]} for name, value in best.items()},
+              "params": chosen, "trials": log}
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        record = {"chosen_by": f"vidrec eval --tune --save on {result['dataset']} ({protocol}, seed {seed}, "
+                               f"{trials} trials per recommender) at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+                  "validation": result["validation"], "best": result["best"], "params": chosen}
+        save.write_text(json.dumps(record, indent=2) + "\n")
+    return result
+
+
+def summary(result: dict) -> str:
+    """The trials as a Markdown table, best of each recommender marked."""
+    k = result["k"]
+    lines = [f"validation: {result['validation']['how']} ({result['validation']['fit_rows']} fit rows, "
+             f"{result['validation']['valid_rows']} validation rows)", "",
+             f"| recommender | ndcg@{k} | seconds | params |", "|---|---|---|---|"]
+    for trial in result["trials"]:
+        mark = " (chosen)" if trial[f"ndcg@{k}"] == result["best"][trial["recommender"]][f"ndcg@{k}"] else ""
+        lines.append(f"| {trial['recommender']}{mark} | {trial[f'ndcg@{k}']:.4f} | {trial['seconds']} | "
+                     f"{json.dumps(trial['params'], sort_keys=True)} |")
+    return "\n".join(lines) + "\n"

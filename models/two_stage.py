@@ -1,0 +1,164 @@
+"""The production recommender in the offline harness: the nightly retrieval and ranker code behind the
+harness's fit/recommend interface (``two_stage`` in ``models.offline_eval``). Nothing here re-implements
+a stage; it only turns a ratings frame into what the nightly code reads.
+
+``fit(train)``:
+
+1. validation parts are carved from ``train`` (never from the test split): with ``folds`` > 1 (msr
+   and leave-last-out protocols) each user's train rows are dealt into ``folds`` random folds and
+   each fold in turn is the validation part (every train row labels once, and retrieval sees
+   (folds - 1) / folds of the data, close to what it sees at recommend time); with ``folds`` 1, or for
+   the time protocol, one part: random per user (``valid_ratio``), or the latest ``valid_ratio`` of
+   ``train`` by time;
+2. for each part, retrieval as the nightly run builds it (``models.candidates.build_candidates``: ALS +
+   ScaNN index, co-watch, content, trending, fresh; reciprocal-rank fusion; pair features) is fitted
+   on the rest of ``train``, and every user's candidates are labeled 1 when they are in the validation
+   part (``models.training_set.label_candidates``, ``negatives_per_user`` unlabeled rows kept per user);
+   a query is (fold, user);
+3. the ranker (``models.ranker.fit_ranker``, XGBoost LambdaMART) learns from those rows;
+4. retrieval is refitted on all of ``train``: that is what ``recommend`` ranks.
+
+``recommend(users, k)``: candidates of the users, ranker scores, the top ``k``; users unknown at fit
+time get the popularity list, like the other recommenders of the harness.
+
+Ratings become the nightly pipeline's events (``frame_history``): each row is a ``watch`` with
+watch_fraction 1 at its timestamp (rows without one share a fixed instant), every user in one region.
+A catalog (``models.offline_eval.load_catalog``: MovieLens genres and release dates) gives content
+retrieval its categories and the ranker the video's age; without one every video is its own category.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from models.als import AlsParams, fit_als
+from models.ann_index import AnnParams, build_index
+from models.candidates import CandidateParams, Retrieval, build_candidates
+from models.matrix import History, build_user_items
+from models.ranker import RankerParams, feature_columns, fit_ranker, score
+from models.splits import random_split_per_user, time_split
+from models.training_set import LABEL, LABEL_DS, LABEL_KIND, label_candidates
+from vidrec.tables import EVENT_TYPE, GLOBAL_REGION, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
+
+NO_TS = pd.Timestamp("2000-01-01", tz="UTC")
+CATALOG_COLUMNS = [VIDEO_ID, "title", "creator_id", "category", "upload_ts"]
+
+
+@dataclass(frozen=True)
+class TwoStageParams:
+    """Everything the offline two-stage run depends on; the tuned values live in models/tuned/."""
+
+    candidates: CandidateParams = field(default_factory=CandidateParams)
+    als: AlsParams = field(default_factory=AlsParams)
+    ranker: RankerParams = field(default_factory=RankerParams)
+    per_user: int = 300            # candidates kept per user (the nightly VIDREC_CANDIDATES_PER_USER)
+    negatives_per_user: int | None = 100  # unlabeled candidates kept per user for the ranker (None: all)
+    valid_ratio: float = 0.25      # share of train carved out to label the ranker's rows (folds 1)
+    folds: int = 4                 # validation folds dealt per user (1: one carve of valid_ratio)
+    exclude_features: tuple = ()   # ranker features left out (ablations)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TwoStageParams":
+        """From ``{"candidates": {...}, "als": {...}, "ranker": {...}, "per_user": ...}`` (missing keys keep
+        their defaults; unknown keys raise TypeError)."""
+        nested = {"candidates": CandidateParams, "als": AlsParams, "ranker": RankerParams}
+        top = {k: tuple(v) if k == "exclude_features" else v for k, v in values.items() if k not in nested}
+        return cls(**{name: kind(**values.get(name, {})) for name, kind in nested.items()}, **top)
+
+
+def frame_history(df: pd.DataFrame, catalog: pd.DataFrame | None = None) -> History:
+    """A ``History`` (as of the day of the latest row) in which each row of ``df`` is a full watch."""
+    ts = pd.to_datetime(df[TS], unit="s", utc=True) if TS in df.columns else pd.Series(NO_TS, index=df.index)
+    inter = pd.DataFrame({USER_ID: df[USER_ID].to_numpy(), VIDEO_ID: df[VIDEO_ID].to_numpy(), EVENT_TYPE: "watch",
+                          TS: ts.to_numpy(), WATCH_FRACTION: 1.0, "region": GLOBAL_REGION,
+                          "ds": ts.dt.strftime("%Y-%m-%d").to_numpy()})
+    videos = pd.DataFrame({VIDEO_ID: np.sort(df[VIDEO_ID].unique())})
+    if catalog is not None:
+        videos = videos.merge(catalog[[c for c in CATALOG_COLUMNS if c in catalog.columns]], on=VIDEO_ID, how="left")
+    for col, fill in (("title", videos[VIDEO_ID].astype(str)), ("creator_id", videos[VIDEO_ID].astype(str)),
+                      ("category", videos[VIDEO_ID].astype(str)), ("upload_ts", pd.NaT)):
+        videos[col] = videos[col].fillna(fill) if col in videos.columns else fill
+    videos["upload_ts"] = pd.to_datetime(videos["upload_ts"], utc=True)
+    users = pd.DataFrame({USER_ID: np.sort(df[USER_ID].unique()), "region": GLOBAL_REGION})
+    days = (ts.max() - ts.min()).days + 2
+    return History(ts.max().strftime("%Y-%m-%d"), inter, videos[CATALOG_COLUMNS], users, active_days=days)
+
+
+def whole_history(params: CandidateParams, hist: History) -> CandidateParams:
+    """``params`` with the popularity and trending windows stretched over the whole history (a public
+    dataset's "last day" is not a trending day)."""
+    days = max(hist.active_days, 1)
+    return replace(params, popular_days=days, trending_days=days)
+
+
+@dataclass
+class TwoStage:
+    """Retrieval + ranker, the nightly code, fitted on a ratings frame (see the module docstring)."""
+
+    params: TwoStageParams = field(default_factory=TwoStageParams)
+    catalog: pd.DataFrame | None = None
+    protocol: str = "msr"
+    seed: int = 42
+    name = "two_stage"
+
+    def _retrieval(self, frame: pd.DataFrame) -> tuple[Retrieval, CandidateParams]:
+        hist = frame_history(frame, self.catalog)
+        user_items, idmap = build_user_items(hist.positives)
+        model = fit_als(user_items, self.params.als, use_gpu=False, seed=self.seed)
+        index = build_index(model.item_factors, AnnParams())
+        return Retrieval(hist, model, idmap, index), whole_history(self.params.candidates, hist)
+
+    def _candidates(self, retrieval: Retrieval, cparams: CandidateParams, users) -> pd.DataFrame:
+        known = np.intersect1d(np.asarray(users, dtype=object), retrieval.idmap.users)
+        return build_candidates(retrieval, cparams, self.params.per_user, users=known)
+
+    def carve(self, train: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+        """[(fit part, validation part), ...] of ``train`` for the ranker's labels (see the module doc)."""
+        if self.protocol == "time" and TS in train.columns:
+            cut = train[TS].quantile(1.0 - self.params.valid_ratio, interpolation="higher")
+            return [time_split(train, cut=cut)]
+        if self.params.folds <= 1:
+            return [random_split_per_user(train, 1.0 - self.params.valid_ratio, self.seed + 1)]
+        key = pd.Series(np.random.default_rng(self.seed + 1).random(len(train)), index=train.index)
+        fold = (key.groupby(train[USER_ID].to_numpy()).rank(method="first").to_numpy() - 1) % self.params.folds
+        return [(train[fold != f], train[fold == f]) for f in range(self.params.folds)]
+
+    def labeled_rows(self, inner: pd.DataFrame, valid: pd.DataFrame, part: int) -> pd.DataFrame:
+        """Candidates retrieved from ``inner`` for ``valid``'s users, labeled by ``valid``; query key
+        (``label_ds`` = the part, user)."""
+        retrieval, cparams = self._retrieval(inner)
+        cands = self._candidates(retrieval, cparams, valid[USER_ID].unique())
+        labels = valid[[USER_ID, VIDEO_ID]].drop_duplicates().assign(**{LABEL: np.int8(1), LABEL_KIND: "positive"})
+        rows = label_candidates(cands, labels, sample=self.params.negatives_per_user, seed=self.seed + part)
+        return rows.assign(**{LABEL_DS: f"part{part}"})
+
+    def fit(self, train: pd.DataFrame) -> "TwoStage":
+        parts = self.carve(train)
+        rows = pd.concat([self.labeled_rows(inner, valid, i) for i, (inner, valid) in enumerate(parts)],
+                         ignore_index=True)
+        labels = pd.concat([valid for _, valid in parts])
+        self.features = [f for f in feature_columns(rows) if f not in self.params.exclude_features]
+        self.model = fit_ranker(rows, self.features, self.params.ranker, seed=self.seed)
+        self.retrieval, self.cparams = self._retrieval(train)
+        from models.offline_eval import Popularity
+
+        self.fallback = Popularity().fit(train)
+        self.fit_rows = {"rows": len(rows), "positives": int((rows[LABEL] > 0).sum()),
+                         "valid_pairs": len(labels), "parts": len(parts), "features": self.features}
+        return self
+
+    def recommend(self, users, k: int) -> pd.DataFrame:
+        """Top ``k`` (user_id, video_id, rank) per user by ranker score; cold users get popularity."""
+        users = pd.unique(np.asarray(users, dtype=object))
+        cands = self._candidates(self.retrieval, self.cparams, users)
+        cands = cands.assign(rank_score=score(self.model, cands, self.features))
+        cands = cands.sort_values([USER_ID, "rank_score", VIDEO_ID], ascending=[True, False, True], kind="stable")
+        cands["rank"] = cands.groupby(USER_ID).cumcount() + 1
+        recs = cands[cands["rank"] <= k][[USER_ID, VIDEO_ID, "rank"]]
+        cold = users[self.retrieval.idmap.user_rows(users) < 0]
+        if len(cold):
+            recs = pd.concat([recs, self.fallback.recommend(cold, k)])
+        return recs.reset_index(drop=True)
