@@ -69,7 +69,8 @@ class CandidateParams:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> "CandidateParams":
-        return cls(**{"lookback_days": io.lookback_days(settings), **overrides})
+        return cls(**{"lookback_days": io.lookback_days(settings), "cowatch_method": settings.cowatch_method,
+                      **overrides})
 
 
 def _frame(users, videos, scores, **extra) -> pd.DataFrame:
@@ -366,6 +367,8 @@ def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
     ok = (found >= 0) & (found != rows)
     als = pd.DataFrame({VIDEO_ID: idmap.videos[rows[ok]], "related_id": idmap.videos[found[ok]], "score": scores[ok]})
     co = cowatch_matrix(r.history, idmap, params, k).tocoo()
+    pos = co.data > 0  # EASE weights can be negative: those videos are not related
+    co = sp.coo_matrix((co.data[pos], (co.row[pos], co.col[pos])), shape=co.shape)
     cowatch = pd.DataFrame({VIDEO_ID: idmap.videos[co.row], "related_id": idmap.videos[co.col], "score": co.data})
     catalog = r.history.videos[VIDEO_ID]
     frames = {s: f[f["related_id"].isin(catalog)] for s, f in (("als", als), ("cowatch", cowatch))}

@@ -27,6 +27,8 @@ def test_badly_typed_values_are_errors():
         Settings.from_env({"VIDREC_SEED": "many"})
     with pytest.raises(ValueError, match="DELTA_MODE"):
         Settings(delta_mode="sometimes")
+    with pytest.raises(ValueError, match="VIDREC_COWATCH_METHOD must be ease or cosine"):
+        Settings.from_env({"VIDREC_COWATCH_METHOD": "svd"})
 
 
 def test_as_env_round_trips():

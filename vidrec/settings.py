@@ -57,6 +57,8 @@ class Settings:
     creator_window: int = field(default=10, metadata={"help": "... in any this many consecutive items"})
     publish_ttl_s: int = field(default=259200, metadata={"help": "published versions expire after this long"})
     overlay_timeout_ms: int = field(default=30, metadata={"help": "time budget for the real-time overlay"})
+    cowatch_method: str = field(default="ease", metadata={
+        "help": "co-watch retrieval and related videos: ease (catalogs up to 20k videos, else cosine) or cosine"})
     als_factors: int = field(default=64, metadata={"help": "ALS embedding size"})
     als_iterations: int = field(default=15, metadata={"help": "ALS iterations"})
     use_gpu: bool = field(default=False, metadata={"help": "let implicit use CUDA (never probed)"})
@@ -70,6 +72,8 @@ class Settings:
             object.__setattr__(self, name, path)
         if self.delta_mode not in ("auto", "bridge", "native"):
             raise ValueError(f"VIDREC_DELTA_MODE must be auto, bridge or native, not {self.delta_mode!r}")
+        if self.cowatch_method not in ("ease", "cosine"):
+            raise ValueError(f"VIDREC_COWATCH_METHOD must be ease or cosine, not {self.cowatch_method!r}")
         if self.max_watch_ratio <= 0:
             raise ValueError("VIDREC_MAX_WATCH_RATIO must be positive")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,8 +115,10 @@ def test_trending_from_the_last_day_per_region_and_global_else_from_the_table(wo
     assert trending_scores(hist, SMALL, table)["score"].tolist() == [1.0, 0.5]
 
 
-def test_related_videos_are_als_and_cowatch_neighbours_never_the_video_itself(world):
-    related = build_related(retrieval(world), SMALL)
+@pytest.mark.parametrize("method", ["cosine", "ease"])
+def test_related_videos_are_als_and_cowatch_neighbours_never_the_video_itself(world, method):
+    related = build_related(retrieval(world), replace(SMALL, cowatch_method=method))
+    assert (related["score_cowatch"].dropna() > 0).all()  # EASE's negative weights never make a video related
     assert not (related["video_id"] == related["related_id"]).any()
     assert related.groupby("video_id").size().max() <= SMALL.related_k
     assert set(related["best_source"]) <= {"als", "cowatch"}
