@@ -109,6 +109,17 @@ def test_time_protocol_carves_the_latest_rows():
     assert inner["ts"].max() < valid["ts"].min() and len(inner) + len(valid) == len(train)
 
 
+def test_time_protocol_keeps_the_nightly_windows_and_msr_stretches_them_over_the_history():
+    train, _ = split(planted(), "time", seed=1)
+    windows = {}
+    for protocol in ("time", "msr"):
+        _, cparams = two_stage(protocol=protocol)._retrieval(train)
+        windows[protocol] = (cparams.popular_days, cparams.trending_days)
+    assert windows["time"] == (7, 1)  # CandidateParams' defaults, what the nightly run uses
+    span = (train["ts"].max() - train["ts"].min()) // 86400 + 2  # days the train rows touch
+    assert windows["msr"] == (span, span) and span > 7
+
+
 def test_params_from_dict_rejects_unknown_keys():
     assert TwoStageParams.from_dict({"folds": 2, "ranker": {"max_depth": 2}}).ranker.max_depth == 2
     with pytest.raises(TypeError):
