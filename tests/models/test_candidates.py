@@ -127,7 +127,7 @@ def test_related_videos_are_als_and_cowatch_neighbours_never_the_video_itself(wo
 
 
 def test_best_seed_is_the_strongest_weighted_seed_per_pair_in_any_chunking():
-    from models.candidates import _best_seed
+    from models.pair_features import _best_seed
 
     table = {(1, 5): 0.2, (2, 5): 1.0, (1, 6): 0.3, (2, 6): 0.1}
     strength = np.vectorize(lambda s, v: table.get((s, v), 0.0), otypes=[float])

@@ -10,9 +10,10 @@ import pytest
 import scipy.sparse as sp
 
 from models import offline_eval, tuning
-from models.candidates import PAIR_FEATURES, RANKS
+from models.candidates import RANKS
 from models.matrix import build_cowatch, build_ease, item_similarity
 from models.offline_eval import Popularity, evaluate, split
+from models.pair_features import PAIR_FEATURES
 from models.two_stage import TwoStage, TwoStageParams, frame_history
 
 SMALL = {"als": {"factors": 8, "iterations": 8, "num_threads": 1},

@@ -1,0 +1,83 @@
+"""What each (user, video) candidate carries beyond its retrieval scores: the recent video that explains
+it (``attach_seeds``: "because you watched X") and the ranker's pair features (``add_pair_features``).
+Both are vectorized over all candidates; ``models.candidates.build_candidates`` calls them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from models import io
+from models.matrix import History, IdMap
+from vidrec.tables import USER_ID, VIDEO_ID
+
+PAIR_FEATURES = ["als_dot", "category_affinity", "creator_affinity", "age_days", "video_popularity",
+                 "user_positives", "user_idle_days", "video_lead_days"]
+DAY = pd.Timedelta(days=1)
+
+
+def _best_seed(pairs: pd.DataFrame, seeds: pd.DataFrame, strength, chunk: int = 50_000) -> np.ndarray:
+    """For each (u, v) row of ``pairs``: the ``seed`` of the ``seeds`` row (u, s, w, seed) maximizing
+    w * strength(s, v) (vectorized over rows); None when the user has no seed or every strength is 0.
+    Works on ``chunk`` pairs at a time, so at most chunk x recent_videos rows are expanded at once."""
+    out = np.full(len(pairs), None, dtype=object)
+    for start in range(0, len(pairs), chunk):
+        part = pairs.iloc[start:start + chunk][["u", "v"]].reset_index(drop=True).reset_index(names="pos")
+        part = part.merge(seeds, on="u")
+        value = part["w"].to_numpy() * strength(part["s"].to_numpy(), part["v"].to_numpy())
+        best = part.assign(value=value)[value > 0].sort_values(["pos", "value"], ascending=[True, False])
+        best = best.drop_duplicates("pos")
+        out[start + best["pos"].to_numpy()] = best["seed"].to_numpy()
+    return out
+
+
+def attach_seeds(cands: pd.DataFrame, seeds: sp.csr_matrix, users, model, idmap: IdMap, cowatch) -> pd.DataFrame:
+    """``seed_video_id`` for als/cowatch rows: the recent video (weighted by recency) most similar to the
+    candidate (ALS: cosine of item factors, so popular seeds do not explain everything; cowatch: co-watch
+    similarity). Rows of other sources keep None."""
+    seed_coo = seeds.tocoo()
+    seed_frame = pd.DataFrame({"u": seed_coo.row, "s": seed_coo.col, "w": seed_coo.data,
+                               "seed": idmap.videos[seed_coo.col]})
+    cands = cands.assign(seed_video_id=None)
+    user_pos = pd.Index(users).get_indexer(cands[USER_ID])
+    norms = np.linalg.norm(model.item_factors, axis=1, keepdims=True)
+    unit = model.item_factors / np.where(norms > 0, norms, 1.0)
+    strengths = {"als": lambda s, v: np.einsum("ij,ij->i", unit[s], unit[v]).clip(min=0),
+                 "cowatch": lambda s, v: np.asarray(cowatch[s, v]).ravel()}
+    for source, strength in strengths.items():
+        mask = (cands["best_source"] == source).to_numpy() & (user_pos >= 0)
+        pairs = pd.DataFrame({"u": user_pos[mask], "v": idmap.video_rows(cands.loc[mask, VIDEO_ID])})
+        ok = pairs["v"].to_numpy() >= 0
+        seeds_found = np.full(len(pairs), None, dtype=object)
+        seeds_found[ok] = _best_seed(pairs[ok].reset_index(drop=True), seed_frame, strength)
+        cands.loc[mask, "seed_video_id"] = seeds_found
+    return cands
+
+
+def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFrame, model, idmap: IdMap,
+                      chunk: int = 500_000) -> pd.DataFrame:
+    """Ranker features of each (user, video): ALS inner product (NaN when either is unknown to ALS), the
+    user's share of positives in the video's category and of its creator, the video's age in days, its
+    popularity (log1p positive confidence in ``popular_days``), the user's number of positive videos, the
+    days since the user's latest positive (``user_idle_days``) and how many days after it the video's
+    first positive in the window came (``video_lead_days``; negative: the video was around before the
+    user's last visit; NaN for a video without positives)."""
+    u, v = idmap.user_rows(cands[USER_ID]), idmap.video_rows(cands[VIDEO_ID])
+    dot = np.full(len(cands), np.nan)
+    known = np.flatnonzero((u >= 0) & (v >= 0))
+    for start in range(0, len(known), chunk):
+        at = known[start:start + chunk]
+        dot[at] = np.einsum("ij,ij->i", model.user_factors[u[at]], model.item_factors[v[at]])
+    out = cands.assign(als_dot=dot).merge(
+        quality[[VIDEO_ID, "category", "creator_id", "age_days", "video_popularity"]], on=VIDEO_ID, how="left")
+    pos = history.positives
+    out["user_positives"] = out[USER_ID].map(pos.groupby(USER_ID).size()).fillna(0).to_numpy(float)
+    user_last = out[USER_ID].map(pos.groupby(USER_ID)["last_ts"].max())
+    out["user_idle_days"] = (io.day_end(history.ds) - user_last) / DAY
+    out["video_lead_days"] = (out[VIDEO_ID].map(pos.groupby(VIDEO_ID)["last_ts"].min()) - user_last) / DAY
+    for column, name in (("category", "category_affinity"), ("creator_id", "creator_affinity")):
+        share = history.affinity(column).rename(columns={"share": name})
+        out = out.merge(share, on=[USER_ID, column], how="left")
+        out[name] = out[name].fillna(0.0)
+    return out.drop(columns=["category", "creator_id"])
