@@ -1,6 +1,6 @@
 """Public datasets for offline evaluation: interactions (MovieLens 100K, ml-latest-small, any CSV) and,
-where the dataset has one, its catalog (MovieLens genres and release dates) in the shape the nightly
-code reads (video_id, title, creator_id, category, upload_ts)."""
+where the dataset has one, its catalog (MovieLens genres and release dates, or any catalog CSV) in the
+shape the nightly code reads (video_id, title, creator_id, category, upload_ts)."""
 
 from __future__ import annotations
 
@@ -75,3 +75,41 @@ def load_catalog(path, fmt: str = "auto") -> pd.DataFrame | None:
         return pd.DataFrame({VIDEO_ID: movies["movieId"], "title": movies["title"], "creator_id": None,
                              "category": movies["genres"].str.split("|").str[0], "upload_ts": pd.NaT})
     return None
+
+
+def load_catalog_csv(path, item_col: str = VIDEO_ID, category_col: str | None = "category",
+                     creator_col: str | None = "creator_id", upload_col: str | None = None,
+                     sep: str = ",") -> pd.DataFrame:
+    """(video_id, title, creator_id, category, upload_ts) from any catalog CSV: ``item_col`` names the
+    item (the interactions' item ids), the other columns are optional (None: not in the file). Upload
+    times are parsed as dates, or Unix seconds when numeric. A named column that is missing is an error
+    that lists the file's columns."""
+    header = pd.read_csv(path, sep=sep, nrows=0).columns
+    wanted = {item_col: VIDEO_ID, category_col: "category", creator_col: "creator_id", upload_col: "upload_ts"}
+    wanted = {src: dst for src, dst in wanted.items() if src}
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise ValueError(f"catalog {path}: no column(s) {missing}; it has {list(header)}")
+    raw = pd.read_csv(path, sep=sep, usecols=list(wanted)).rename(columns=wanted)
+    out = pd.DataFrame({VIDEO_ID: raw[VIDEO_ID], "title": raw[VIDEO_ID]})
+    for col in ("creator_id", "category"):
+        out[col] = raw[col].astype(str).where(raw[col].notna(), None) if col in raw else None
+    up = raw["upload_ts"] if "upload_ts" in raw else pd.Series(pd.NaT, index=raw.index)
+    if pd.api.types.is_numeric_dtype(up) and up.notna().any():
+        out["upload_ts"] = pd.to_datetime(up, unit="s", utc=True)
+    else:
+        out["upload_ts"] = pd.to_datetime(up, utc=True, errors="coerce")
+    return out.drop_duplicates(VIDEO_ID).reset_index(drop=True)
+
+
+def align_catalog(catalog: pd.DataFrame, interactions: pd.DataFrame) -> pd.DataFrame:
+    """``catalog`` with its item ids in the interactions' type (both files are read with inferred
+    types: ids 7 and "7" must meet)."""
+    ids = catalog[VIDEO_ID]
+    if ids.dtype != interactions[VIDEO_ID].dtype:
+        kind = interactions[VIDEO_ID].dtype
+        try:
+            ids = ids.astype(kind) if kind != object else ids.astype(str)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"catalog item ids are not {kind} like the interactions' ids: {exc}") from exc
+    return catalog.assign(**{VIDEO_ID: ids})

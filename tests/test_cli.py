@@ -73,6 +73,22 @@ def test_eval_prints_a_table_and_json_for_any_csv(settings, tmp_path):
     assert "seeds [1, 2]: mean ± standard deviation" in seeds and " ± " in seeds.split("| popularity |")[1]
 
 
+def test_eval_reads_a_catalog_csv_for_diversity_and_names_a_missing_column(settings, tmp_path):
+    rows = ["u;i"] + [f"a{u};{g}{i}" for u in range(16) for g in ("x", "y") if (u % 2 == 0) == (g == "x")
+                      for i in range(8)]
+    data, catalog = tmp_path / "ratings.csv", tmp_path / "items.csv"
+    data.write_text("\n".join(rows) + "\n")
+    catalog.write_text("i;genre;author\n" + "\n".join(f"{g}{i};{g};c{i % 2}" for g in "xy" for i in range(8)) + "\n")
+    args = ["eval", "csv", "--path", str(data), "--sep", ";", "--user-col", "u", "--item-col", "i", "--k", "4",
+            "--recommenders", "popularity", "als", "--catalog", str(catalog), "--category-col", "genre"]
+    result = json.loads(run(settings, *args, "--creator-col", "author", "--json").stdout.strip().splitlines()[-1])
+    for name in ("popularity", "als"):
+        assert 0 <= result["recommenders"][name]["category_diversity"] <= 1
+        assert 0 < result["recommenders"][name]["creator_diversity"] <= 1  # 2 creators per genre
+    out = run(settings, *args, check=False)  # --creator-col defaults to creator_id, not in this file
+    assert out.returncode == 2 and "no column(s) ['creator_id']" in out.stderr and "author" in out.stderr
+
+
 def test_eval_tune_prints_the_trials_and_writes_nothing_without_save(settings, tmp_path):
     from models.offline_eval import TUNED
 

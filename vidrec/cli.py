@@ -86,10 +86,20 @@ def cmd_serve(s: Settings, a) -> int:
 def cmd_eval(s: Settings, a) -> int:
     from models import offline_eval
 
+    from models.datasets import align_catalog, load_catalog_csv
+
     fmt = "auto" if a.dataset == "movielens" else "csv"
-    df = offline_eval.load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
-                                        rating_col=a.rating_col, ts_col=a.ts_col)
-    catalog = offline_eval.load_catalog(a.path) if a.dataset == "movielens" else None
+    try:
+        df = offline_eval.load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
+                                            rating_col=a.rating_col, ts_col=a.ts_col)
+        catalog = offline_eval.load_catalog(a.path) if a.dataset == "movielens" else None
+        if a.catalog:
+            catalog = align_catalog(load_catalog_csv(a.catalog, a.catalog_item_col or a.item_col,
+                                                     a.category_col or None, a.creator_col or None, a.upload_col,
+                                                     a.sep), df)
+    except (ValueError, FileNotFoundError) as exc:  # missing file or column, unparseable ids
+        print(f"vidrec eval: {exc}", file=sys.stderr)
+        return 2
     seeds = a.seeds or [a.seed if a.seed is not None else s.seed]
     if a.tune:
         from models import tuning
@@ -218,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--item-col", default="item_id", help="CSV item column")
     q.add_argument("--rating-col", help="CSV rating column (optional)")
     q.add_argument("--ts-col", help="CSV timestamp column (optional)")
+    q.add_argument("--catalog", help="catalog CSV (same --sep): categories, creators and upload times of the items "
+                                     "(content retrieval, diversity metrics)")
+    q.add_argument("--catalog-item-col", help="catalog item column (default: --item-col)")
+    q.add_argument("--category-col", default="category", help="catalog category column ('' for none)")
+    q.add_argument("--creator-col", default="creator_id", help="catalog creator column ('' for none)")
+    q.add_argument("--upload-col", help="catalog upload time column (date or Unix seconds; optional)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)
 
