@@ -137,3 +137,7 @@ def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, 
     message = " ".join(r.getMessage() for r in caplog.records)
     assert "model rejected, the serving model (2026-11-06) stays" in message
     assert f"{stored['metrics']['ndcg@10']}" in message
+    from models import publish
+
+    with pytest.raises(publish.PublishRefused, match="gate failed"):  # what `vidrec run publish` checks first
+        publish.check_gate(manifest.read_manifest(settings, DS))
