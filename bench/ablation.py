@@ -12,7 +12,6 @@ Markdown table (``--json``: one JSON line).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -20,39 +19,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.datasets import load_catalog, load_interactions  # noqa: E402
-from models.offline_eval import ALS, compare, split, tuned_params  # noqa: E402
 from models.als import AlsParams  # noqa: E402
 from models.candidates import RANKS  # noqa: E402
+from models.datasets import load_catalog, load_interactions  # noqa: E402
+from models.offline_eval import ALS, compare, split, tuned_params  # noqa: E402
+from models.tuning import with_overrides  # noqa: E402
 from models.two_stage import TwoStage, TwoStageParams  # noqa: E402
 
 TIME_FEATURES = ["user_idle_days", "video_lead_days", "age_days"]
-
-
-def _set(params: dict, dotted: str, value) -> dict:
-    out = copy.deepcopy(params)
-    node = out
-    *path, last = dotted.split(".")
-    for key in path:
-        node = node.setdefault(key, {})
-    node[last] = value
-    return out
 
 
 # name -> (what changes, function of the tuned two_stage params dict)
 VARIANTS = {
     "tuned": ("the saved parameters", lambda p: p),
     "cosine_cowatch": ("co-watch by cosine co-occurrence instead of EASE",
-                       lambda p: _set(p, "candidates.cowatch_method", "cosine")),
+                       lambda p: with_overrides(p, {"candidates.cowatch_method": "cosine"})),
     "ease_200_neighbours": ("EASE rows cut to 200 neighbours (from 2000)",
-                            lambda p: _set(p, "candidates.cowatch_neighbours", 200)),
-    "one_carve": ("one 25% validation carve instead of 4 folds", lambda p: _set(p, "folds", 1)),
+                            lambda p: with_overrides(p, {"candidates.cowatch_neighbours": 200})),
+    "one_carve": ("one 25% validation carve instead of 4 folds", lambda p: with_overrides(p, {"folds": 1})),
     "no_rank_features": ("ranker without the per-source rank features",
-                         lambda p: _set(p, "exclude_features", RANKS)),
+                         lambda p: with_overrides(p, {"exclude_features": RANKS})),
     "no_time_features": ("ranker without user idle days, video lead days and age",
-                         lambda p: _set(p, "exclude_features", TIME_FEATURES)),
+                         lambda p: with_overrides(p, {"exclude_features": TIME_FEATURES})),
     "untuned_als": ("retrieval ALS with the library defaults (64 factors, reg 0.05, alpha 10)",
-                    lambda p: {**p, "als": {}}),
+                    lambda p: with_overrides(p, {"als": {}})),
 }
 
 

@@ -196,8 +196,9 @@ def trending_source(history: History, trend: pd.DataFrame, users) -> pd.DataFram
 def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> pd.DataFrame:
     """Union of per-source (key, item, score) frames: one row per (key, item) with ``score_<source>`` (the
     source's best score), ``rank_<source>`` (its rank in the key's list of that source, from 1; scale-free,
-    so the ranker can compare users whose scores differ in scale), ``retrieval_score`` (reciprocal-rank fusion), ``best_source``, ``n_sources``;
-    the best ``per_key`` rows of each key, sorted by key then retrieval_score (ties: item id).
+    so the ranker can compare users whose scores differ in scale), ``retrieval_score`` (reciprocal-rank
+    fusion), ``best_source``, ``n_sources``; the best ``per_key`` rows of each key, sorted by key then
+    retrieval_score (ties: item id).
 
     Other columns of a source frame (``trend_region``) are kept from that source's best row of the pair.
     Runs on integer codes with numpy sorts; no per-row Python.

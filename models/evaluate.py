@@ -1,12 +1,11 @@
 """Offline evaluation on the held-out last day, and the publish gate.
 
-Metrics are plain functions on pandas frames (Recommenders' style): ``recs`` (user_id, video_id, rank
-from 1) against ``truth`` (user_id, video_id[, relevance]); users are those with at least one relevant
-video; binary gains unless ``relevance`` is given.
+The metrics are ``models.offline_metrics``'s plain functions on pandas frames: ``recs`` (user_id,
+video_id, rank from 1) against ``truth`` (user_id, video_id); users are those with a relevant video.
 
 ``run(settings, ds)`` is the offline harness's ``time`` protocol applied to the lake, with the cut at the
 start of day ``ds``: everything before is what the models learned from, day ``ds`` is the test, and the
-numbers are the harness's (``models.offline_eval.metrics_of``: nDCG, precision, recall, MAP, hit rate,
+numbers are the harness's (``models.offline_metrics.metrics_of``: nDCG, precision, recall, MAP, hit rate,
 coverage, diversity, popularity of the lists). The validation split of the run's training set holds
 what retrieval as of ``ds - 1`` offered the users who came back on ``ds``; the run's ranker (which never
 trained on ``ds``) orders them, and the top-k are compared with every video those users watched
@@ -32,6 +31,7 @@ import pandas as pd
 
 from models import io, manifest
 from models.matrix import isin_pairs
+from models.offline_metrics import metrics_of
 from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
 
@@ -51,28 +51,6 @@ class EvalParams:
 
 class GateFailed(RuntimeError):
     """The new model is worse than the serving one beyond tolerance, or does not beat popularity."""
-
-
-def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict:
-    """precision@k, recall@k, ndcg@k averaged over the users of ``truth`` (users without recs score 0)."""
-    truth = truth.drop_duplicates([USER_ID, VIDEO_ID])
-    if "relevance" not in truth.columns:
-        truth = truth.assign(relevance=1.0)
-    truth = truth[truth["relevance"] > 0]
-    users = truth[USER_ID].unique()
-    if len(users) == 0:
-        return {f"precision@{k}": 0.0, f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
-    top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)]
-    hit = top.merge(truth, on=[USER_ID, VIDEO_ID], how="inner")
-    hits = hit.groupby(USER_ID).size().reindex(users, fill_value=0)
-    dcg = (hit["relevance"] / np.log2(hit["rank"] + 1)).groupby(hit[USER_ID]).sum().reindex(users, fill_value=0.0)
-    ideal = truth.sort_values([USER_ID, "relevance"], ascending=[True, False])
-    pos = ideal.groupby(USER_ID).cumcount() + 1
-    ideal = ideal[pos <= k].assign(pos=pos[pos <= k])
-    idcg = (ideal["relevance"] / np.log2(ideal["pos"] + 1)).groupby(ideal[USER_ID]).sum().reindex(users)
-    n_rel = truth.groupby(USER_ID).size().reindex(users)
-    return {f"precision@{k}": float((hits / k).mean()), f"recall@{k}": float((hits / n_rel).mean()),
-            f"ndcg@{k}": float((dcg / idcg).mean()), "users": int(len(users))}
 
 
 def ndcg_of_scores(frame: pd.DataFrame, scores: np.ndarray, k: int) -> float:
@@ -174,10 +152,8 @@ def serving_run(settings: Settings, ds: str) -> str | None:
 
 
 def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
-    """The offline harness's metrics (``models.offline_eval.metrics_of``) of ``recs`` on the holdout, with
-    coverage and mean popularity against the history's positives, plus the number of holdout users."""
-    from models.offline_eval import metrics_of
-
+    """The offline harness's metrics (``models.offline_metrics.metrics_of``) of ``recs`` on the holdout,
+    with coverage and mean popularity against the history's positives, plus the number of holdout users."""
     train = None if hist is None else hist.positives[[USER_ID, VIDEO_ID]]
     catalog = None if hist is None else hist.videos
     return {**metrics_of(recs, truth, k, train, catalog), "users": int(truth[USER_ID].nunique())}

@@ -1,8 +1,7 @@
 """Offline evaluation harness behind ``vidrec eval``: public datasets, splits, baselines, one metrics table.
 
-``load_interactions`` (``models.datasets``) reads MovieLens 100K (a folder with ``u.data``),
-ml-latest-small (a folder with ``ratings.csv``) or any CSV into (user_id, video_id[, rating][, ts]);
-``load_catalog`` the MovieLens genres and release dates. Every row counts as an implicit
+``models.datasets`` reads MovieLens 100K (a folder with ``u.data``), ml-latest-small (a folder with
+``ratings.csv``) or any CSV into (user_id, video_id[, rating][, ts]), and catalogs. Every row counts as an implicit
 positive (Microsoft Recommenders' practice for ranking metrics on MovieLens); the rating is kept for
 reference only. ``split`` applies one protocol of ``models.splits``; ``evaluate`` fits each recommender
 on train, recommends the top-k unseen items for every test user and scores them with
@@ -26,11 +25,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models import offline_metrics as om
 from models.als import AlsParams, fit_als
-from models.evaluate import ranking_metrics
-from models.datasets import load_catalog, load_interactions  # noqa: F401 (the harness's loaders)
 from models.matrix import CONFIDENCE, IdMap, build_cowatch, build_user_items
+from models.offline_metrics import metrics_of
 from models.splits import leave_last_out, random_split_per_user, time_split
 from models.two_stage import TwoStage, TwoStageParams
 from vidrec.tables import TS, USER_ID, VIDEO_ID
@@ -222,26 +219,6 @@ def make_recommender(name: str, seed: int = 42, protocol: str = "msr", catalog: 
 def metric_keys(k: int) -> list[str]:
     return [f"ndcg@{k}", f"precision@{k}", f"recall@{k}", "map", f"map@{k}", f"hit_rate@{k}", "coverage",
             "category_diversity", "creator_diversity", "mean_popularity", "train_s", "infer_s"]
-
-
-def metrics_of(recs: pd.DataFrame, test: pd.DataFrame, k: int, train: pd.DataFrame | None = None,
-               catalog: pd.DataFrame | None = None) -> dict:
-    """The harness's metrics of top-k lists ``recs`` (user_id, video_id, rank) against ``test`` (user_id,
-    video_id), rounded to 6 decimals: the accuracy metrics, and with ``train`` catalog coverage (distinct
-    recommended items / items in train) and mean popularity (train rows per recommended item), with a
-    ``catalog`` the intra-list category and creator diversity (None where unknown). The nightly gate
-    (``models.evaluate``) measures its holdout day with this function too."""
-    base = ranking_metrics(recs, test[[USER_ID, VIDEO_ID]], k)
-    values = {f"ndcg@{k}": base[f"ndcg@{k}"], f"precision@{k}": base[f"precision@{k}"],
-              f"recall@{k}": base[f"recall@{k}"], "map": om.map_full(test, recs, k),
-              f"map@{k}": om.map_at_k(test, recs, k), f"hit_rate@{k}": om.hit_rate_at_k(test, recs, k)}
-    if train is not None:
-        values["coverage"] = om.catalog_coverage(recs, train[VIDEO_ID].nunique(), k)
-        values["mean_popularity"] = om.mean_popularity(recs, train, k)
-    for col in ("category", "creator_id"):
-        has = catalog is not None and col in catalog.columns and catalog[col].notna().any()
-        values[f"{col.removesuffix('_id')}_diversity"] = om.intra_list_diversity(recs, catalog, col, k) if has else None
-    return {m: None if v is None else round(float(v), 6) for m, v in values.items()}
 
 
 def compare(train: pd.DataFrame, test: pd.DataFrame, recommenders: dict, k: int = 10,

@@ -4,8 +4,9 @@
 ``recs`` holds (user, item, rank) with rank 1..k. Accuracy metrics are averaged over the users of
 ``truth`` (every user there has at least one relevant item); a user without recommendations scores 0,
 recommendations for users absent from ``truth`` are ignored. (Recommenders averages over the users in
-both frames; counting the missing ones as 0 matches ``models.evaluate.ranking_metrics`` and the gate.)
-precision@k, recall@k and ndcg@k are those of ``models.evaluate.ranking_metrics``, reused here.
+both frames; counting the missing ones as 0 is what the gate needs.) ``ranking_metrics`` computes
+precision@k, recall@k and ndcg@k (with graded ``relevance`` when given); ``metrics_of`` is the whole
+set the harness (``models.offline_eval``) and the nightly gate (``models.evaluate``) report.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.evaluate import ranking_metrics
 from vidrec.tables import USER_ID, VIDEO_ID
 
 USER_COL = USER_ID
@@ -21,8 +21,30 @@ ITEM_COL = VIDEO_ID
 RANK_COL = "rank"
 
 
+def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict:
+    """precision@k, recall@k, ndcg@k averaged over the users of ``truth`` (users without recs score 0)."""
+    truth = truth.drop_duplicates([USER_ID, VIDEO_ID])
+    if "relevance" not in truth.columns:
+        truth = truth.assign(relevance=1.0)
+    truth = truth[truth["relevance"] > 0]
+    users = truth[USER_ID].unique()
+    if len(users) == 0:
+        return {f"precision@{k}": 0.0, f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
+    top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)]
+    hit = top.merge(truth, on=[USER_ID, VIDEO_ID], how="inner")
+    hits = hit.groupby(USER_ID).size().reindex(users, fill_value=0)
+    dcg = (hit["relevance"] / np.log2(hit["rank"] + 1)).groupby(hit[USER_ID]).sum().reindex(users, fill_value=0.0)
+    ideal = truth.sort_values([USER_ID, "relevance"], ascending=[True, False])
+    pos = ideal.groupby(USER_ID).cumcount() + 1
+    ideal = ideal[pos <= k].assign(pos=pos[pos <= k])
+    idcg = (ideal["relevance"] / np.log2(ideal["pos"] + 1)).groupby(ideal[USER_ID]).sum().reindex(users)
+    n_rel = truth.groupby(USER_ID).size().reindex(users)
+    return {f"precision@{k}": float((hits / k).mean()), f"recall@{k}": float((hits / n_rel).mean()),
+            f"ndcg@{k}": float((dcg / idcg).mean()), "users": int(len(users))}
+
+
 def _evaluate(truth, recs, k, user_col, item_col, rank_col) -> dict:
-    """``models.evaluate.ranking_metrics`` on binary truth, whatever the column names."""
+    """``ranking_metrics`` on binary truth, whatever the column names."""
     names = {user_col: USER_ID, item_col: VIDEO_ID, rank_col: "rank"}
     t = truth[[user_col, item_col]].rename(columns=names)
     r = recs[[user_col, item_col, rank_col]].rename(columns=names)
@@ -124,3 +146,23 @@ def mean_popularity(recs, train, k: int | None = None, user_col=USER_COL, item_c
     pop = train.groupby(item_col).size()
     per_row = top[item_col].map(pop).fillna(0).astype(float)
     return float(per_row.groupby(top[user_col]).mean().mean())
+
+
+def metrics_of(recs: pd.DataFrame, test: pd.DataFrame, k: int, train: pd.DataFrame | None = None,
+               catalog: pd.DataFrame | None = None) -> dict:
+    """The harness's metrics of top-k lists ``recs`` (user_id, video_id, rank) against ``test`` (user_id,
+    video_id), rounded to 6 decimals: the accuracy metrics, and with ``train`` catalog coverage (distinct
+    recommended items / items in train) and mean popularity (train rows per recommended item), with a
+    ``catalog`` the intra-list category and creator diversity (None where unknown). The nightly gate
+    (``models.evaluate``) measures its holdout day with this function too."""
+    base = ranking_metrics(recs, test[[USER_ID, VIDEO_ID]], k)
+    values = {f"ndcg@{k}": base[f"ndcg@{k}"], f"precision@{k}": base[f"precision@{k}"],
+              f"recall@{k}": base[f"recall@{k}"], "map": map_full(test, recs, k),
+              f"map@{k}": map_at_k(test, recs, k), f"hit_rate@{k}": hit_rate_at_k(test, recs, k)}
+    if train is not None:
+        values["coverage"] = catalog_coverage(recs, train[VIDEO_ID].nunique(), k)
+        values["mean_popularity"] = mean_popularity(recs, train, k)
+    for col in ("category", "creator_id"):
+        has = catalog is not None and col in catalog.columns and catalog[col].notna().any()
+        values[f"{col.removesuffix('_id')}_diversity"] = intra_list_diversity(recs, catalog, col, k) if has else None
+    return {m: None if v is None else round(float(v), 6) for m, v in values.items()}

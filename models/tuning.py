@@ -31,7 +31,7 @@ def _draw(space: dict, rng: np.random.Generator) -> dict:
     return {key: values[int(rng.integers(len(values)))] for key, values in space.items()}
 
 
-def _apply(params: dict, dotted: dict) -> dict:
+def with_overrides(params: dict, dotted: dict) -> dict:
     """``params`` (nested dict) with ``{"a.b": v}`` / ``{"a": v}`` overrides applied (a deep copy)."""
     out = json.loads(json.dumps(params))
     for key, value in dotted.items():
@@ -61,9 +61,9 @@ def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int
     current = start if start is not None else offline_eval.tuned_params()
     log, best = [], {}
     for name, space in (("als", ALS_SPACE), ("two_stage", TWO_STAGE_SPACE)):
-        base = _apply(current, {"two_stage.als": best["als"][1]["als"]}) if name == "two_stage" else current
+        base = with_overrides(current, {"two_stage.als": best["als"][1]["als"]}) if name == "two_stage" else current
         prefix = "two_stage." if name == "two_stage" else "als."
-        tries = [base] + [_apply(base, {prefix + key: v for key, v in _draw(space, rng).items()})
+        tries = [base] + [with_overrides(base, {prefix + key: v for key, v in _draw(space, rng).items()})
                           for _ in range(trials - 1)]
         for params in tries:
             ndcg, seconds = _score(name, params, fit_part, valid, protocol, seed, k, catalog)

@@ -23,7 +23,7 @@ time get the popularity list, like the other recommenders of the harness.
 
 Ratings become the nightly pipeline's events (``frame_history``): each row is a ``watch`` with
 watch_fraction 1 at its timestamp (rows without one share a fixed instant), every user in one region.
-A catalog (``models.offline_eval.load_catalog``: MovieLens genres and release dates) gives content
+A catalog (``models.datasets.load_catalog``: MovieLens genres and release dates) gives content
 retrieval its categories and the ranker the video's age; without one every video is its own category.
 """
 

@@ -85,14 +85,13 @@ def cmd_serve(s: Settings, a) -> int:
 
 def cmd_eval(s: Settings, a) -> int:
     from models import offline_eval
-
-    from models.datasets import align_catalog, load_catalog_csv
+    from models.datasets import align_catalog, load_catalog, load_catalog_csv, load_interactions
 
     fmt = "auto" if a.dataset == "movielens" else "csv"
     try:
-        df = offline_eval.load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
-                                            rating_col=a.rating_col, ts_col=a.ts_col)
-        catalog = offline_eval.load_catalog(a.path) if a.dataset == "movielens" else None
+        df = load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
+                               rating_col=a.rating_col, ts_col=a.ts_col)
+        catalog = load_catalog(a.path) if a.dataset == "movielens" else None
         if a.catalog:
             catalog = align_catalog(load_catalog_csv(a.catalog, a.catalog_item_col or a.item_col,
                                                      a.category_col or None, a.creator_col or None, a.upload_col,

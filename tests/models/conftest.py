@@ -23,6 +23,28 @@ def planted_clusters(n_clusters=4, users_per=40, items_per=30, likes_per_user=10
     return pairs, lambda ids: np.array([int(str(x)[1:].split("_")[0]) for x in ids])
 
 
+def taste_groups(seed, users_per, items_per, likes, *, extra, days, sep, shared=0, shared_likes=2):
+    """Ratings (user_id, video_id, rating, ts) of two taste groups over disjoint items: users a<i> rate 4
+    ``likes`` random items a<sep><j> of ``items_per``, users b<i> (``extra`` more of them, so popularity
+    favours group b) the same over b<sep><j>; with ``shared``, everyone also rates 3 ``shared_likes`` of
+    ``shared`` items p_<j>. Timestamps are spread over ``days`` days."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g, n in (("a", users_per), ("b", users_per + extra)):
+        for u in range(n):
+            for j in rng.choice(items_per, likes, replace=False):
+                rows.append((f"{g}{u}", f"{g}{sep}{j}", 4, int(rng.integers(0, days * 86400))))
+            for j in rng.choice(shared, shared_likes, replace=False) if shared else ():
+                rows.append((f"{g}{u}", f"p_{j}", 3, int(rng.integers(0, days * 86400))))
+    return pd.DataFrame(rows, columns=["user_id", "video_id", "rating", "ts"])
+
+
+@pytest.fixture(scope="session")
+def groups():
+    """``taste_groups`` (test modules cannot import conftest under importlib mode)."""
+    return taste_groups
+
+
 @pytest.fixture
 def clusters():
     return planted_clusters()

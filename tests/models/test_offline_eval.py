@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -9,23 +10,17 @@ import pandas as pd
 import pytest
 
 from models.als import AlsParams
-from models.offline_eval import (ALS, ItemKNN, Popularity, evaluate, load_interactions, markdown_table,
-                                 metric_keys, split)
+from models.datasets import load_interactions
+from models.offline_eval import ALS, ItemKNN, Popularity, evaluate, markdown_table, metric_keys, split
 
 ML_100K = Path("/work/shared/datasets/ml-100k")
 ALS_SMALL = AlsParams(factors=8, iterations=10, num_threads=1)
 
 
-def two_groups(seed=5, users_per=60, items_per=20, likes=10):
-    """Group a users like items a0..a19, group b users b0..b19 (disjoint); group b is slightly larger so
-    popularity is not a coin flip. Each user likes ``likes`` random items of its group, with timestamps."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for g, n in (("a", users_per), ("b", users_per + 10)):
-        for u in range(n):
-            for j in rng.choice(items_per, likes, replace=False):
-                rows.append((f"{g}{u}", f"{g}_item{j}", 4, int(rng.integers(0, 10 * 86400))))
-    return pd.DataFrame(rows, columns=["user_id", "video_id", "rating", "ts"])
+@pytest.fixture(scope="module")
+def two_groups(groups):
+    """Groups a and b over disjoint items (b 10 users larger); each user likes ``likes`` of its group."""
+    return partial(groups, seed=5, users_per=60, items_per=20, likes=10, extra=10, days=10, sep="_item")
 
 
 def recommenders(seed=42):
@@ -33,7 +28,7 @@ def recommenders(seed=42):
 
 
 @pytest.fixture(scope="module")
-def result():
+def result(two_groups):
     return evaluate(two_groups(), "msr", k=5, seed=42, recommenders=recommenders(), dataset="planted")
 
 
@@ -57,7 +52,7 @@ def test_result_shape_is_exact(result):
         assert all(vals[m] <= 1 for m in metric_keys(5)[:7])
 
 
-def test_default_recommenders_and_k10_keys():
+def test_default_recommenders_and_k10_keys(two_groups):
     df = two_groups(users_per=15)
     out = evaluate(df, "leave-last-out", seed=1)
     assert list(out["recommenders"]) == ["popularity", "itemknn", "als", "two_stage"]
@@ -66,7 +61,7 @@ def test_default_recommenders_and_k10_keys():
 
 
 @pytest.mark.parametrize("protocol", ["msr", "time", "leave-last-out"])
-def test_recommendations_never_contain_train_items(protocol):
+def test_recommendations_never_contain_train_items(protocol, two_groups):
     df = two_groups()
     train, test = split(df, protocol, seed=3)
     assert len(test) > 0
@@ -80,7 +75,7 @@ def test_recommendations_never_contain_train_items(protocol):
         assert recs.groupby("user_id").size().max() <= 10
 
 
-def test_split_protocols():
+def test_split_protocols(two_groups):
     df = two_groups()
     train, test = split(df, "msr", seed=1)
     assert len(train) + len(test) == len(df)
@@ -127,7 +122,7 @@ def test_load_movielens_100k():
     assert df.attrs["name"] == "ml-100k"
 
 
-def test_users_unknown_at_fit_get_the_popularity_list():
+def test_users_unknown_at_fit_get_the_popularity_list(two_groups):
     train, _ = split(two_groups(), "msr", seed=2)
     expected = Popularity().fit(train).recommend(["nobody"], 5)
     for rec in (ItemKNN(neighbours=20), ALS(params=ALS_SMALL, seed=2)):

@@ -71,7 +71,9 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big):
     assert np.isfinite(home["score"]).all()
 
 
-def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, world_big, tmp_path):
+def evaluated_with_yesterday_serving(settings, world_big):
+    """Today's run trained and evaluated, then copied as yesterday's run (the serving model, same ranker):
+    (settings, eval params, today's metrics, runs folder)."""
     import shutil
 
     settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
@@ -79,9 +81,14 @@ def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, wo
     training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10, features="none"))
     ranker.run(settings, DS)
     params = evaluate.EvalParams(min_users=10)
-    first = evaluate.run(settings, DS, params)
+    metrics = evaluate.run(settings, DS, params)
     runs = settings.artifact_root / "runs"
-    shutil.copytree(runs / DS, runs / "2026-11-06")          # yesterday's run, serving the same ranker
+    shutil.copytree(runs / DS, runs / "2026-11-06")
+    return settings, params, metrics, runs
+
+
+def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, world_big, tmp_path):
+    settings, params, first, runs = evaluated_with_yesterday_serving(settings, world_big)
     again = evaluate.run(settings, DS, params)
     assert again["previous"]["ds"] == "2026-11-06" and again["previous"]["same_holdout"]
     assert again["previous"]["ndcg@10"] == pytest.approx(first["ndcg@10"])
@@ -104,18 +111,10 @@ def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, 
     run's ranker, re-measured on today's holdout, is better beyond the tolerance: evaluate refuses, logs
     both models' numbers, and the gate result that publish reads says failed."""
     import logging
-    import shutil
 
     from models import io
 
-    settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
-    write_lake(settings, *world_big)
-    training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10, features="none"))
-    ranker.run(settings, DS)
-    params = evaluate.EvalParams(min_users=10)
-    good = evaluate.run(settings, DS, params)
-    runs = settings.artifact_root / "runs"
-    shutil.copytree(runs / DS, runs / "2026-11-06")  # the good model is the serving one
+    settings, params, good, runs = evaluated_with_yesterday_serving(settings, world_big)  # good model serves
 
     rows = io.read_parquet(runs / DS / "training_set.parquet")
     train = rows[rows["split"] == "train"]

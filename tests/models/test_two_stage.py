@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -24,18 +25,11 @@ SMALL = {"als": {"factors": 8, "iterations": 8, "num_threads": 1},
                        "ranker": {"n_estimators": 30, "max_depth": 3, "n_jobs": 1}}}
 
 
-def planted(seed=7, users_per=40, items_per=15, likes=10):
-    """Two taste groups over disjoint items (a*, b*; group b larger, so popularity favours it), plus 20
-    items (p*) every user likes 2 of; timestamps spread over 20 days."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for g, n in (("a", users_per), ("b", users_per + 8)):
-        for u in range(n):
-            for j in rng.choice(items_per, likes, replace=False):
-                rows.append((f"{g}{u}", f"{g}_{j}", 4, int(rng.integers(0, 20 * 86400))))
-            for j in rng.choice(20, 2, replace=False):
-                rows.append((f"{g}{u}", f"p_{j}", 3, int(rng.integers(0, 20 * 86400))))
-    return pd.DataFrame(rows, columns=["user_id", "video_id", "rating", "ts"])
+@pytest.fixture(scope="module")
+def planted(groups):
+    """Groups a and b over disjoint items (b 8 users larger) plus 20 items p_* every user likes 2 of;
+    timestamps over 20 days."""
+    return partial(groups, seed=7, users_per=40, items_per=15, likes=10, extra=8, days=20, sep="_", shared=20)
 
 
 def two_stage(seed=3, protocol="msr"):
@@ -79,7 +73,7 @@ def test_frame_history_turns_rows_into_full_watches_with_the_catalog():
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(planted):
     train, test = split(planted(), "msr", seed=3)
     return two_stage().fit(train), train, test
 
@@ -104,13 +98,13 @@ def test_two_stage_beats_popularity_and_never_returns_train_items(fitted):
     assert result["two_stage"]["ndcg@5"] > result["popularity"]["ndcg@5"] + 0.1
 
 
-def test_time_protocol_carves_the_latest_rows():
+def test_time_protocol_carves_the_latest_rows(planted):
     train, _ = split(planted(), "time", seed=1)
     [(inner, valid)] = two_stage(protocol="time").carve(train)
     assert inner["ts"].max() < valid["ts"].min() and len(inner) + len(valid) == len(train)
 
 
-def test_time_protocol_keeps_the_nightly_windows_and_msr_stretches_them_over_the_history():
+def test_time_protocol_keeps_the_nightly_windows_and_msr_stretches_them_over_the_history(planted):
     train, _ = split(planted(), "time", seed=1)
     windows = {}
     for protocol in ("time", "msr"):
@@ -127,7 +121,7 @@ def test_params_from_dict_rejects_unknown_keys():
         TwoStageParams.from_dict({"candidates": {"no_such": 1}})
 
 
-def test_tune_never_reads_the_test_split_and_saves_the_chosen_parameters(tmp_path):
+def test_tune_never_reads_the_test_split_and_saves_the_chosen_parameters(tmp_path, planted):
     df = planted(users_per=25)
     train, test = split(df, "msr", seed=5)
     result = tuning.tune(df, "msr", seed=5, trials=2, k=5, save=tmp_path / "tuned.json", start=SMALL)
@@ -144,7 +138,7 @@ def test_tune_never_reads_the_test_split_and_saves_the_chosen_parameters(tmp_pat
     assert "| als (chosen) |" in tuning.summary(result)
 
 
-def test_seeds_give_mean_and_spread():
+def test_seeds_give_mean_and_spread(planted):
     df = planted(users_per=15)
     out = offline_eval.evaluate_seeds(df, "msr", [1, 2], k=5, recommenders=["popularity"])
     runs = [r["recommenders"]["popularity"]["ndcg@5"] for r in out["runs"]]
@@ -153,7 +147,7 @@ def test_seeds_give_mean_and_spread():
     assert "±" in offline_eval.markdown_table(out)
 
 
-def test_evaluate_reports_category_diversity_with_a_catalog():
+def test_evaluate_reports_category_diversity_with_a_catalog(planted):
     df = planted(users_per=15)
     catalog = pd.DataFrame({"video_id": df["video_id"].unique()})
     catalog["category"] = catalog["video_id"].str[0]
