@@ -20,7 +20,7 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml
 	@$(PIP) install -q -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PIP) install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import vidrec, pyspark, deltalake, great_expectations" 
-	@$(PY) -m vidrec.setup_checks duckdb-delta
+	@$(PY) -m vidrec.ops.setup_checks duckdb-delta
 	@touch $(STAMP)
 
 redis-server-check:

@@ -5,7 +5,7 @@
 
 Every variant starts from the tuned parameters (``models/tuned/two_stage.json``) and changes one thing;
 all are fitted on the same train split and scored on the same test split by the harness
-(``models.offline_eval.compare``), so the differences are the change's and not the split's. Prints a
+(``models.evaluation.harness.compare``), so the differences are the change's and not the split's. Prints a
 Markdown table (``--json``: one JSON line).
 """
 
@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.als import AlsParams  # noqa: E402
-from models.candidates import RANKS  # noqa: E402
-from models.datasets import load_catalog, load_interactions  # noqa: E402
-from models.offline_eval import ALS, compare, split, tuned_params  # noqa: E402
-from models.tuning import with_overrides  # noqa: E402
-from models.two_stage import TwoStage, TwoStageParams  # noqa: E402
+from models.retrieval.als import AlsParams  # noqa: E402
+from models.retrieval.candidates import RANKS  # noqa: E402
+from models.evaluation.datasets import load_catalog, load_interactions  # noqa: E402
+from models.evaluation.harness import ALS, compare, split, tuned_params  # noqa: E402
+from models.evaluation.tuning import with_overrides  # noqa: E402
+from models.evaluation.two_stage import TwoStage, TwoStageParams  # noqa: E402
 
 TIME_FEATURES = ["user_idle_days", "video_lead_days", "age_days"]
 

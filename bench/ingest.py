@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 
-from vidrec import sample
+from vidrec.sources import synthetic_events
 from vidrec.settings import Settings
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         work = Path(a.keep or tmp)
         settings = Settings(data_dir=work / "var")
         t0 = time.perf_counter()
-        summary = sample.generate(settings.landing_dir, events=a.events, seed=42, fmt=a.format)
+        summary = synthetic_events.generate(settings.landing_dir, events=a.events, seed=42, fmt=a.format)
         gen_s = time.perf_counter() - t0
         env = {**os.environ, **settings.as_env(), "SPARK_LOCAL_IP": "127.0.0.1", "GX_ANALYTICS_ENABLED": "false"}
         vidrec = str(Path(sys.executable).parent / "vidrec")

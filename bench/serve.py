@@ -27,7 +27,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vidrec import services
+from vidrec.ops import services
 from vidrec.settings import Settings
 
 DS = "2026-11-01"

@@ -17,7 +17,7 @@ user_features_source = FileSource(
     path=f"{LAKE_ROOT}/user_features",
     file_format=DeltaFormat(),
     timestamp_field="event_ts",
-    description="spark_jobs.user_features: one row per active user per ds, valid from event_ts = ds + 1 day",
+    description="spark_jobs.features.user_features: one row per active user per ds, valid from event_ts = ds + 1 day",
 )
 
 video_features_source = FileSource(
@@ -25,7 +25,7 @@ video_features_source = FileSource(
     path=f"{LAKE_ROOT}/video_features",
     file_format=DeltaFormat(),
     timestamp_field="event_ts",
-    description="spark_jobs.video_features: one row per catalog video per ds, valid from event_ts = ds + 1 day",
+    description="spark_jobs.features.video_features: one row per catalog video per ds, valid from event_ts = ds + 1 day",
 )
 
 # A push source needs a batch source. Serving pushes online only (PushMode.ONLINE), so this Delta table is

@@ -43,7 +43,7 @@ user_features = FeatureView(
     ],
     online=True,
     source=user_features_source,
-    description="per-user activity as of the end of a day (spark_jobs.user_features)",
+    description="per-user activity as of the end of a day (spark_jobs.features.user_features)",
 )
 
 video_features = FeatureView(
@@ -65,7 +65,7 @@ video_features = FeatureView(
     ],
     online=True,
     source=video_features_source,
-    description="per-video engagement as of the end of a day, one row per catalog video (spark_jobs.video_features)",
+    description="per-video engagement as of the end of a day, one row per catalog video (spark_jobs.features.video_features)",
 )
 
 user_realtime = FeatureView(

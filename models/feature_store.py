@@ -36,7 +36,7 @@ REALTIME_VIEW = "user_realtime"
 @contextlib.contextmanager
 def feast_environment(settings: Settings):
     """Export feast_env(settings) while Feast reads its config (it expands the YAML once, when a store is built)."""
-    from vidrec.setup_checks import install_duckdb_delta
+    from vidrec.ops.setup_checks import install_duckdb_delta
 
     env = feast_env(settings)
     Path(settings.feast_dir).mkdir(parents=True, exist_ok=True)

@@ -37,8 +37,7 @@ def spark():
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A real redis-server on a free loopback port for the whole test session; stopped at the end."""
-    from vidrec import services
-
+    from vidrec.ops import services
     port = services.free_port()
     proc = services.start_redis(port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"

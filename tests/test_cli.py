@@ -19,7 +19,7 @@ def run(settings, *args, check=True):
 
 
 def test_help_is_instant_and_imports_nothing_heavy():
-    code = "import sys; from vidrec import cli; print(' '.join(sys.modules))"
+    code = "import sys; from vidrec.ops import cli; print(' '.join(sys.modules))"
     mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     assert not {"pyspark", "pandas", "deltalake", "great_expectations", "numpy", "pyarrow"} & mods
 
@@ -32,8 +32,7 @@ def test_unknown_setting_fails_with_a_clear_message(settings):
 
 @pytest.mark.spark
 def test_ingest_prints_the_four_counts_and_lake_stats_agree(settings, tmp_path):
-    from vidrec import sample
-
+    from vidrec.sources import synthetic_events as sample
     sample.generate(settings.landing_dir, events=10_000, seed=3)
     counts = json.loads(run(settings, "ingest").stdout.strip().splitlines()[-1])
     assert counts["read"] == 10_000 == counts["accepted"] + counts["quarantined"] + counts["duplicates"]
@@ -49,8 +48,7 @@ def test_run_rejects_a_bad_partition_date_before_starting_anything(settings):
 
 
 def test_publish_status_without_redis_says_what_is_wrong(settings):
-    from vidrec import services
-
+    from vidrec.ops import services
     s = settings.replace(redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
     out = run(s, "publish", "status", check=False)
     assert out.returncode == 1 and f"cannot reach Redis at {s.redis_url}" in out.stderr
@@ -90,7 +88,7 @@ def test_eval_reads_a_catalog_csv_for_diversity_and_names_a_missing_column(setti
 
 
 def test_eval_tune_prints_the_trials_and_writes_nothing_without_save(settings, tmp_path):
-    from models.offline_eval import TUNED
+    from models.evaluation.harness import TUNED
 
     before = TUNED.read_text()
     rows = ["u,i"] + [f"a{u},{g}{i}" for u in range(16) for g in ("x", "y") if (u % 2 == 0) == (g == "x")

@@ -1,4 +1,4 @@
-"""vidrec.movielens: MovieLens 100K and latest-small as landing files."""
+"""vidrec.sources.movielens: MovieLens 100K and latest-small as landing files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from vidrec import movielens
+from vidrec.sources import movielens
 from vidrec.tables import EVENT_FIELDS, EVENT_TYPES, USER_FIELDS, VIDEO_FIELDS, arrow_schema
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -1,4 +1,4 @@
-"""vidrec.sample: the seeded synthetic catalog and event stream."""
+"""vidrec.sources.synthetic_events: the seeded synthetic catalog and event stream."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from vidrec import sample
+from vidrec.sources import synthetic_events as sample
 from vidrec.tables import EVENT_FIELDS, EVENT_TYPES, USER_FIELDS, VIDEO_FIELDS, arrow_schema
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

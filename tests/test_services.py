@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vidrec import services
-
+from vidrec.ops import services
 pytestmark = pytest.mark.redis
 
 

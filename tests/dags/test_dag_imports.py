@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from vidrec import airflow_env
+from vidrec.ops import airflow_env
 from vidrec.settings import Settings
 
 DAG_FILES = sorted(airflow_env.DAGS_FOLDER.glob("*.py"))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from vidrec import airflow_env
-from vidrec.cli import build_parser
+from vidrec.ops import airflow_env
+from vidrec.ops.cli import build_parser
 from vidrec.settings import Settings
 
 pytestmark = pytest.mark.airflow

@@ -20,7 +20,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED))
 def test_batch_dag_is_a_chain_of_registered_jobs(dag_id):
-    from vidrec.cli import JOBS
+    from vidrec.ops.cli import JOBS
 
     dag = runpy.run_path(str(DAGS / f"{dag_id}.py"))[dag_id]()
     order = [t.task_id for t in dag.topological_sort()]

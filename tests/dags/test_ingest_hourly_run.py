@@ -10,8 +10,7 @@ import shutil
 
 import pytest
 
-from vidrec import airflow_env
-
+from vidrec.ops import airflow_env
 pytestmark = [pytest.mark.airflow, pytest.mark.e2e]
 
 EVENTS = 10_000
@@ -41,8 +40,7 @@ def table_rows(path, **filters) -> int:
 
 def test_one_hourly_run_lands_every_generated_event_in_events_or_quarantine(settings, hermetic_env):
     pytest.importorskip("deltalake")
-    from vidrec import sample
-
+    from vidrec.sources import synthetic_events as sample
     assert shutil.which("vidrec", path=airflow_env.airflow_env(settings)["PATH"]), "install the repo: make setup"
     sample.generate(settings.landing_dir, events=EVENTS, seed=7)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from spark_jobs import ingest
+from spark_jobs.ingest import batch as ingest
 from spark_jobs.lake import open_lake, stats
-from vidrec import movielens
-
+from vidrec.sources import movielens
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
 

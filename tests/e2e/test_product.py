@@ -10,7 +10,11 @@ from collections import Counter
 import pytest
 from deltalake import DeltaTable
 
-from vidrec import airflow_env, movielens, services
+from vidrec.ops import airflow_env
+
+from vidrec.sources import movielens
+
+from vidrec.ops import services
 from vidrec.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow, pytest.mark.spark, pytest.mark.redis]
@@ -32,8 +36,9 @@ def product(tmp_path_factory, ml100k):
     events = DeltaTable(str(settings.lake_root / "events")).to_pyarrow_table(
         columns=["user_id", "video_id", "ds"]).to_pandas()
     last = dt.date.fromisoformat(events["ds"].max())
-    from spark_jobs import trending, user_features, video_features
-
+    from spark_jobs.features import trending
+    from spark_jobs.features import user_features
+    from spark_jobs.features import video_features
     for back in (3, 2, 1):
         for job in (user_features, video_features, trending):
             job.run(settings, (last - dt.timedelta(days=back)).isoformat())

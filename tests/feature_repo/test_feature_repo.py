@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from models import feature_store
-from spark_jobs import user_features, video_features
-from spark_jobs.interactions import to_interactions
+from spark_jobs.features import user_features
+from spark_jobs.features import video_features
+from spark_jobs.ingest.interactions import to_interactions
 from spark_jobs.lake import open_lake
 from vidrec.feast_config import redis_connection_string
 from vidrec.settings import Settings

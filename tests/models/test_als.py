@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.als import AlsParams, fit_als, fold_in, load_als, save_als
-from models.matrix import build_user_items
+from models.retrieval.als import AlsParams, fit_als, fold_in, load_als, save_als
+from models.retrieval.matrix import build_user_items
 
 SMALL = AlsParams(factors=8, regularization=0.01, alpha=10.0, iterations=15, num_threads=1)
 

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("scann")
 
-from models.ann_index import AnnParams, build_index, exact_topk, load_index, recall_at_k, save_index  # noqa: E402
+from models.retrieval.ann_index import AnnParams, build_index, exact_topk, load_index, recall_at_k, save_index  # noqa: E402
 
 
 def test_exact_topk_on_a_hand_checked_example():

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.als import AlsParams, fit_als
-from models.ann_index import AnnParams, build_index
-from models.candidates import (CandidateParams, Retrieval, build_candidates, build_related, cowatch_source, fuse,
+from models.retrieval.als import AlsParams, fit_als
+from models.retrieval.ann_index import AnnParams, build_index
+from models.retrieval.candidates import (CandidateParams, Retrieval, build_candidates, build_related, cowatch_source, fuse,
                                seed_matrix, trending_scores)
-from models.matrix import History, IdMap, build_cowatch, build_user_items
+from models.retrieval.matrix import History, IdMap, build_cowatch, build_user_items
 
 DS = "2026-11-07"
 SMALL = CandidateParams(als_k=10, cowatch_k=10, content_k=6, fresh_k=3, trending_k=5, related_k=5, recent_videos=3)
@@ -127,7 +127,7 @@ def test_related_videos_are_als_and_cowatch_neighbours_never_the_video_itself(wo
 
 
 def test_best_seed_is_the_strongest_weighted_seed_per_pair_in_any_chunking():
-    from models.pair_features import _best_seed
+    from models.retrieval.pair_features import _best_seed
 
     table = {(1, 5): 0.2, (2, 5): 1.0, (1, 6): 0.3, (2, 6): 0.1}
     strength = np.vectorize(lambda s, v: table.get((s, v), 0.0), otypes=[float])

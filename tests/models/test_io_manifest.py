@@ -43,7 +43,7 @@ def test_read_prunes_by_ds_pins_the_version_and_reads_missing_tables_empty(setti
 
 
 def test_history_exclusions_reach_back_further_than_the_training_window(settings):
-    from models.matrix import load_history
+    from models.retrieval.matrix import load_history
 
     write_interactions(settings, ["2026-09-01", "2026-11-06", "2026-11-07"])
     write_deltalake(str(settings.lake_root / "videos"), pa.Table.from_pylist(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.matrix import History, build_cowatch, build_user_items, confidence, positives, top_per_row
+from models.retrieval.matrix import History, build_cowatch, build_user_items, confidence, positives, top_per_row
 
 T0 = pd.Timestamp("2026-11-01", tz="UTC")
 

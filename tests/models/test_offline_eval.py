@@ -1,4 +1,4 @@
-"""The offline evaluation harness (models.offline_eval) on seeded planted data and MovieLens 100K."""
+"""The offline evaluation harness (models.evaluation.harness) on seeded planted data and MovieLens 100K."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.als import AlsParams
-from models.datasets import load_interactions
-from models.offline_eval import ALS, ItemKNN, Popularity, evaluate, markdown_table, metric_keys, split
+from models.retrieval.als import AlsParams
+from models.evaluation.datasets import load_interactions
+from models.evaluation.harness import ALS, ItemKNN, Popularity, evaluate, markdown_table, metric_keys, split
 
 ML_100K = Path("/work/shared/datasets/ml-100k")
 ALS_SMALL = AlsParams(factors=8, iterations=10, num_threads=1)

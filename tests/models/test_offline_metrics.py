@@ -1,4 +1,4 @@
-"""models.offline_metrics: hand-computed values on tiny frames (arithmetic in the comments)."""
+"""models.metrics: hand-computed values on tiny frames (arithmetic in the comments)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from models import offline_metrics as om
-
+from models import metrics as om
 # truth: u1 -> {a, b, c} (3 relevant), u2 -> {d} (1), u3 -> {e, f} (2, no recommendations)
 TRUTH = pd.DataFrame({"user_id": ["u1", "u1", "u1", "u2", "u3", "u3"],
                       "video_id": ["a", "b", "c", "d", "e", "f"]})

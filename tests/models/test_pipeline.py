@@ -10,8 +10,22 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from models import als, ann_index, candidates, evaluate, manifest, rank, ranker, training_set
-from models.rerank import creator_window_ok
+from models import manifest
+
+from models.retrieval import als
+
+from models.retrieval import ann_index
+
+from models.retrieval import candidates
+
+from models.evaluation import gate as evaluate
+
+from models.ranking import rank
+
+from models.ranking import ranker
+
+from models.ranking import training_set
+from models.ranking.rerank import creator_window_ok
 from vidrec.tables import INTERACTIONS, USERS, VIDEOS, arrow_schema
 
 DS = "2026-11-07"
@@ -113,7 +127,6 @@ def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, 
     import logging
 
     from models import io
-
     settings, params, good, runs = evaluated_with_yesterday_serving(settings, world_big)  # good model serves
 
     rows = io.read_parquet(runs / DS / "training_set.parquet")
@@ -137,6 +150,5 @@ def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, 
     assert "model rejected, the serving model (2026-11-06) stays" in message
     assert f"{stored['metrics']['ndcg@10']}" in message
     from models import publish
-
     with pytest.raises(publish.PublishRefused, match="gate failed"):  # what `vidrec run publish` checks first
         publish.check_gate(manifest.read_manifest(settings, DS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.rerank import RerankParams, creator_window_ok, explain, explore_positions, order_user, rerank
+from models.ranking.rerank import RerankParams, creator_window_ok, explain, explore_positions, order_user, rerank
 
 P = RerankParams(topn=20, spare=5, creator_max_per_window=2, creator_window=5, exploration_share=0.2, seed=7)
 

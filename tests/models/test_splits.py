@@ -1,4 +1,4 @@
-"""models.splits: seeded per-user random split, global time cut, leave-last-out."""
+"""models.evaluation.splits: seeded per-user random split, global time cut, leave-last-out."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import splits
-
+from models.evaluation import splits
 USERS = 40
 
 

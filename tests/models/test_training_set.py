@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from models.training_set import fetch_features, label_candidates, label_events
+from models.ranking.training_set import fetch_features, label_candidates, label_events
 
 
 def day(rows):

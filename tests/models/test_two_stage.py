@@ -1,4 +1,4 @@
-"""The production two-stage recommender in the offline harness (models.two_stage), EASE co-watch, tuning."""
+"""The production two-stage recommender in the offline harness (models.evaluation.two_stage), EASE co-watch, tuning."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models import offline_eval, tuning
-from models.candidates import RANKS
-from models.matrix import build_cowatch, build_ease, item_similarity
-from models.offline_eval import Popularity, evaluate, split
-from models.pair_features import PAIR_FEATURES
-from models.two_stage import TwoStage, TwoStageParams, frame_history
+from models.evaluation import harness as offline_eval
+
+from models.evaluation import tuning
+from models.retrieval.candidates import RANKS
+from models.retrieval.matrix import build_cowatch, build_ease, item_similarity
+from models.evaluation.harness import Popularity, evaluate, split
+from models.retrieval.pair_features import PAIR_FEATURES
+from models.evaluation.two_stage import TwoStage, TwoStageParams, frame_history
 
 SMALL = {"als": {"factors": 8, "iterations": 8, "num_threads": 1},
          "two_stage": {"als": {"factors": 8, "iterations": 8, "num_threads": 1}, "per_user": 40, "folds": 3,

@@ -100,7 +100,6 @@ def run():
 def published(settings, redis_url) -> Settings:
     """Settings pointing at a Redis where the fixture run is published (version VERSION)."""
     from models import publish
-
     s = settings.replace(redis_url=redis_url)
     write_run(s)
     publish.run(s, DS)

@@ -9,8 +9,7 @@ from starlette.testclient import TestClient
 
 from serving.app import create_app
 from serving.overlay import DisabledOverlay
-from vidrec import services
-
+from vidrec.ops import services
 pytestmark = pytest.mark.redis
 
 
@@ -27,7 +26,6 @@ def own_redis(tmp_path):
 
 def test_stopped_redis_serves_last_known_trending_marked_degraded(settings, own_redis, run):
     from models import publish
-
     proc, url = own_redis
     s = settings.replace(redis_url=url)
     run.write(s)

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 from serving.app import create_app
 from serving.events import landing_folder
 from serving.overlay import DisabledOverlay
-from spark_jobs import landing
-
+from spark_jobs.ingest import landing
 URL = "/api/v1/events"
 GOOD = {"event_type": "watch", "user_id": "u1", "video_id": "v1", "watch_ms": 1200,
         "ts": "2026-11-01T10:00:00+01:00", "surface": "home", "device": "ios", "region": "eu", "session_id": "s1"}

@@ -8,7 +8,6 @@ import pytest
 
 from models import publish
 from vidrec import recstore
-
 pytestmark = pytest.mark.redis
 
 

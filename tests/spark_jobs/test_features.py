@@ -10,8 +10,16 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
-from spark_jobs import feature_quality, quality, trending, user_features, video_features
-from spark_jobs.interactions import to_interactions
+from spark_jobs import quality
+
+from spark_jobs.features import gate as feature_quality
+
+from spark_jobs.features import trending
+
+from spark_jobs.features import user_features
+
+from spark_jobs.features import video_features
+from spark_jobs.ingest.interactions import to_interactions
 from spark_jobs.lake import open_lake
 from vidrec.tables import (EVENT_FIELDS, INTERACTIONS, TRENDING, USER_FEATURES, USER_FIELDS, USERS, VIDEO_FEATURES,
                            VIDEO_FIELDS, VIDEOS)

@@ -11,7 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from spark_jobs import ingest, landing
+from spark_jobs.ingest import batch as ingest
+
+from spark_jobs.ingest import landing
 from spark_jobs.lake import stats
 from vidrec.tables import EVENT_FIELDS, USER_FIELDS, VIDEO_FIELDS, arrow_schema
 

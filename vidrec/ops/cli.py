@@ -14,19 +14,19 @@ from vidrec.settings import Settings, describe
 # Batch jobs: `vidrec run <job> --ds YYYY-MM-DD`. Each target is ``run(settings, ds) -> dict`` and is imported
 # only when its job runs. DAG task ids equal these names.
 JOBS = {
-    "build_user_features": "spark_jobs.user_features:run",
-    "build_video_features": "spark_jobs.video_features:run",
-    "build_trending": "spark_jobs.trending:run",
-    "validate_features": "spark_jobs.feature_quality:run",
+    "build_user_features": "spark_jobs.features.user_features:run",
+    "build_video_features": "spark_jobs.features.video_features:run",
+    "build_trending": "spark_jobs.features.trending:run",
+    "validate_features": "spark_jobs.features.gate:run",
     "feast_apply": "models.feature_store:apply_run",
     "materialize": "models.feature_store:materialize_run",
-    "build_training_set": "models.training_set:run",
-    "train_als": "models.als:run",
-    "build_index": "models.ann_index:run",
-    "build_candidates": "models.candidates:run",
-    "train_ranker": "models.ranker:run",
-    "rank": "models.rank:run",
-    "evaluate": "models.evaluate:run",
+    "build_training_set": "models.ranking.training_set:run",
+    "train_als": "models.retrieval.als:run",
+    "build_index": "models.retrieval.ann_index:run",
+    "build_candidates": "models.retrieval.candidates:run",
+    "train_ranker": "models.ranking.ranker:run",
+    "rank": "models.ranking.rank:run",
+    "evaluate": "models.evaluation.gate:run",
     "publish": "models.publish:run",
 }
 
@@ -36,9 +36,8 @@ def _print_json(obj) -> None:
 
 
 def cmd_ingest(s: Settings, a) -> int:
-    from spark_jobs import ingest
-
-    counts = ingest.run_step(s, a.step, paths=[Path(p) for p in a.path or []], batch_id=a.batch, force=a.force)
+    from spark_jobs.ingest import batch
+    counts = batch.run_step(s, a.step, paths=[Path(p) for p in a.path or []], batch_id=a.batch, force=a.force)
     _print_json(counts)
     return 0
 
@@ -60,7 +59,6 @@ def cmd_run(s: Settings, a) -> int:
 
 def cmd_publish(s: Settings, a) -> int:
     from vidrec import recstore
-
     store = recstore.RecoStore.from_url(s.redis_url, ttl_s=s.publish_ttl_s)
     try:
         _print_json(store.rollback() if a.action == "rollback" else store.status())
@@ -84,8 +82,8 @@ def cmd_serve(s: Settings, a) -> int:
 
 
 def cmd_eval(s: Settings, a) -> int:
-    from models import offline_eval
-    from models.datasets import align_catalog, load_catalog, load_catalog_csv, load_interactions
+    from models.evaluation import harness
+    from models.evaluation.datasets import align_catalog, load_catalog, load_catalog_csv, load_interactions
 
     fmt = "auto" if a.dataset == "movielens" else "csv"
     try:
@@ -101,30 +99,28 @@ def cmd_eval(s: Settings, a) -> int:
         return 2
     seeds = a.seeds or [a.seed if a.seed is not None else s.seed]
     if a.tune:
-        from models import tuning
-
+        from models.evaluation import tuning
         chosen = tuning.tune(df, a.protocol, seed=seeds[0], trials=a.trials, k=a.k, catalog=catalog,
-                             save=offline_eval.TUNED if a.save else None)
+                             save=harness.TUNED if a.save else None)
         _print_json(chosen) if a.json else print(tuning.summary(chosen))
         return 0
     if len(seeds) == 1:
-        result = offline_eval.evaluate(df, a.protocol, k=a.k, seed=seeds[0], recommenders=a.recommenders,
+        result = harness.evaluate(df, a.protocol, k=a.k, seed=seeds[0], recommenders=a.recommenders,
                                        catalog=catalog)
     else:
-        result = offline_eval.evaluate_seeds(df, a.protocol, seeds, k=a.k, recommenders=a.recommenders,
+        result = harness.evaluate_seeds(df, a.protocol, seeds, k=a.k, recommenders=a.recommenders,
                                              catalog=catalog)
     if a.json:
         _print_json(result)
     else:
         what = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds}: mean ± standard deviation"
         print(f"dataset {result['dataset']}, protocol {result['protocol']}, k={result['k']}, {what}\n")
-        print(offline_eval.markdown_table(result))
+        print(harness.markdown_table(result))
     return 0
 
 
 def cmd_lake(s: Settings, a) -> int:
     from spark_jobs import lake
-
     stats = lake.stats(s)
     if a.json:
         _print_json(stats)
@@ -137,8 +133,8 @@ def cmd_lake(s: Settings, a) -> int:
 
 
 def cmd_services(s: Settings, a) -> int:
-    from vidrec import airflow_env, services
-
+    from vidrec.ops import airflow_env
+    from vidrec.ops import services
     if a.action == "airflow":
         result = airflow_env.start_ui(s)
     else:
@@ -148,10 +144,9 @@ def cmd_services(s: Settings, a) -> int:
 
 
 def cmd_generate(s: Settings, a) -> int:
-    from vidrec import sample
-
+    from vidrec.sources import synthetic_events
     out = Path(a.out) if a.out else s.landing_dir
-    summary = sample.generate(
+    summary = synthetic_events.generate(
         out, events=a.events, seed=a.seed if a.seed is not None else s.seed, days=a.days, start=a.start,
         fmt=a.format, catalog_path=Path(a.catalog) if a.catalog else None,
     )
@@ -160,22 +155,19 @@ def cmd_generate(s: Settings, a) -> int:
 
 
 def cmd_import(s: Settings, a) -> int:
-    from vidrec import movielens
-
+    from vidrec.sources import movielens
     out = Path(a.out) if a.out else s.landing_dir
     _print_json(movielens.import_movielens(Path(a.path), out, seed=s.seed))
     return 0
 
 
 def cmd_airflow(s: Settings, a) -> int:
-    from vidrec import airflow_env
-
+    from vidrec.ops import airflow_env
     return airflow_env.run_airflow(s, a.args)
 
 
 def cmd_demo(s: Settings, a) -> int:
-    from vidrec import demo
-
+    from vidrec.ops import demo
     return demo.run(s, events=a.events)
 
 

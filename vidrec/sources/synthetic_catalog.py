@@ -1,6 +1,6 @@
 """The synthetic catalog: videos, creators, users and their tastes, plus the samplers events draw from.
 
-Part of the seeded generator (``vidrec.sample`` documents the model). Stdlib-only at import time.
+Part of the seeded generator (``vidrec.sources.synthetic_events`` documents the model). Stdlib-only at import time.
 """
 
 from __future__ import annotations

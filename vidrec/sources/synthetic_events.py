@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vidrec.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog, _choice,
+from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog, _choice,
                                       _ids, _rng, _table, _window, build_catalog, users_table, videos_table)
 from vidrec.tables import DEVICES, EVENT_FIELDS, EVENT_TYPES, SURFACES
 

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
-from models.candidates import CandidateParams, fuse, read_trending, trending_scores
-from models.matrix import History, confidence, load_history
-from models.ranker import load_ranker, score
-from models.rerank import RerankParams, explain, rerank
-from models.training_set import EVENT_TIMESTAMP, fetch_features
+from models.retrieval.candidates import CandidateParams, fuse, read_trending, trending_scores
+from models.retrieval.matrix import History, confidence, load_history
+from models.ranking.ranker import load_ranker, score
+from models.ranking.rerank import RerankParams, explain, rerank
+from models.ranking.training_set import EVENT_TIMESTAMP, fetch_features
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
 

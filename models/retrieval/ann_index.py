@@ -161,7 +161,7 @@ def sample_queries(user_factors: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def run(settings: Settings, ds: str) -> dict:
     """Index the item factors of runs/<ds>/als; write runs/<ds>/index/ and the build's recall@k."""
-    from models.als import load_als
+    from models.retrieval.als import load_als
 
     started = time.monotonic()
     out_dir = io.run_dir(settings, ds)

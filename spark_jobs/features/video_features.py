@@ -7,8 +7,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from spark_jobs.trending import decay, positive_recent
-from spark_jobs.user_features import (EVENT_TS, MAX_WINDOW, as_of, conform, read_window, ts_literal, within,
+from spark_jobs.features.trending import decay, positive_recent
+from spark_jobs.features.user_features import (EVENT_TS, MAX_WINDOW, as_of, conform, read_window, ts_literal, within,
                                       write_partition)
 from vidrec.settings import Settings
 from vidrec.tables import (DS, EVENT_TYPE, USER_ID, VIDEO_FEATURES, VIDEO_ID, VIDEOS, WATCH_FRACTION, WINDOWS)
@@ -57,7 +57,7 @@ def build_video_features(interactions: DataFrame, videos: DataFrame, ds: str) ->
       over 7 d, 0 without impressions (engagement of users never shown it is not counted, so it stays in [0, 1]).
     - ``mean_watch_fraction_7d``: mean watch_fraction of 7-d watch events (0 without); ``completion_rate_7d``:
       share of 7-d watch events with watch_fraction >= 0.9 (0 without).
-    - ``trending_score``: decayed count of positive events, 7 d, half-life 24 h (spark_jobs.trending.decay).
+    - ``trending_score``: decayed count of positive events, 7 d, half-life 24 h (spark_jobs.features.trending.decay).
     - ``age_days`` = (event_ts - upload_ts) in days; ``creator_id``, ``category`` from videos.
     - ``creator_views_30d``: views_30d summed over the creator's videos; ``creator_like_rate_30d`` =
       min(1, creator likes_30d / creator views_30d), 0 without views (0 and 0 when creator_id is null).

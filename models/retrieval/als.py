@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from models import io, manifest
-from models.matrix import IdMap, build_user_items, positives
+from models.retrieval.matrix import IdMap, build_user_items, positives
 from vidrec.settings import Settings
 from vidrec.tables import EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 

@@ -2,7 +2,7 @@
 
 Three steps, each safe to re-run for the same batch (Airflow runs them as separate tasks):
 
-- land (spark_jobs.landing): snapshot new files into a manifest, move malformed files aside;
+- land (spark_jobs.ingest.landing): snapshot new files into a manifest, move malformed files aside;
 - validate: Spark reads the batch, Great Expectations validates it, every row is classified as accepted,
   quarantined (with the first rule it broke) or duplicate (event id seen in the batch or in the lake);
   accepted events, their interactions and quarantined rows are staged as parquet;
@@ -24,8 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-from spark_jobs import landing, quality
-from spark_jobs.interactions import to_interactions
+from spark_jobs import quality
+
+from spark_jobs.ingest import landing
+from spark_jobs.ingest.interactions import to_interactions
 from spark_jobs.lake import BaseLake, open_lake
 from vidrec.settings import Settings
 from vidrec.tables import (EVENT_FIELDS, EVENTS, INGEST_FILES, INTERACTIONS, QUARANTINE, USER_FIELDS, USERS,

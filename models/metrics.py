@@ -6,7 +6,7 @@
 recommendations for users absent from ``truth`` are ignored. (Recommenders averages over the users in
 both frames; counting the missing ones as 0 is what the gate needs.) ``ranking_metrics`` computes
 precision@k, recall@k and ndcg@k (with graded ``relevance`` when given); ``metrics_of`` is the whole
-set the harness (``models.offline_eval``) and the nightly gate (``models.evaluate``) report.
+set the harness (``models.evaluation.harness``) and the nightly gate (``models.evaluation.gate``) report.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def metrics_of(recs: pd.DataFrame, test: pd.DataFrame, k: int, train: pd.DataFra
     video_id), rounded to 6 decimals: the accuracy metrics, and with ``train`` catalog coverage (distinct
     recommended items / items in train) and mean popularity (train rows per recommended item), with a
     ``catalog`` the intra-list category and creator diversity (None where unknown). The nightly gate
-    (``models.evaluate``) measures its holdout day with this function too."""
+    (``models.evaluation.gate``) measures its holdout day with this function too."""
     base = ranking_metrics(recs, test[[USER_ID, VIDEO_ID]], k)
     values = {f"ndcg@{k}": base[f"ndcg@{k}"], f"precision@{k}": base[f"precision@{k}"],
               f"recall@{k}": base[f"recall@{k}"], "map": map_full(test, recs, k),

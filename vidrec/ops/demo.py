@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vidrec.settings import Settings
 
-CATALOG = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "kuairand-catalog"
+CATALOG = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "kuairand-catalog"
 DAYS, START = 7, "2026-11-01"  # the generated activity window
 BACKFILL_DAYS = 3  # feature partitions before the last day, for the ranker's point-in-time training set
 
@@ -25,8 +25,7 @@ def _say(msg: str) -> None:
 
 
 def run(settings: Settings, events: int = 200_000) -> int:
-    from vidrec import services
-
+    from vidrec.ops import services
     _say(f"redis-server: {json.dumps(services.redis_up(settings))}")
     _generate(settings, events)
     last_day = (dt.date.fromisoformat(START) + dt.timedelta(days=DAYS - 1)).isoformat()
@@ -36,21 +35,19 @@ def run(settings: Settings, events: int = 200_000) -> int:
         if code:
             return code
     _show_lake(settings)
-    from vidrec import demo_api
-
+    from vidrec.ops import demo_api
     return demo_api.show(settings, last_day)
 
 
 def _generate(settings: Settings, events: int) -> None:
-    from vidrec import sample
-
+    from vidrec.sources import synthetic_events
     events_dir = Path(settings.landing_dir) / "events"
     if events_dir.exists() and any(events_dir.iterdir()):
         _say(f"landing folder already has data: {settings.landing_dir} (`make clean` to start over)")
         return
     _say(f"generating {events:,} synthetic events (seed {settings.seed}) into {settings.landing_dir}")
     catalog = CATALOG if (CATALOG / "video_features_basic_pure.csv").exists() else None
-    summary = sample.generate(settings.landing_dir, events=events, seed=settings.seed, catalog_path=catalog,
+    summary = synthetic_events.generate(settings.landing_dir, events=events, seed=settings.seed, catalog_path=catalog,
                               start=START, days=DAYS)
     print(f"   {summary['videos']:,} videos, {summary['users']:,} users, {summary['events']:,} events from {START} "
           f"over {DAYS} days" + (f" (catalog statistics from {catalog})" if catalog else ""))
@@ -60,8 +57,7 @@ def _generate(settings: Settings, events: int) -> None:
 
 
 def _run_dag(settings: Settings, dag_id: str, logical: str) -> int:
-    from vidrec import airflow_env
-
+    from vidrec.ops import airflow_env
     log_file = Path(settings.airflow_home) / f"demo-{dag_id}.log"
     _say(f"Airflow: airflow dags test {dag_id} {logical}   (output: {log_file})")
     started = time.monotonic()
@@ -89,8 +85,9 @@ def _features(settings: Settings, last_day: str) -> int:
     """Backfill a few days of feature partitions in one process, then the last day through Airflow."""
     _say(f"backfilling feature partitions for the {BACKFILL_DAYS} days before {last_day} "
          "(vidrec run build_*_features --ds ..., one Spark session)")
-    from spark_jobs import trending, user_features, video_features
-
+    from spark_jobs.features import trending
+    from spark_jobs.features import user_features
+    from spark_jobs.features import video_features
     started = time.monotonic()
     day = dt.date.fromisoformat(last_day)
     for back in range(BACKFILL_DAYS, 0, -1):

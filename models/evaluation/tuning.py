@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import offline_eval
-
+from models.evaluation import harness
 ALS_SPACE = {"factors": [16, 24, 32, 48, 64], "regularization": [0.5, 1.0, 2.0, 5.0, 10.0, 20.0],
              "alpha": [0.5, 1.0, 2.0, 5.0], "iterations": [15]}
 TWO_STAGE_SPACE = {"candidates.ease_l2": [250.0, 500.0, 1000.0], "ranker.max_depth": [3, 4, 5],
@@ -44,9 +43,9 @@ def with_overrides(params: dict, dotted: dict) -> dict:
 
 
 def _score(name: str, params: dict, fit_part, valid, protocol, seed, k, catalog) -> tuple[float, float]:
-    rec = offline_eval.make_recommender(name, seed, protocol, catalog, params)
+    rec = harness.make_recommender(name, seed, protocol, catalog, params)
     started = time.perf_counter()
-    metrics = offline_eval.compare(fit_part, valid, {name: rec}, k, catalog)[name]
+    metrics = harness.compare(fit_part, valid, {name: rec}, k, catalog)[name]
     return metrics[f"ndcg@{k}"], round(time.perf_counter() - started, 2)
 
 
@@ -55,10 +54,10 @@ def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int
     """The best parameters found for "als" and "two_stage", every trial, and the validation set-up."""
     if trials < 1:
         raise ValueError("trials must be >= 1")
-    train, _ = offline_eval.split(df, protocol, seed)
-    fit_part, valid = offline_eval.split(train, protocol, seed + 1)
+    train, _ = harness.split(df, protocol, seed)
+    fit_part, valid = harness.split(train, protocol, seed + 1)
     rng = np.random.default_rng(seed)
-    current = start if start is not None else offline_eval.tuned_params()
+    current = start if start is not None else harness.tuned_params()
     log, best = [], {}
     for name, space in (("als", ALS_SPACE), ("two_stage", TWO_STAGE_SPACE)):
         base = with_overrides(current, {"two_stage.als": best["als"][1]["als"]}) if name == "two_stage" else current

@@ -16,7 +16,7 @@ rank_s)``, the rank within the user's list of source s); ``best_source`` is the 
 video best. Videos the user watched/disliked/marked not interested, and creators marked not interested,
 are dropped; each user keeps ``candidates_per_user`` rows by ``retrieval_score``. ``seed_video_id`` is the
 recent video that explains an als/cowatch candidate, and every row gets the ranker's pair features
-(both in ``models.pair_features``).
+(both in ``models.retrieval.pair_features``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models import io, manifest
-from models.matrix import (CONFIDENCE, History, IdMap, build_user_items, confidence, group_order, isin_pairs,
+from models.retrieval.matrix import (CONFIDENCE, History, IdMap, build_user_items, confidence, group_order, isin_pairs,
                            item_similarity, load_history, rank_in_groups, top_per_row)
-from models.pair_features import add_pair_features, attach_seeds
+from models.retrieval.pair_features import add_pair_features, attach_seeds
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
 
@@ -49,7 +49,7 @@ class CandidateParams:
     als_k: int = 200
     cowatch_k: int = 100
     cowatch_neighbours: int = 50   # co-watch neighbours kept per video
-    cowatch_method: str = "cosine" # "cosine" co-occurrence or "ease" (models.matrix.item_similarity)
+    cowatch_method: str = "cosine" # "cosine" co-occurrence or "ease" (models.retrieval.matrix.item_similarity)
     ease_l2: float = 500.0         # EASE's L2 penalty (cowatch_method "ease")
     recent_videos: int = 10        # a user's latest positive videos: co-watch seeds
     reason_videos: int = 10        # a user's latest positive videos a reason may name (<= recent_videos)
@@ -323,8 +323,8 @@ def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, para
                     als_params=None, ann_params=None) -> Retrieval:
     """Retrieval as the nightly run of ``ds`` would have built it: history up to ``ds``, ALS fitted on it
     and indexed in memory (the training set and the evaluation use this for past days)."""
-    from models.als import AlsParams, fit_als
-    from models.ann_index import AnnParams, build_index
+    from models.retrieval.als import AlsParams, fit_als
+    from models.retrieval.ann_index import AnnParams, build_index
 
     als_params = als_params or AlsParams.from_settings(settings, lookback_days=params.lookback_days)
     hist = load_history(snapshot, ds, lookback_days=params.lookback_days, active_days=settings.active_days,
@@ -338,8 +338,8 @@ def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, para
 def run(settings: Settings, ds: str) -> dict:
     """Candidates for the users active in the last ``active_days`` up to ``ds``, with runs/<ds>/als and
     runs/<ds>/index; writes runs/<ds>/candidates.parquet and related_candidates.parquet."""
-    from models.als import load_als
-    from models.ann_index import load_index
+    from models.retrieval.als import load_als
+    from models.retrieval.ann_index import load_index
 
     started = time.monotonic()
     params, out = CandidateParams.from_settings(settings), io.run_dir(settings, ds)

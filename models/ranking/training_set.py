@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
-from models.candidates import CandidateParams, build_candidates, retrieval_as_of
-from models.matrix import isin_pairs
+from models.retrieval.candidates import CandidateParams, build_candidates, retrieval_as_of
+from models.retrieval.matrix import isin_pairs
 from vidrec.settings import Settings
 from vidrec.tables import EVENT_TYPE, USER_ID, VIDEO_ID, WATCH_FRACTION
 

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["duckdb-delta"]:
         print(f"duckdb delta extension: {install_duckdb_delta()}")
         return 0
-    print("usage: python -m vidrec.setup_checks duckdb-delta", file=sys.stderr)
+    print("usage: python -m vidrec.ops.setup_checks duckdb-delta", file=sys.stderr)
     return 2
 
 

@@ -159,7 +159,7 @@ def _with_user_tags(path: Path, genre_tags):
 
 
 def _write(data: dict, out_dir: Path, seed: int) -> dict:
-    from vidrec.sample import write_parquet
+    from vidrec.sources.synthetic_events import write_parquet
 
     ratings, stem = data["ratings"], f"movielens-{data['slug']}"
     videos = _videos_table(data["movies"], data["tags"], ratings, seed)

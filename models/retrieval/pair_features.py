@@ -1,6 +1,6 @@
 """What each (user, video) candidate carries beyond its retrieval scores: the recent video that explains
 it (``attach_seeds``: "because you watched X") and the ranker's pair features (``add_pair_features``).
-Both are vectorized over all candidates; ``models.candidates.build_candidates`` calls them."""
+Both are vectorized over all candidates; ``models.retrieval.candidates.build_candidates`` calls them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models import io
-from models.matrix import History, IdMap
+from models.retrieval.matrix import History, IdMap
 from vidrec.tables import USER_ID, VIDEO_ID
 
 PAIR_FEATURES = ["als_dot", "category_affinity", "creator_affinity", "age_days", "video_popularity",

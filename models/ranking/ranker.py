@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
-from models.training_set import EVENT_TIMESTAMP, LABEL, LABEL_DS, LABEL_KIND, SPLIT
+from models.ranking.training_set import EVENT_TIMESTAMP, LABEL, LABEL_DS, LABEL_KIND, SPLIT
 from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
 
@@ -113,7 +113,7 @@ def validation_metrics(model, valid: pd.DataFrame, features: list[str], k: int) 
     the retrieval order (``retrieval_score``) as the reference it has to beat."""
     from sklearn.metrics import roc_auc_score
 
-    from models.evaluate import ndcg_of_scores
+    from models.evaluation.gate import ndcg_of_scores
 
     if valid.empty:
         return {}

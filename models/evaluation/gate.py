@@ -1,11 +1,11 @@
 """Offline evaluation on the held-out last day, and the publish gate.
 
-The metrics are ``models.offline_metrics``'s plain functions on pandas frames: ``recs`` (user_id,
+The metrics are ``models.metrics``'s plain functions on pandas frames: ``recs`` (user_id,
 video_id, rank from 1) against ``truth`` (user_id, video_id); users are those with a relevant video.
 
 ``run(settings, ds)`` is the offline harness's ``time`` protocol applied to the lake, with the cut at the
 start of day ``ds``: everything before is what the models learned from, day ``ds`` is the test, and the
-numbers are the harness's (``models.offline_metrics.metrics_of``: nDCG, precision, recall, MAP, hit rate,
+numbers are the harness's (``models.metrics.metrics_of``: nDCG, precision, recall, MAP, hit rate,
 coverage, diversity, popularity of the lists). The validation split of the run's training set holds
 what retrieval as of ``ds - 1`` offered the users who came back on ``ds``; the run's ranker (which never
 trained on ``ds``) orders them, and the top-k are compared with every video those users watched
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
-from models.matrix import isin_pairs
-from models.offline_metrics import metrics_of
+from models.retrieval.matrix import isin_pairs
+from models.metrics import metrics_of
 from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
 
@@ -117,9 +117,9 @@ def passes_gate(metrics: dict, previous_metrics: dict | None, tolerance: float =
 
 def holdout_truth(settings: Settings, snapshot: io.LakeSnapshot, ds: str, users) -> tuple[pd.DataFrame, object]:
     """(truth, history as of ds-1): the ``users``' positives on ``ds`` they had not watched before."""
-    from models.candidates import CandidateParams
-    from models.matrix import load_history
-    from models.training_set import LABEL, label_events
+    from models.retrieval.candidates import CandidateParams
+    from models.retrieval.matrix import load_history
+    from models.ranking.training_set import LABEL, label_events
 
     params = CandidateParams.from_settings(settings)
     hist = load_history(snapshot, io.shift_ds(ds, -1), lookback_days=params.lookback_days,
@@ -152,7 +152,7 @@ def serving_run(settings: Settings, ds: str) -> str | None:
 
 
 def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
-    """The offline harness's metrics (``models.offline_metrics.metrics_of``) of ``recs`` on the holdout,
+    """The offline harness's metrics (``models.metrics.metrics_of``) of ``recs`` on the holdout,
     with coverage and mean popularity against the history's positives, plus the number of holdout users."""
     train = None if hist is None else hist.positives[[USER_ID, VIDEO_ID]]
     catalog = None if hist is None else hist.videos
@@ -161,7 +161,7 @@ def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
 
 def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict | None:
     """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
-    from models.ranker import load_ranker, score
+    from models.ranking.ranker import load_ranker, score
 
     model, meta = load_ranker(model_dir)
     if not set(meta["features"]) <= set(valid.columns):

@@ -17,7 +17,7 @@ from typing import Mapping
 
 from vidrec.settings import PREFIX, Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "dags"
 DB_CONN = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
 API_PORT = "8080"  # never 8793/8794: those are Airflow's log servers (STACK.md)
@@ -163,8 +163,7 @@ def start_ui(settings: Settings, wait_s: float = 180.0) -> dict:
     import time
     import urllib.request
 
-    from vidrec import services
-
+    from vidrec.ops import services
     env = airflow_env(settings)
     if ensure_db(settings, env):
         raise RuntimeError("airflow db migrate failed")

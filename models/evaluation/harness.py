@@ -1,18 +1,18 @@
 """Offline evaluation harness behind ``vidrec eval``: public datasets, splits, baselines, one metrics table.
 
-``models.datasets`` reads MovieLens 100K (a folder with ``u.data``), ml-latest-small (a folder with
+``models.evaluation.datasets`` reads MovieLens 100K (a folder with ``u.data``), ml-latest-small (a folder with
 ``ratings.csv``) or any CSV into (user_id, video_id[, rating][, ts]), and catalogs. Every row counts as an implicit
 positive (Microsoft Recommenders' practice for ranking metrics on MovieLens); the rating is kept for
-reference only. ``split`` applies one protocol of ``models.splits``; ``evaluate`` fits each recommender
+reference only. ``split`` applies one protocol of ``models.evaluation.splits``; ``evaluate`` fits each recommender
 on train, recommends the top-k unseen items for every test user and scores them with
-``models.offline_metrics``.
+``models.metrics``.
 
 Recommenders share one interface: ``fit(train)`` then ``recommend(users, k)`` -> (user_id, video_id,
 rank), never returning an item the user has in train. Built in: ``Popularity``, ``ItemKNN`` (cosine
-co-occurrence neighbours, ``models.matrix.build_cowatch``), ``ALS`` (``models.als.fit_als``) and the
-production recommender ``two_stage`` (``models.two_stage``: the nightly retrieval and ranker code).
+co-occurrence neighbours, ``models.retrieval.matrix.build_cowatch``), ``ALS`` (``models.retrieval.als.fit_als``) and the
+production recommender ``two_stage`` (``models.evaluation.two_stage``: the nightly retrieval and ranker code).
 Parameters come from ``models/tuned/two_stage.json``, written by ``vidrec eval tune --save``
-(``models.tuning``); other recommenders plug in as instances: ``evaluate(..., recommenders={...})``.
+(``models.evaluation.tuning``); other recommenders plug in as instances: ``evaluate(..., recommenders={...})``.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.als import AlsParams, fit_als
-from models.matrix import CONFIDENCE, IdMap, build_cowatch, build_user_items
-from models.offline_metrics import metrics_of
-from models.splits import leave_last_out, random_split_per_user, time_split
-from models.two_stage import TwoStage, TwoStageParams
+from models.retrieval.als import AlsParams, fit_als
+from models.retrieval.matrix import CONFIDENCE, IdMap, build_cowatch, build_user_items
+from models.metrics import metrics_of
+from models.evaluation.splits import leave_last_out, random_split_per_user, time_split
+from models.evaluation.two_stage import TwoStage, TwoStageParams
 from vidrec.tables import TS, USER_ID, VIDEO_ID
 
-TUNED = Path(__file__).resolve().parent / "tuned" / "two_stage.json"
+TUNED = Path(__file__).resolve().parents[1] / "tuned" / "two_stage.json"
 PROTOCOLS = ("msr", "time", "leave-last-out")
 TRAIN_RATIO = 0.75
 BATCH_USERS = 2048
@@ -75,7 +75,7 @@ def _top_k(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> tuple[np.ndarray,
 
 
 class Recommender:
-    """Base: ``fit`` builds the binary users x items train matrix and its IdMap (``models.matrix``);
+    """Base: ``fit`` builds the binary users x items train matrix and its IdMap (``models.retrieval.matrix``);
     subclasses score users in ``_scores``. Users unknown at fit time have no train items (cold)."""
 
     name = "base"
@@ -140,7 +140,7 @@ class Popularity(Recommender):
 @dataclass
 class ItemKNN(Recommender):
     """Item-item cosine co-occurrence: score(u, j) = sum over the user's train items i of sim(i, j),
-    each item keeping its ``neighbours`` most similar items (``models.matrix.build_cowatch``). Ties and
+    each item keeping its ``neighbours`` most similar items (``models.retrieval.matrix.build_cowatch``). Ties and
     users without neighbour scores fall back to popularity (a 1e-9 tie-break)."""
 
     neighbours: int = 100
@@ -157,7 +157,7 @@ class ItemKNN(Recommender):
 
 @dataclass
 class ALS(Recommender):
-    """implicit's ALS through ``models.als.fit_als`` (CPU, seeded) on the binary train matrix; batch
+    """implicit's ALS through ``models.retrieval.als.fit_als`` (CPU, seeded) on the binary train matrix; batch
     ``recommend`` with ``filter_already_liked_items=True``. Users unknown at fit time (no factors) get the
     popularity list, as they do from ``Popularity`` and ``ItemKNN``."""
 

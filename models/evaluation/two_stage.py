@@ -1,5 +1,5 @@
 """The production recommender in the offline harness: the nightly retrieval and ranker code behind the
-harness's fit/recommend interface (``two_stage`` in ``models.offline_eval``). Nothing here re-implements
+harness's fit/recommend interface (``two_stage`` in ``models.evaluation.harness``). Nothing here re-implements
 a stage; it only turns a ratings frame into what the nightly code reads.
 
 ``fit(train)``:
@@ -10,12 +10,12 @@ a stage; it only turns a ratings frame into what the nightly code reads.
    (folds - 1) / folds of the data, close to what it sees at recommend time); with ``folds`` 1, or for
    the time protocol, one part: random per user (``valid_ratio``), or the latest ``valid_ratio`` of
    ``train`` by time;
-2. for each part, retrieval as the nightly run builds it (``models.candidates.build_candidates``: ALS +
+2. for each part, retrieval as the nightly run builds it (``models.retrieval.candidates.build_candidates``: ALS +
    ScaNN index, co-watch, content, trending, fresh; reciprocal-rank fusion; pair features) is fitted
    on the rest of ``train``, and every user's candidates are labeled 1 when they are in the validation
-   part (``models.training_set.label_candidates``, ``negatives_per_user`` unlabeled rows kept per user);
+   part (``models.ranking.training_set.label_candidates``, ``negatives_per_user`` unlabeled rows kept per user);
    a query is (fold, user);
-3. the ranker (``models.ranker.fit_ranker``, XGBoost LambdaMART) learns from those rows;
+3. the ranker (``models.ranking.ranker.fit_ranker``, XGBoost LambdaMART) learns from those rows;
 4. retrieval is refitted on all of ``train``: that is what ``recommend`` ranks.
 
 ``recommend(users, k)``: candidates of the users, ranker scores, the top ``k``; users unknown at fit
@@ -23,7 +23,7 @@ time get the popularity list, like the other recommenders of the harness.
 
 Ratings become the nightly pipeline's events (``frame_history``): each row is a ``watch`` with
 watch_fraction 1 at its timestamp (rows without one share a fixed instant), every user in one region.
-A catalog (``models.datasets.load_catalog``: MovieLens genres and release dates) gives content
+A catalog (``models.evaluation.datasets.load_catalog``: MovieLens genres and release dates) gives content
 retrieval its categories and the ranker the video's age; without one every video is its own category.
 """
 
@@ -34,13 +34,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from models.als import AlsParams, fit_als
-from models.ann_index import AnnParams, build_index
-from models.candidates import CandidateParams, Retrieval, build_candidates
-from models.matrix import History, build_user_items
-from models.ranker import RankerParams, feature_columns, fit_ranker, score
-from models.splits import random_split_per_user, time_split
-from models.training_set import LABEL, LABEL_DS, LABEL_KIND, label_candidates
+from models.retrieval.als import AlsParams, fit_als
+from models.retrieval.ann_index import AnnParams, build_index
+from models.retrieval.candidates import CandidateParams, Retrieval, build_candidates
+from models.retrieval.matrix import History, build_user_items
+from models.ranking.ranker import RankerParams, feature_columns, fit_ranker, score
+from models.evaluation.splits import random_split_per_user, time_split
+from models.ranking.training_set import LABEL, LABEL_DS, LABEL_KIND, label_candidates
 from vidrec.tables import EVENT_TYPE, GLOBAL_REGION, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 
 NO_TS = pd.Timestamp("2000-01-01", tz="UTC")
@@ -147,7 +147,7 @@ class TwoStage:
         self.features = [f for f in feature_columns(rows) if f not in self.params.exclude_features]
         self.model = fit_ranker(rows, self.features, self.params.ranker, seed=self.seed)
         self.retrieval, self.cparams = self._retrieval(train)
-        from models.offline_eval import Popularity
+        from models.evaluation.harness import Popularity
 
         self.fallback = Popularity().fit(train)
         self.fit_rows = {"rows": len(rows), "positives": int((rows[LABEL] > 0).sum()),

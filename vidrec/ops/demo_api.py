@@ -22,8 +22,8 @@ def _call(base: str, path: str, body: dict | None = None) -> tuple[int, dict]:
 
 
 def start_api(settings: Settings, wait_s: float = 60.0) -> str:
-    from vidrec import demo, services
-
+    from vidrec.ops import demo
+    from vidrec.ops import services
     base = f"http://{settings.api_host}:{settings.api_port}"
     if not services.running_pid(settings, "api"):
         services.spawn(settings, "api", [demo.vidrec_command(), "serve"], demo.child_env(settings))
