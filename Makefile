@@ -9,9 +9,9 @@ export GX_ANALYTICS_ENABLED ?= false
 export OPENBLAS_NUM_THREADS ?= 1
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: setup test demo stop serve airflow services-up services-down lake-stats bench clean
+.PHONY: setup redis-server-check java-check test demo stop serve airflow services-up services-down lake-stats bench clean
 
-setup: $(STAMP) redis-server-check
+setup: $(STAMP) redis-server-check java-check
 
 # The venv is rebuilt only when the lock file or the package metadata changes: a second run is instant.
 $(STAMP): requirements.lock setup.cfg pyproject.toml
@@ -30,6 +30,20 @@ redis-server-check:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server) >/dev/null; \
 	  else \
 	    echo "redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)"; exit 1; \
+	  fi; }
+
+# Spark 4 runs on Java 17 or 21: Debian's openjdk-17-jre-headless, else its default-jre-headless (Java 21 on Debian 13).
+java-check:
+	@command -v java >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq >/dev/null; \
+	    pkg=openjdk-17-jre-headless; \
+	    apt-cache policy $$pkg 2>/dev/null | grep -q 'Candidate: [0-9]' || pkg=default-jre-headless; \
+	    echo "== installing Debian's $$pkg (a Java runtime for Spark)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkg >/dev/null; \
+	    command -v java >/dev/null || { echo "java is still missing: install it with apt-get install $$pkg"; exit 1; }; \
+	  else \
+	    echo 'java is missing: install a Java 17 runtime (Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless; macOS: brew install openjdk@17, then put "$$(brew --prefix openjdk@17)/bin" on PATH)'; exit 1; \
 	  fi; }
 
 test: setup

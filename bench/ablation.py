@@ -19,12 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.retrieval.als import AlsParams  # noqa: E402
-from models.retrieval.candidates import RANKS  # noqa: E402
+from models.evaluation.baselines import ALS  # noqa: E402
 from models.evaluation.datasets import load_catalog, load_interactions  # noqa: E402
-from models.evaluation.harness import ALS, compare, split, tuned_params  # noqa: E402
+from models.evaluation.harness import compare, split, tuned_params  # noqa: E402
 from models.evaluation.tuning import with_overrides  # noqa: E402
 from models.evaluation.two_stage import TwoStage, TwoStageParams  # noqa: E402
+from models.retrieval.als import AlsParams  # noqa: E402
+from models.retrieval.fusion import RANKS  # noqa: E402
 
 TIME_FEATURES = ["user_idle_days", "video_lead_days", "age_days"]
 

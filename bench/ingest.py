@@ -13,15 +13,15 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
-from vidrec.sources import synthetic_events
+from vidrec.ops import services
 from vidrec.settings import Settings
+from vidrec.sources import synthetic_events
 
 
 def tree_rss(proc: psutil.Process) -> int:
@@ -59,8 +59,8 @@ def main() -> None:
         t0 = time.perf_counter()
         summary = synthetic_events.generate(settings.landing_dir, events=a.events, seed=42, fmt=a.format)
         gen_s = time.perf_counter() - t0
-        env = {**os.environ, **settings.as_env(), "SPARK_LOCAL_IP": "127.0.0.1", "GX_ANALYTICS_ENABLED": "false"}
-        vidrec = str(Path(sys.executable).parent / "vidrec")
+        env = {**services.child_env(settings), "SPARK_LOCAL_IP": "127.0.0.1", "GX_ANALYTICS_ENABLED": "false"}
+        vidrec = services.vidrec_command()
         wall, peak, out = run_measured([vidrec, "ingest"], env)
         counts = json.loads(out.strip().splitlines()[-1])
         replay_wall, _, replay_out = run_measured([vidrec, "ingest", "--force"], env)

@@ -74,16 +74,14 @@ def start_api(settings: Settings, port: int) -> subprocess.Popen:
                             env=env, cwd=Path(__file__).resolve().parents[1], start_new_session=True)
     import httpx
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise SystemExit(f"the API exited with {proc.returncode}")
-        time.sleep(0.2)
+    def ready() -> bool:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+
+    if services.wait_until(ready, 60, interval_s=0.2, failed=lambda: proc.poll() is not None,
+                           errors=(httpx.HTTPError,)):
+        return proc
+    if proc.poll() is not None:
+        raise SystemExit(f"the API exited with {proc.returncode}")
     proc.kill()
     raise SystemExit("the API did not become ready within 60 s")
 

@@ -29,7 +29,7 @@ video_features_source = FileSource(
 )
 
 # A push source needs a batch source. Serving pushes online only (PushMode.ONLINE), so this Delta table is
-# not written today; it is never materialized (models.feature_store materializes the batch views by name).
+# not written today; it is never materialized (spark_jobs.features.feast_jobs materializes the batch views by name).
 user_realtime_batch_source = FileSource(
     name="user_realtime_batch",
     path=f"{LAKE_ROOT}/user_realtime",

@@ -5,7 +5,7 @@ The only module of ``models`` that knows table paths and file formats. A job rea
 that version, and ``versions`` goes into the run manifest. Tables partitioned by ``ds`` are pruned to
 ``ds_range`` before any file is opened.
 
-Artifact layout: ``<artifact_root>/runs/<ds>/`` (``run_dir``); every writer here is atomic
+Artifact layout: ``<artifact_root>/runs/<ds>/`` (``run_path``; ``run_dir`` creates it); every writer here is atomic
 (temporary name in the same folder, then rename), so a reader never sees half a file.
 """
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 
+from vidrec import dates
 from vidrec.settings import Settings
 from vidrec.tables import DS, TABLES, arrow_schema
 
@@ -74,33 +74,20 @@ def read_table(settings: Settings, name: str, columns: list[str] | None = None,
     return LakeSnapshot(settings).read(name, columns, ds_range)
 
 
-# ------------------------------------------------------------------ dates
-
-
-def shift_ds(ds: str, days: int) -> str:
-    return (date.fromisoformat(ds) + timedelta(days=days)).isoformat()
-
-
-def window(ds: str, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> tuple[str, str]:
-    """The ``ds`` range a nightly run of ``ds`` trains on: ``lookback_days`` days ending with ``ds``."""
-    if lookback_days < 1:
-        raise ValueError("lookback_days must be >= 1")
-    return shift_ds(ds, -(lookback_days - 1)), ds
-
-
-def day_end(ds: str) -> pd.Timestamp:
-    """The end of day ``ds`` (= ds + 1 day, 00:00 UTC): the as-of time of everything built for ``ds``."""
-    d = date.fromisoformat(ds) + timedelta(days=1)
-    return pd.Timestamp(datetime(d.year, d.month, d.day, tzinfo=timezone.utc))
-
-
 # ------------------------------------------------------------------ artifacts
 
 
+def run_path(settings: Settings, ds: str) -> Path:
+    """``<artifact_root>/runs/<ds>``, the one place that names a run's folder (not created; readers such as
+    ``manifest.read_manifest`` and ``models.publish`` use it). ValueError for anything that is not a date,
+    before it becomes a path."""
+    dates.parse_ds(ds)
+    return Path(settings.artifact_root) / "runs" / ds
+
+
 def run_dir(settings: Settings, ds: str) -> Path:
-    """``<artifact_root>/runs/<ds>``, created. A rerun of a day overwrites its own artifacts."""
-    date.fromisoformat(ds)  # reject anything that is not a date before it becomes a path
-    path = Path(settings.artifact_root) / "runs" / ds
+    """``run_path``, created (for writers). A rerun of a day overwrites its own artifacts."""
+    path = run_path(settings, ds)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -60,7 +60,7 @@ def _locked(path: Path):
 
 def read_manifest(settings: Settings, ds: str) -> dict:
     """The run's manifest (``{}`` when no job of the run has finished)."""
-    path = Path(settings.artifact_root) / "runs" / ds / FILE
+    path = io.run_path(settings, ds) / FILE
     return io.read_json(path) if path.exists() else {}
 
 

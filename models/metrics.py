@@ -5,8 +5,9 @@
 ``truth`` (every user there has at least one relevant item); a user without recommendations scores 0,
 recommendations for users absent from ``truth`` are ignored. (Recommenders averages over the users in
 both frames; counting the missing ones as 0 is what the gate needs.) ``ranking_metrics`` computes
-precision@k, recall@k and ndcg@k (with graded ``relevance`` when given); ``metrics_of`` is the whole
-set the harness (``models.evaluation.harness``) and the nightly gate (``models.evaluation.gate``) report.
+precision@k, recall@k and ndcg@k (with graded ``relevance`` when given), ``ndcg_of_scores`` the ranker's
+nDCG of scored rows through it; ``metrics_of`` is the whole set the harness (``models.evaluation.harness``)
+and the nightly gate (``models.evaluation.gate``) report.
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict:
     n_rel = truth.groupby(USER_ID).size().reindex(users)
     return {f"precision@{k}": float((hits / k).mean()), f"recall@{k}": float((hits / n_rel).mean()),
             f"ndcg@{k}": float((dcg / idcg).mean()), "users": int(len(users))}
+
+
+def ndcg_of_scores(frame: pd.DataFrame, scores, k: int) -> float:
+    """Mean NDCG@k of ordering each query's rows by ``scores`` (ties: input order), with graded gain
+    2^label - 1 (column ``label``); queries are (label_ds, user_id), or user_id without ``label_ds``;
+    queries without a positive label are skipped. ``ranking_metrics`` with the query as the user and the
+    row as the item (the ranker's validation and the gate's tests use it)."""
+    keys = [c for c in ("label_ds", USER_ID) if c in frame.columns]
+    if len(frame) == 0:
+        return 0.0
+    q = frame.groupby(keys, sort=False).ngroup().to_numpy()
+    order = np.lexsort((np.arange(len(q)), -np.asarray(scores, float), q))
+    qs = q[order]
+    rank = np.arange(len(qs)) - np.searchsorted(qs, qs, side="left") + 1
+    recs = pd.DataFrame({USER_ID: qs, VIDEO_ID: order, "rank": rank})
+    label = frame["label"].to_numpy(float)
+    rows = np.flatnonzero(label > 0)
+    truth = pd.DataFrame({USER_ID: q[rows], VIDEO_ID: rows, "relevance": np.exp2(label[rows]) - 1.0})
+    return ranking_metrics(recs, truth, k)[f"ndcg@{k}"]
 
 
 def _evaluate(truth, recs, k, user_col, item_col, rank_col) -> dict:

@@ -20,7 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vidrec import recstore
+from models import io
+from models import manifest as run_manifest
+from vidrec.recstore.keys import COLDSTART, HOME, RELATED, TRENDING, VIDEO
+from vidrec.recstore.writer import RecoStore
 from vidrec.settings import Settings
 from vidrec.tables import DURATION_MS, GLOBAL_REGION, REASON, VIDEO_ID, VIDEOS
 
@@ -29,10 +32,10 @@ log = logging.getLogger(__name__)
 CATALOG_COLUMNS = [VIDEO_ID, "title", "creator_id", "category", DURATION_MS]
 # collection -> (file, key column, default source when the file has no "source" column)
 LISTS = {
-    recstore.HOME: ("home.parquet", "user_id", None),
-    recstore.RELATED: ("related.parquet", VIDEO_ID, None),
-    recstore.TRENDING: ("trending.parquet", "region", "trending"),
-    recstore.COLDSTART: ("coldstart.parquet", "region", "coldstart"),
+    HOME: ("home.parquet", "user_id", None),
+    RELATED: ("related.parquet", VIDEO_ID, None),
+    TRENDING: ("trending.parquet", "region", "trending"),
+    COLDSTART: ("coldstart.parquet", "region", "coldstart"),
 }
 RELATED_ID = "related_id"  # related.parquet names the recommended video related_id (video_id is the seed)
 
@@ -51,15 +54,13 @@ class Encoded:
     dropped_unknown: int
 
 
-def run_dir(settings: Settings, ds: str) -> Path:
-    return Path(settings.artifact_root) / "runs" / ds
-
-
 def read_manifest(settings: Settings, ds: str) -> dict:
-    path = run_dir(settings, ds) / "manifest.json"
-    if not path.exists():
+    """The run's manifest (``models.manifest.read_manifest``); PublishRefused when the run has none."""
+    found = run_manifest.read_manifest(settings, ds)
+    if not found:
+        path = io.run_path(settings, ds) / run_manifest.FILE
         raise PublishRefused(f"no manifest at {path}: the run for {ds} did not finish")
-    return json.loads(path.read_text())
+    return found
 
 
 def check_gate(manifest: dict) -> None:
@@ -143,21 +144,21 @@ def iter_entries(collection: str, enc: Encoded, chunk: int = 1000):
 
 
 def read_lists(settings: Settings, ds: str) -> dict[str, pa.Table]:
-    folder = run_dir(settings, ds) / "lists"
+    folder = io.run_path(settings, ds) / "lists"
     tables = {}
     for collection, (name, key, _) in LISTS.items():
         path = folder / name
         if not path.exists():
             raise PublishRefused(f"missing list file {path}")
         t = pq.read_table(path)
-        if collection == recstore.RELATED:  # seed video_id -> key column, related_id -> the item's video_id
+        if collection == RELATED:  # seed video_id -> key column, related_id -> the item's video_id
             t = t.rename_columns(["_seed" if c == VIDEO_ID else VIDEO_ID if c == RELATED_ID else c
                                   for c in t.column_names])
         tables[collection] = t
     return tables
 
 
-def choose_version(store: recstore.RecoStore, ds: str, digest: str | None) -> str:
+def choose_version(store: RecoStore, ds: str, digest: str | None) -> str:
     base = f"{ds}-{digest[:8]}" if digest else f"{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
     version, n = base, 1
     while store.meta(version):
@@ -166,7 +167,7 @@ def choose_version(store: recstore.RecoStore, ds: str, digest: str | None) -> st
     return version
 
 
-def run(settings: Settings, ds: str, store: recstore.RecoStore | None = None) -> dict:
+def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
     """Publish the lists of run ``ds`` as a new version and make it the served one."""
     manifest = read_manifest(settings, ds)
     check_gate(manifest)
@@ -174,17 +175,17 @@ def run(settings: Settings, ds: str, store: recstore.RecoStore | None = None) ->
     encoded = {}
     for collection, table in read_lists(settings, ds).items():
         _, key, source = LISTS[collection]
-        encoded[collection] = encode_lists(table, "_seed" if collection == recstore.RELATED else key,
+        encoded[collection] = encode_lists(table, "_seed" if collection == RELATED else key,
                                            catalog, source)
-    if not len(encoded[recstore.COLDSTART].keys) or GLOBAL_REGION not in encoded[recstore.TRENDING].keys.to_pylist():
+    if not len(encoded[COLDSTART].keys) or GLOBAL_REGION not in encoded[TRENDING].keys.to_pylist():
         raise PublishRefused("the run has no cold-start lists or no global trending list: nothing to fall back on")
     videos = Encoded(catalog[VIDEO_ID].combine_chunks(),
                      pc.binary_join_element_wise(catalog["frag"].combine_chunks(), "]", ""), catalog.num_rows, 0)
-    store = store or recstore.RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
+    store = store or RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
     version = choose_version(store, ds, manifest.get("params_digest"))
-    entries = (e for c, enc in [*encoded.items(), (recstore.VIDEO, videos)] for e in iter_entries(c, enc))
+    entries = (e for c, enc in [*encoded.items(), (VIDEO, videos)] for e in iter_entries(c, enc))
     meta = {"ds": ds, "params_digest": manifest.get("params_digest"), "metrics": manifest.get("metrics"),
-            "gate": manifest.get("gate"), "run_dir": str(run_dir(settings, ds)),
+            "gate": manifest.get("gate"), "run_dir": str(io.run_path(settings, ds)),
             "items": {c: e.items for c, e in encoded.items()},
             "dropped_unknown_videos": {c: e.dropped_unknown for c, e in encoded.items()}}
     result = store.publish(version, entries, meta)

@@ -10,17 +10,15 @@ Fallbacks, in order:
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from serving.context import Services
 from serving.overlay import EMPTY, apply_overlay
 from serving.schemas import DEFAULT_REGION, BadParam, parse_count, parse_id, parse_region
-from vidrec.recstore import COLDSTART, HOME, IX_VIDEO, RELATED, TRENDING, Found, StoreUnavailable, row_to_item
-
-if TYPE_CHECKING:
-    from serving.app import Services
+from vidrec.recstore.codec import Found, row_to_item
+from vidrec.recstore.keys import COLDSTART, HOME, IX_VIDEO, RELATED, TRENDING, StoreUnavailable
 
 
 def respond(rows: list, version: str | None, *, degraded: bool = False, overlay: bool = False, **echo) -> JSONResponse:
@@ -32,7 +30,7 @@ def bad_request(exc: BadParam) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=400)
 
 
-async def first_found(svc: "Services", candidates: list[tuple[str, str]]) -> tuple[tuple[str, str], Found] | None:
+async def first_found(svc: Services, candidates: list[tuple[str, str]]) -> tuple[tuple[str, str], Found] | None:
     """The first list that exists among (collection, entity) candidates, all read from one version."""
     version = await svc.store.active_version()
     if version is None:
@@ -44,7 +42,7 @@ async def first_found(svc: "Services", candidates: list[tuple[str, str]]) -> tup
     return None
 
 
-async def serve(svc: "Services", viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
+async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
                 fallback_region: str, exclude: str | None = None, **echo) -> JSONResponse:
     """Look up the first existing list, apply the overlay, answer; degrade when Redis fails us."""
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None

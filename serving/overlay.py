@@ -7,7 +7,8 @@ requests read it, time-boxed by the caller. Policy: **fail open**. When the read
 list is served without the overlay (``"overlay": false`` in the response); when Feast is not set up at
 all, the overlay is disabled and every response says so. There is no second, Redis-native copy.
 
-This is the only serving module that imports feast (and pandas, which Feast's push needs).
+This is the only serving module that opens Feast (through ``vidrec.feast_config.open_store``, the same
+configuration the batch jobs use) and imports pandas, which Feast's push needs.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from vidrec.feast_config import FEATURE_REPO, feast_env
-from vidrec.recstore import IX_CREATOR, IX_VIDEO
+from vidrec.feast_config import open_store
+from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO
 from vidrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -158,45 +157,10 @@ class FeastOverlay:
                              self.timestamp_field: [pd.Timestamp(dt.datetime.now(dt.timezone.utc))]})
 
 
-def feast_config(settings: Settings, repo_path: Path = FEATURE_REPO):
-    """feature_store.yaml with its ${VAR}s filled from settings (never from, nor into, os.environ)."""
-    import yaml
-    from feast.repo_config import RepoConfig
-
-    env = feast_env(settings)
-    pattern = re.compile(r"\$\{(\w+)\}")
-
-    def fill(value):
-        if isinstance(value, dict):
-            return {k: fill(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fill(v) for v in value]
-        if isinstance(value, str):
-            unknown = sorted(set(pattern.findall(value)) - set(env))
-            if unknown:
-                raise KeyError(f"feature_store.yaml uses {unknown}, which serving does not know how to fill")
-            return pattern.sub(lambda m: env[m.group(1)], value)
-        return value
-
-    config = RepoConfig(**fill(yaml.safe_load((Path(repo_path) / "feature_store.yaml").read_text())))
-    config.repo_path = Path(repo_path)
-    return config
-
-
-def open_feature_store(settings: Settings, repo_path: Path = FEATURE_REPO):
-    """The project's FeatureStore, checked to serve ``user_realtime``; raises when Feast is not set up.
-
-    Opening never creates anything: a missing registry means `vidrec run feast_apply` has not run yet.
-    """
-    if not (Path(repo_path) / "feature_store.yaml").exists():
-        raise FileNotFoundError(f"no Feast repo at {repo_path}")
-    config = feast_config(settings, repo_path)
-    registry = Path(config.registry.path)
-    if config.registry.registry_type == "file" and not registry.exists():
-        raise FileNotFoundError(f"no Feast registry at {registry}: run `vidrec run feast_apply` first")
-    from feast import FeatureStore
-
-    store = FeatureStore(config=config)
+def open_feature_store(settings: Settings):
+    """The project's FeatureStore (``vidrec.feast_config.open_store``), checked to serve ``user_realtime``;
+    raises when Feast is not set up."""
+    store = open_store(settings)
     store.get_feature_view(FEATURE_VIEW)  # raises when the view was never applied
     return store
 

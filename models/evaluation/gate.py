@@ -10,13 +10,13 @@ coverage, diversity, popularity of the lists). The validation split of the run's
 what retrieval as of ``ds - 1`` offered the users who came back on ``ds``; the run's ranker (which never
 trained on ``ds``) orders them, and the top-k are compared with every video those users watched
 (>= half), liked or shared on ``ds`` that they had not already watched before, whether or not retrieval
-found it. The popularity baseline recommends the most popular videos of the days before ``ds`` (same
-filter). The serving model is the newest earlier run whose gate passed; when its ranker can score
-today's rows, it is re-measured on the same holdout, otherwise its stored metrics are used. Results go
-to ``runs/<ds>/evaluation.json`` and the manifest (top-level ``gate`` and ``metrics``, which publish
-reads); a failed gate logs the rejected model's numbers beside the serving model's and popularity's,
-and raises ``GateFailed`` after writing them, so the DAG stops before publishing and the serving
-version stays.
+found it. The popularity baseline (the harness's ``models.evaluation.baselines.Popularity``) recommends
+the most popular videos of the days before ``ds`` (same filter). The serving model is the newest earlier
+run whose gate passed; when its ranker can score today's rows, it is re-measured on the same holdout,
+otherwise its stored metrics are used. Results go to ``runs/<ds>/evaluation.json`` and the manifest
+(top-level ``gate`` and ``metrics``, which publish reads); a failed gate logs the rejected model's numbers
+beside the serving model's and popularity's, and raises ``GateFailed`` after writing them, so the DAG
+stops before publishing and the serving version stays.
 """
 
 from __future__ import annotations
@@ -26,12 +26,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from models import io, manifest
-from models.retrieval.matrix import isin_pairs
+from models.evaluation.baselines import Popularity
 from models.metrics import metrics_of
+from models.ranking.ranker import load_ranker, score
+from models.ranking.training_set import LABEL, label_events
+from models.retrieval.candidates import CandidateParams
+from models.retrieval.history import History, load_history
+from models.retrieval.matrix import isin_pairs
+from vidrec import dates
 from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
 
@@ -51,27 +56,6 @@ class EvalParams:
 
 class GateFailed(RuntimeError):
     """The new model is worse than the serving one beyond tolerance, or does not beat popularity."""
-
-
-def ndcg_of_scores(frame: pd.DataFrame, scores: np.ndarray, k: int) -> float:
-    """Mean NDCG@k (gain 2^label - 1) of ordering each query's rows by ``scores``; queries are
-    (label_ds, user_id) or user_id; queries without a positive label are skipped."""
-    keys = [c for c in ("label_ds", USER_ID) if c in frame.columns]
-    q = frame.groupby(keys, sort=False).ngroup().to_numpy()
-    gain = np.exp2(frame["label"].to_numpy(float)) - 1.0
-
-    def dcg(order_key: np.ndarray) -> np.ndarray:
-        order = np.lexsort((np.arange(len(q)), -order_key, q))
-        qs = q[order]
-        rank = np.arange(len(qs)) - np.searchsorted(qs, qs, side="left") + 1
-        disc = np.where(rank <= k, 1.0 / np.log2(rank + 1), 0.0)
-        return np.bincount(qs, weights=gain[order] * disc, minlength=q.max() + 1 if len(q) else 0)
-
-    if len(q) == 0:
-        return 0.0
-    actual, ideal = dcg(np.asarray(scores, float)), dcg(gain)
-    has = ideal > 0
-    return float((actual[has] / ideal[has]).mean()) if has.any() else 0.0
 
 
 def top_k(frame: pd.DataFrame, score: str, k: int) -> pd.DataFrame:
@@ -115,14 +99,10 @@ def passes_gate(metrics: dict, previous_metrics: dict | None, tolerance: float =
     return not gate_failures(metrics, previous_metrics, tolerance, k, min_users)
 
 
-def holdout_truth(settings: Settings, snapshot: io.LakeSnapshot, ds: str, users) -> tuple[pd.DataFrame, object]:
+def holdout_truth(settings: Settings, snapshot: io.LakeSnapshot, ds: str, users) -> tuple[pd.DataFrame, History]:
     """(truth, history as of ds-1): the ``users``' positives on ``ds`` they had not watched before."""
-    from models.retrieval.candidates import CandidateParams
-    from models.retrieval.matrix import load_history
-    from models.ranking.training_set import LABEL, label_events
-
     params = CandidateParams.from_settings(settings)
-    hist = load_history(snapshot, io.shift_ds(ds, -1), lookback_days=params.lookback_days,
+    hist = load_history(snapshot, dates.shift_ds(ds, -1), lookback_days=params.lookback_days,
                         active_days=settings.active_days, exclusion_days=params.exclusion_days)
     day = snapshot.read("interactions", [USER_ID, VIDEO_ID, "event_type", "watch_fraction"], (ds, ds))
     truth = label_events(day)
@@ -132,14 +112,12 @@ def holdout_truth(settings: Settings, snapshot: io.LakeSnapshot, ds: str, users)
     return truth[~seen].reset_index(drop=True), hist
 
 
-def popularity_recs(hist, users, k: int, days: int = 7) -> pd.DataFrame:
-    """The baseline: each user's ``k`` most popular videos of the last ``days`` they have not excluded."""
-    pos = hist.positives[hist.positives["last_ts"] >= io.day_end(hist.ds) - pd.Timedelta(days=days)]
-    pop = pos.groupby(VIDEO_ID)["confidence"].sum().nlargest(k + 200).rename("score").reset_index()
-    pairs = pd.DataFrame({USER_ID: np.asarray(users, dtype=object)}).merge(pop, how="cross")
-    ex = hist.excluded
-    pairs = pairs[~isin_pairs(pairs[USER_ID], pairs[VIDEO_ID], ex[USER_ID], ex[VIDEO_ID])]
-    return top_k(pairs, "score", k)
+def popularity_recs(hist: History, users, k: int, days: int = 7) -> pd.DataFrame:
+    """The baseline: ``models.evaluation.baselines.Popularity`` fitted on the positives of the last ``days``
+    (weighted by their confidence); each user's ``k`` most popular videos they have not excluded."""
+    end = pd.Timestamp(dates.day_end(hist.ds))
+    pos = hist.positives[hist.positives["last_ts"] >= end - pd.Timedelta(days=days)]
+    return Popularity().fit(pos).recommend(users, k, exclude=hist.excluded)
 
 
 def serving_run(settings: Settings, ds: str) -> str | None:
@@ -161,8 +139,6 @@ def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
 
 def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict | None:
     """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
-    from models.ranking.ranker import load_ranker, score
-
     model, meta = load_ranker(model_dir)
     if not set(meta["features"]) <= set(valid.columns):
         return None

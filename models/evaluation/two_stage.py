@@ -19,7 +19,7 @@ a stage; it only turns a ratings frame into what the nightly code reads.
 4. retrieval is refitted on all of ``train``: that is what ``recommend`` ranks.
 
 ``recommend(users, k)``: candidates of the users, ranker scores, the top ``k``; users unknown at fit
-time get the popularity list, like the other recommenders of the harness.
+time get the popularity list (``models.evaluation.baselines.Popularity``), like the other recommenders.
 
 Ratings become the nightly pipeline's events (``frame_history``): each row is a ``watch`` with
 watch_fraction 1 at its timestamp (rows without one share a fixed instant), every user in one region.
@@ -34,13 +34,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from models.evaluation.baselines import Popularity
+from models.evaluation.splits import random_split_per_user, time_split
+from models.ranking.ranker import RankerParams, feature_columns, fit_ranker, score
+from models.ranking.training_set import LABEL, LABEL_DS, LABEL_KIND, label_candidates
 from models.retrieval.als import AlsParams, fit_als
 from models.retrieval.ann_index import AnnParams, build_index
 from models.retrieval.candidates import CandidateParams, Retrieval, build_candidates
-from models.retrieval.matrix import History, build_user_items
-from models.ranking.ranker import RankerParams, feature_columns, fit_ranker, score
-from models.evaluation.splits import random_split_per_user, time_split
-from models.ranking.training_set import LABEL, LABEL_DS, LABEL_KIND, label_candidates
+from models.retrieval.history import History
+from models.retrieval.matrix import build_user_items
 from vidrec.tables import EVENT_TYPE, GLOBAL_REGION, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 
 NO_TS = pd.Timestamp("2000-01-01", tz="UTC")
@@ -147,8 +149,6 @@ class TwoStage:
         self.features = [f for f in feature_columns(rows) if f not in self.params.exclude_features]
         self.model = fit_ranker(rows, self.features, self.params.ranker, seed=self.seed)
         self.retrieval, self.cparams = self._retrieval(train)
-        from models.evaluation.harness import Popularity
-
         self.fallback = Popularity().fit(train)
         self.fit_rows = {"rows": len(rows), "positives": int((rows[LABEL] > 0).sum()),
                          "valid_pairs": len(labels), "parts": len(parts), "features": self.features}

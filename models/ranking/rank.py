@@ -10,7 +10,8 @@
   retrieval order, creator-diversified.
 - ``lists/trending.parquet`` (region, rank, video_id, score, reason): per region and ``global``.
 - ``lists/coldstart.parquet`` (region, rank, video_id, score, reason): for users without history:
-  popular in the region (last ``popular_days``) fused with trending in the region, creator-diversified.
+  popular in the region (last ``popular_days``; ``models.retrieval.sources.trending.recent_popularity``)
+  fused with trending in the region, creator-diversified.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
-from models.retrieval.candidates import CandidateParams, fuse, read_trending, trending_scores
-from models.retrieval.matrix import History, confidence, load_history
 from models.ranking.ranker import load_ranker, score
 from models.ranking.rerank import RerankParams, explain, rerank
 from models.ranking.training_set import EVENT_TIMESTAMP, fetch_features
+from models.retrieval.candidates import CandidateParams
+from models.retrieval.fusion import fuse
+from models.retrieval.history import History, load_history
+from models.retrieval.sources.trending import read_trending, recent_popularity, trending_scores
+from vidrec import dates
 from vidrec.settings import Settings
-from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
+from vidrec.tables import USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.rank")
 HOME = [USER_ID, "rank", VIDEO_ID, "score", "reason", "source"]
@@ -45,7 +49,7 @@ class RankParams:
 
 def score_candidates(settings: Settings, cands: pd.DataFrame, model, meta: dict, ds: str) -> pd.DataFrame:
     """``cands`` with ``score`` from the ranker, features fetched as the ranker was trained."""
-    rows = cands.assign(**{EVENT_TIMESTAMP: io.day_end(ds)})
+    rows = cands.assign(**{EVENT_TIMESTAMP: pd.Timestamp(dates.day_end(ds))})
     trained_on = meta.get("feature_source") or "none"
     rows, source = fetch_features(settings, rows, "none" if trained_on == "none" else "feast")
     if source != trained_on:
@@ -90,12 +94,9 @@ def build_trending_lists(trend: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_coldstart(hist: History, trend: pd.DataFrame, rp: RerankParams, params: CandidateParams) -> pd.DataFrame:
-    """Popular (last popular_days, per region and global) fused with trending, diversified per region."""
-    recent = hist.interactions[hist.interactions["ds"] >= io.shift_ds(hist.ds, -(params.popular_days - 1))]
-    recent = recent.assign(score=confidence(recent))
-    recent = recent[(recent["score"] > 0) & recent[VIDEO_ID].isin(hist.videos[VIDEO_ID])]
-    popular = pd.concat([recent.groupby(["region", VIDEO_ID])["score"].sum().reset_index(),
-                         recent.groupby(VIDEO_ID)["score"].sum().reset_index().assign(region=GLOBAL_REGION)])
+    """Popular (``recent_popularity`` of the last popular_days, per region and global) fused with trending,
+    diversified per region."""
+    popular = recent_popularity(hist, params.popular_days)
     n = rp.topn + rp.spare
     fused = fuse({"content": popular, "trending": trend[["region", VIDEO_ID, "score"]]}, "region", VIDEO_ID, 4 * n)
     rows = catalog_columns(fused, hist).assign(score=fused["retrieval_score"], source=fused["best_source"],

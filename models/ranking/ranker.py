@@ -5,8 +5,8 @@ already orders "engaged" above "watched" above the rest, and a single model keep
 predict per row. A query is (label day, user); XGBoost needs the rows of a query contiguous and the
 queries in ascending order, which ``build_matrix`` guarantees (a test asserts it). Training uses the
 training split only, groups without any positive are dropped (they carry no ranking gradient), and the
-number of trees is fixed (no early stopping on the validation day, so evaluate.py's numbers on that day
-stay out-of-sample).
+number of trees is fixed (no early stopping on the validation day, so the gate's numbers on that day
+(``models.evaluation.gate``) stay out-of-sample).
 
 Artifacts of ``train_ranker``: ``runs/<ds>/ranker/model.json`` (``save_model``, XGBoost's JSON) and
 ``runs/<ds>/ranker/ranker.json`` (feature names in order, feature source, params, validation metrics).
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
+from models.metrics import ndcg_of_scores
 from models.ranking.training_set import EVENT_TIMESTAMP, LABEL, LABEL_DS, LABEL_KIND, SPLIT
 from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
@@ -112,8 +113,6 @@ def validation_metrics(model, valid: pd.DataFrame, features: list[str], k: int) 
     """AUC (label > 0) and mean NDCG@k over validation queries with a positive, for the model and for
     the retrieval order (``retrieval_score``) as the reference it has to beat."""
     from sklearn.metrics import roc_auc_score
-
-    from models.evaluation.gate import ndcg_of_scores
 
     if valid.empty:
         return {}

@@ -7,7 +7,8 @@ pops at most ``creator_window`` blocked creators).
 Rules, per user, on ``items`` (user_id, video_id, score, source, creator_id, ...):
 
 1. drop videos the user watched, liked, shared, disliked or marked not interested (``excluded`` pairs)
-   and every video of a creator the user marked not interested (``blocked`` pairs);
+   and every video of a creator the user marked not interested (``blocked`` pairs;
+   ``models.retrieval.history.drop_excluded``);
 2. order by score, greedily: a video may take the next slot only if its creator is not the previous
    slot's creator and has fewer than ``creator_max_per_window`` videos among the previous
    ``creator_window - 1`` slots (so every window of ``creator_window`` consecutive items holds at most
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.retrieval.matrix import group_order, isin_pairs
+from models.retrieval.history import drop_excluded
+from models.retrieval.matrix import group_order
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
 
@@ -57,17 +59,6 @@ class RerankParams:
     @property
     def explore_slots(self) -> int:
         return int(round(self.exploration_share * self.topn))
-
-
-def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | None, blocked: pd.DataFrame | None,
-                  key: str = USER_ID) -> pd.DataFrame:
-    """``items`` without (key, video_id) pairs of ``excluded`` and (key, creator_id) pairs of ``blocked``."""
-    def hit(frame, other, col):
-        if other is None or other.empty or frame.empty:
-            return np.zeros(len(frame), bool)
-        return isin_pairs(frame[key], frame[col], other[key], other[col])
-
-    return items[~(hit(items, excluded, VIDEO_ID) | hit(items, blocked, "creator_id"))].reset_index(drop=True)
 
 
 def creator_window_ok(creators, max_per_window: int, window: int) -> bool:

@@ -30,6 +30,7 @@ import pandas as pd
 from models import io, manifest
 from models.retrieval.candidates import CandidateParams, build_candidates, retrieval_as_of
 from models.retrieval.matrix import isin_pairs
+from vidrec import dates
 from vidrec.settings import Settings
 from vidrec.tables import EVENT_TYPE, USER_ID, VIDEO_ID, WATCH_FRACTION
 
@@ -86,7 +87,7 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
     rank.py calls it with the source the ranker was trained with, so training and scoring never see
     features computed two ways.
 
-    ``source="feast"``: Feast service ``ranker_v1`` via ``models.feature_store.historical_features``.
+    ``source="feast"``: Feast service ``ranker_v1`` via ``models.ranking.features.historical_features``.
     Feast's join returns rows in its own order and passes extra entity columns through, so each entity
     row carries its position (``_row``) and the answer is put back in that order (cheaper than a merge on
     three keys, and it checks that no row was lost or duplicated). Only numeric features are kept: the
@@ -98,7 +99,7 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
         return rows, "none"
     if source != "feast":
         raise ValueError(f"unknown feature source {source!r}")
-    from models.feature_store import historical_features
+    from models.ranking.features import historical_features
 
     entity = rows[[USER_ID, VIDEO_ID, EVENT_TIMESTAMP]].reset_index(drop=True).assign(_row=np.arange(len(rows)))
     feats = historical_features(settings, entity, service=FEATURE_SERVICE)
@@ -114,7 +115,7 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
 def build_day(settings: Settings, snapshot: io.LakeSnapshot, label_ds: str, *, sample: int | None,
               params: CandidateParams, seed: int) -> tuple[pd.DataFrame, dict]:
     """Labeled candidates for one label day (retrieval as of the day before); plus counts."""
-    asof = io.shift_ds(label_ds, -1)
+    asof = dates.shift_ds(label_ds, -1)
     retrieval = retrieval_as_of(settings, snapshot, asof, params)
     day = snapshot.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, WATCH_FRACTION], (label_ds, label_ds))
     labels = label_events(day)
@@ -122,7 +123,7 @@ def build_day(settings: Settings, snapshot: io.LakeSnapshot, label_ds: str, *, s
     cands = build_candidates(retrieval, params, settings.candidates_per_user, users=users)
     rows = label_candidates(cands, labels, sample=sample, seed=seed)
     rows[LABEL_DS] = label_ds
-    rows[EVENT_TIMESTAMP] = io.day_end(asof)
+    rows[EVENT_TIMESTAMP] = pd.Timestamp(dates.day_end(asof))
     positives = labels[(labels[LABEL] > 0) & labels[USER_ID].isin(users)]
     ex = retrieval.history.excluded
     positives = positives[~isin_pairs(positives[USER_ID], positives[VIDEO_ID], ex[USER_ID], ex[VIDEO_ID])]
@@ -139,7 +140,7 @@ def run(settings: Settings, ds: str, params: TrainingSetParams | None = None,
     started = time.monotonic()
     params, cparams = params or TrainingSetParams(), cparams or CandidateParams.from_settings(settings)
     snap = io.LakeSnapshot(settings)
-    days, per_day = [io.shift_ds(ds, -i) for i in range(params.label_days - 1, -1, -1)], {}
+    days, per_day = dates.days_ending(ds, params.label_days)[::-1], {}
     frames = []
     for i, label_ds in enumerate(days):
         valid = label_ds == ds

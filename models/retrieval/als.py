@@ -20,7 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from models import io, manifest
-from models.retrieval.matrix import IdMap, build_user_items, positives
+from models.retrieval.history import positives
+from models.retrieval.matrix import IdMap, build_user_items
+from vidrec import dates
 from vidrec.settings import Settings
 from vidrec.tables import EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 
@@ -102,7 +104,7 @@ def run(settings: Settings, ds: str) -> dict:
     params = AlsParams.from_settings(settings)
     snap = io.LakeSnapshot(settings)
     inter = snap.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, TS, WATCH_FRACTION],
-                      io.window(ds, params.lookback_days))
+                      dates.window(ds, params.lookback_days))
     pairs = positives(inter)
     if pairs.empty:
         raise ValueError(f"no positive interactions in the {params.lookback_days} days ending {ds}")

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from models import io, manifest
+from models.retrieval.als import load_als
 from vidrec.settings import Settings
 
 log = logging.getLogger("vidrec.ann_index")
@@ -161,8 +162,6 @@ def sample_queries(user_factors: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def run(settings: Settings, ds: str) -> dict:
     """Index the item factors of runs/<ds>/als; write runs/<ds>/index/ and the build's recall@k."""
-    from models.retrieval.als import load_als
-
     started = time.monotonic()
     out_dir = io.run_dir(settings, ds)
     model, _ = load_als(out_dir / "als")

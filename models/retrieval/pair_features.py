@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models import io
-from models.retrieval.matrix import History, IdMap
+from models.retrieval.history import History
+from models.retrieval.matrix import IdMap
+from vidrec import dates
 from vidrec.tables import USER_ID, VIDEO_ID
 
 PAIR_FEATURES = ["als_dot", "category_affinity", "creator_affinity", "age_days", "video_popularity",
@@ -74,7 +75,7 @@ def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFra
     pos = history.positives
     out["user_positives"] = out[USER_ID].map(pos.groupby(USER_ID).size()).fillna(0).to_numpy(float)
     user_last = out[USER_ID].map(pos.groupby(USER_ID)["last_ts"].max())
-    out["user_idle_days"] = (io.day_end(history.ds) - user_last) / DAY
+    out["user_idle_days"] = (pd.Timestamp(dates.day_end(history.ds)) - user_last) / DAY
     out["video_lead_days"] = (out[VIDEO_ID].map(pos.groupby(VIDEO_ID)["last_ts"].min()) - user_last) / DAY
     for column, name in (("category", "category_affinity"), ("creator_id", "creator_affinity")):
         share = history.affinity(column).rename(columns={"share": name})

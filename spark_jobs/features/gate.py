@@ -12,7 +12,8 @@ import logging
 
 from spark_jobs import quality
 from spark_jobs.quality import Rule
-from spark_jobs.features.user_features import EVENT_TS, USER_COUNTS, as_of
+from spark_jobs.features.user_features import USER_COUNTS
+from spark_jobs.features.windows import EVENT_TS, as_of
 from spark_jobs.features.video_features import VIDEO_COUNTS
 from vidrec.settings import Settings
 from vidrec.tables import DS, TRENDING, USER_FEATURES, USER_ID, VIDEO_FEATURES, VIDEO_ID, WINDOWS, Table

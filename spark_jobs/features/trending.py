@@ -13,7 +13,8 @@ import math
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_jobs.features.user_features import EVENT_TS, as_of, conform, read_window, ts_literal, within, write_partition
+from spark_jobs.features.windows import (EVENT_TS, as_of, conform, read_window, ts_literal, within,
+                                         write_partition)
 from vidrec.settings import Settings
 from vidrec.tables import DS, GLOBAL_REGION, TRENDING, TS, VIDEO_ID, WEIGHT
 

@@ -1,56 +1,25 @@
 """interactions (last 30 days) -> user_features: one row per active user, as of the end of partition ds.
 
-Also home of the window helpers every feature job shares (``as_of``, ``window_partitions``, ``within``,
-``conform``): features of partition ``ds`` are valid from ``event_ts = ds + 1 day 00:00 UTC`` and see only
-events with ``event_ts - N days <= ts < event_ts`` (N = 1, 7, 30). Nothing at or after ``event_ts`` leaks in.
+Windows and the as-of time are ``spark_jobs.features.windows``'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from spark_jobs.features.windows import (EVENT_TS, MAX_WINDOW, as_of, conform, read_window, ts_literal, within,
+                                         write_partition)
 from vidrec.settings import Settings
-from vidrec.tables import (DS, EVENT_ID, EVENT_TYPE, INTERACTIONS, TS, USER_FEATURES, USER_ID, USERS, VIDEO_ID,
-                           VIDEOS, WATCH_MS, WEIGHT, WINDOWS, Table, split_ddl)
+from vidrec.tables import (DS, EVENT_ID, EVENT_TYPE, TS, USER_FEATURES, USER_ID, USERS, VIDEO_ID, VIDEOS, WATCH_MS,
+                           WEIGHT, WINDOWS)
 
-log = logging.getLogger("vidrec.features")
-EVENT_TS = "event_ts"
-MAX_WINDOW = max(WINDOWS)
 TOP_NAMES = 3  # top_categories, top_creators
 LAST_WATCHED = 10
 # Feature name -> event type it counts.
 USER_COUNTS = {"views": "watch", "likes": "like", "skips": "skip", "not_interested": "not_interested"}
-
-
-def as_of(ds: str) -> dt.datetime:
-    """When partition ds's features become valid: ds + 1 day at 00:00 UTC (naive UTC; the session runs in UTC)."""
-    return dt.datetime.strptime(ds, "%Y-%m-%d") + dt.timedelta(days=1)
-
-
-def window_partitions(ds: str, days: int = MAX_WINDOW) -> list[str]:
-    """The ``days`` interactions partitions ending at ds (ds-days+1 .. ds): what a feature job reads."""
-    day = dt.date.fromisoformat(ds)
-    return [(day - dt.timedelta(days=i)).isoformat() for i in range(days)]
-
-
-def ts_literal(t: dt.datetime) -> Column:
-    """A timestamp literal parsed in the session time zone (UTC), never the Python process's local zone."""
-    return F.lit(t.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")
-
-
-def within(days: int, at: dt.datetime, col: str = TS) -> Column:
-    """True for rows with ``at - days <= col < at``."""
-    return (F.col(col) >= ts_literal(at - dt.timedelta(days=days))) & (F.col(col) < ts_literal(at))
-
-
-def conform(df: DataFrame, table: Table) -> DataFrame:
-    """The table's columns, in order, cast to the declared types."""
-    pairs = [c.split(" ", 1) for c in split_ddl(table.schema)]
-    return df.select(*[F.col(name).cast(kind.strip()).alias(name) for name, kind in pairs])
 
 
 def first_n(df: DataFrame, key: str, value: str, order: list[Column], n: int, alias: str) -> DataFrame:
@@ -126,22 +95,6 @@ def build_user_features(interactions: DataFrame, videos: DataFrame, users: DataF
     for name in ("top_categories", "top_creators", "last_watched"):
         rows = rows.withColumn(name, F.coalesce(name, empty_names()))
     return conform(rows, USER_FEATURES)
-
-
-def read_window(settings: Settings, ds: str):
-    """(lake, interactions of the 30 partitions ending at ds): the read side every feature job shares."""
-    from spark_jobs.lake import open_lake
-    from spark_jobs.session import build_spark
-
-    lake = open_lake(settings, build_spark(settings))
-    return lake, lake.read(INTERACTIONS, partitions={DS: window_partitions(ds)})
-
-
-def write_partition(lake, table: Table, df: DataFrame, ds: str) -> dict:
-    """Replace partition ds of ``table`` with ``df``; logs and returns {"ds", "table", "rows"}."""
-    rows = lake.replace_partition(table, df, ds)
-    log.info("%s ds=%s rows=%d", table.name, ds, rows)
-    return {"ds": ds, "table": table.name, "rows": rows}
 
 
 def run(settings: Settings, ds: str) -> dict:

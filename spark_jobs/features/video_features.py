@@ -8,8 +8,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_jobs.features.trending import decay, positive_recent
-from spark_jobs.features.user_features import (EVENT_TS, MAX_WINDOW, as_of, conform, read_window, ts_literal, within,
-                                      write_partition)
+from spark_jobs.features.windows import (EVENT_TS, MAX_WINDOW, as_of, conform, read_window, ts_literal, within,
+                                         write_partition)
 from vidrec.settings import Settings
 from vidrec.tables import (DS, EVENT_TYPE, USER_ID, VIDEO_FEATURES, VIDEO_ID, VIDEOS, WATCH_FRACTION, WINDOWS)
 

@@ -8,8 +8,10 @@ import threading
 import pytest
 import redis
 
-from vidrec import recstore
-from vidrec.recstore import HOME, TRENDING, RecoStore, StoreError
+from vidrec.recstore import codec, keys
+from vidrec.recstore.keys import HOME, TRENDING, StoreError
+from vidrec.recstore.reader import AsyncRecoStore
+from vidrec.recstore.writer import RecoStore
 
 pytestmark = pytest.mark.redis
 TTL = 1000
@@ -31,12 +33,12 @@ def store(url) -> RecoStore:
 def entries(tag: str, users: int = 3):
     """Lists whose every item names the version they were published in (reason = tag)."""
     for i in range(users):
-        yield HOME, f"u{i}", recstore.encode_items([{"video_id": f"v{j}", "reason": tag} for j in range(3)])
-    yield TRENDING, "global", recstore.encode_items([{"video_id": "t1", "reason": tag, "source": "trending"}])
+        yield HOME, f"u{i}", codec.encode_items([{"video_id": f"v{j}", "reason": tag} for j in range(3)])
+    yield TRENDING, "global", codec.encode_items([{"video_id": "t1", "reason": tag, "source": "trending"}])
 
 
 def ttl_of(url: str, version: str) -> int:
-    return redis.Redis.from_url(url).ttl(recstore.list_key(version, HOME, "u0"))
+    return redis.Redis.from_url(url).ttl(keys.list_key(version, HOME, "u0"))
 
 
 def test_publish_flips_the_active_version_and_records_meta(store):
@@ -45,10 +47,10 @@ def test_publish_flips_the_active_version_and_records_meta(store):
     assert first["replaced"] is None and first["counts"] == {HOME: 3, TRENDING: 1} and first["keys"] == 5
     assert store.publish("v2", entries("v2"))["replaced"] == "v1"
     assert store.active_version() == "v2"
-    assert store.get_list(HOME, "u1") == recstore.Found("v2", [["v0", None, None, None, None, None, "v2", None],
+    assert store.get_list(HOME, "u1") == codec.Found("v2", [["v0", None, None, None, None, None, "v2", None],
                                                                ["v1", None, None, None, None, None, "v2", None],
                                                                ["v2", None, None, None, None, None, "v2", None]])
-    assert store.get_list(HOME, "u1", version="v1").rows[0][recstore.ITEM_FIELDS.index("reason")] == "v1"
+    assert store.get_list(HOME, "u1", version="v1").rows[0][keys.ITEM_FIELDS.index("reason")] == "v1"
     meta = store.meta("v1")
     assert meta["ds"] == "2026-11-01" and meta["params_digest"] == "abc" and meta["metrics"] == {"ndcg": 0.3}
     assert meta["keys"] == 5 and meta["counts"] == {HOME: 3, TRENDING: 1} and meta["created_at"]
@@ -61,7 +63,7 @@ def test_active_and_previous_never_expire_older_versions_do(store, url):
         store.publish(v, entries(v))
     assert ttl_of(url, "v3") == -1 and ttl_of(url, "v2") == -1  # pinned: PERSIST
     assert 0 < ttl_of(url, "v1") <= TTL
-    assert 0 < redis.Redis.from_url(url).ttl(recstore.meta_key("v1")) <= TTL
+    assert 0 < redis.Redis.from_url(url).ttl(keys.meta_key("v1")) <= TTL
 
 
 def test_rollback_serves_the_previous_version_and_lets_the_withdrawn_one_expire(store, url):
@@ -91,7 +93,7 @@ def test_rollback_refuses_when_the_previous_version_expired(store, url):
 def test_rollback_skips_a_partly_expired_version(store, url):
     for v in ("v1", "v2", "v3"):
         store.publish(v, entries(v))
-    redis.Redis.from_url(url).delete(recstore.list_key("v2", HOME, "u1"))  # one key of v2 expired
+    redis.Redis.from_url(url).delete(keys.list_key("v2", HOME, "u1"))  # one key of v2 expired
     assert store.rollback()["active"] == "v1"
     assert store.get_list(HOME, "u1").version == "v1" and ttl_of(url, "v1") == -1
     assert [v["version"] for v in store.status()["versions"]] == ["v1"]
@@ -124,8 +126,8 @@ def test_a_crashed_publish_leaves_nothing_behind_for_its_retry(store):
 def test_control_keys_share_one_cluster_slot_and_data_keys_are_untagged():
     from redis.crc import key_slot
 
-    assert key_slot(recstore.KEY_ACTIVE.encode()) == key_slot(recstore.KEY_VERSIONS.encode())
-    assert "{" not in recstore.list_key("v1", HOME, "u1") and "{" not in recstore.meta_key("v1")
+    assert key_slot(keys.KEY_ACTIVE.encode()) == key_slot(keys.KEY_VERSIONS.encode())
+    assert "{" not in keys.list_key("v1", HOME, "u1") and "{" not in keys.meta_key("v1")
 
 
 def test_publish_is_pipelined_not_one_round_trip_per_key(url):
@@ -186,13 +188,13 @@ def test_async_reader_caches_the_pointer_and_reports_a_dead_redis(store, url):
     store.publish("v1", entries("v1"))
 
     async def scenario():
-        reader = recstore.AsyncRecoStore.from_url(url, pointer_ttl_s=60)
+        reader = AsyncRecoStore.from_url(url, pointer_ttl_s=60)
         found = await reader.get_list(HOME, "u0")
         store.publish("v2", entries("v2"))
         cached = await reader.get_list(HOME, "u0")  # pointer cached: still v1, and v1 is still complete
         await reader.aclose()
-        dead = recstore.AsyncRecoStore.from_url("redis://127.0.0.1:1/0")
-        with pytest.raises(recstore.StoreUnavailable):
+        dead = AsyncRecoStore.from_url("redis://127.0.0.1:1/0")
+        with pytest.raises(keys.StoreUnavailable):
             await dead.get_list(HOME, "u0")
         await dead.aclose()
         return found.version, cached.version

@@ -6,25 +6,27 @@ Partitions: ds 2026-11-09 (valid from 11-10 00:00) and ds 2026-11-10 (valid from
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 
 import pandas as pd
 import pytest
 
-from models import feature_store
+from models.ranking.features import historical_features
+from serving.overlay import EMPTY, FeastOverlay, UserState, open_feature_store
+from spark_jobs.features import feast_jobs
 from spark_jobs.features import user_features
 from spark_jobs.features import video_features
 from spark_jobs.ingest.interactions import to_interactions
 from spark_jobs.lake import open_lake
-from vidrec.feast_config import redis_connection_string
+from vidrec.feast_config import open_store, redis_connection_string
 from vidrec.settings import Settings
 from vidrec.tables import EVENT_FIELDS, INTERACTIONS, USER_FEATURES, USER_FIELDS, USERS, VIDEO_FEATURES, VIDEO_FIELDS, \
     VIDEOS
 
 pytestmark = [pytest.mark.spark, pytest.mark.redis]
 DS1, DS2 = "2026-11-09", "2026-11-10"
-UTC = dt.timezone.utc
 VIDEOS_ROWS = [("v1", "c1", "music", dt.datetime(2026, 11, 1), 100_000),
                ("v2", "c2", "comedy", dt.datetime(2026, 11, 9, 12), 60_000)]
 # event_id, user, video, type, ts, watch_ms, region, device
@@ -63,12 +65,12 @@ def repo(tmp_path_factory, spark, redis_server):
     append_events(lake, spark, EVENTS)
     for ds in (DS1, DS2):
         build_features(settings, ds)
-    applied = feature_store.apply_run(settings, DS2)
+    applied = feast_jobs.apply_run(settings, DS2)
     return settings, lake, applied
 
 
 def online(settings, view, key, ids, names):
-    out = feature_store.store(settings).get_online_features(
+    out = open_store(settings).get_online_features(
         features=[f"{view}:{n}" for n in names], entity_rows=[{key: i} for i in ids]).to_dict()
     return {i: tuple(out[n][j] for n in names) for j, i in enumerate(out[key])}
 
@@ -84,7 +86,7 @@ def test_redis_url_becomes_feasts_connection_string():
 def test_apply_registers_views_whose_schemas_match_the_feature_tables(repo):
     settings, _, applied = repo
     assert applied["ds"] == DS2 and (settings.feast_dir / "registry.db").exists()
-    fs = feature_store.store(settings)
+    fs = open_store(settings)
     assert sorted(v.name for v in fs.list_feature_views()) == ["user_features", "user_realtime", "video_features"]
     assert sorted(s.name for s in fs.list_feature_services()) == ["ranker_v1", "serving_v1"]
     for table in (USER_FEATURES, VIDEO_FEATURES):
@@ -92,13 +94,13 @@ def test_apply_registers_views_whose_schemas_match_the_feature_tables(repo):
         declared = {f.name for f in view.schema} | {view.batch_source.timestamp_field, "ds"}
         assert declared == set(table.columns)
         assert view.batch_source.path == str(settings.lake_root / table.name)
-    feature_store.feast_cli(settings, "plan", "--skip-source-validation")  # a second plan: nothing to change
+    feast_jobs.feast_cli(settings, "plan", "--skip-source-validation")  # a second plan: nothing to change
 
 
 def test_materialize_loads_one_partition_into_redis_and_reruns_of_the_day_update_it(repo, spark):
     settings, lake, _ = repo
     names = ["views_30d", "likes_30d", "watch_ms_30d", "like_rate_30d", "top_categories", "last_watched", "region"]
-    first = feature_store.materialize_run(settings, DS1)
+    first = feast_jobs.materialize_run(settings, DS1)
     assert (first["materialized"], first["event_ts"]) == (["user_features", "video_features"],
                                                           "2026-11-10T00:00:00+00:00")
     assert online(settings, "user_features", "user_id", ["u1", "u2"], names) == {
@@ -106,17 +108,17 @@ def test_materialize_loads_one_partition_into_redis_and_reruns_of_the_day_update
     assert online(settings, "video_features", "video_id", ["v1", "v2"], ["views_30d", "age_days", "creator_id"]) == {
         "v1": (1, 9.0, "c1"), "v2": (0, 0.5, "c2")}  # v2: uploaded 11-09 12:00, no events yet: present, zeros
 
-    feature_store.materialize_run(settings, DS2)
+    feast_jobs.materialize_run(settings, DS2)
     assert online(settings, "user_features", "user_id", ["u1", "u2"], names) == {
         "u1": (1, 1, 50_000, 1.0, ["music"], ["v1"], "us"), "u2": (1, 0, 60_000, 0.0, ["comedy"], ["v2"], "de")}
 
-    backfill = feature_store.materialize_run(settings, DS1)  # an old day must not overwrite newer values
+    backfill = feast_jobs.materialize_run(settings, DS1)  # an old day must not overwrite newer values
     assert (backfill["materialized"], backfill["skipped"]) == ([], ["user_features", "video_features"])
     assert online(settings, "user_features", "user_id", ["u1"], ["likes_30d"]) == {"u1": (1,)}
 
     append_events(lake, spark, LATE)  # a later hour of the same day: same event_ts, new values
     build_features(settings, DS2)
-    assert feature_store.materialize_run(settings, DS2)["materialized"] == ["user_features", "video_features"]
+    assert feast_jobs.materialize_run(settings, DS2)["materialized"] == ["user_features", "video_features"]
     assert online(settings, "user_features", "user_id", ["u2"], ["likes_30d", "like_rate_30d"]) == {"u2": (1, 1.0)}
     assert online(settings, "video_features", "video_id", ["v2"], ["likes_1d"]) == {"v2": (1,)}
 
@@ -130,7 +132,7 @@ def test_historical_features_take_the_latest_partition_at_or_before_each_timesta
                                            "2026-11-10 12:00"], utc=True),
         "row": [0, 1, 2, 3],
     })
-    out = feature_store.historical_features(settings, entity_df).sort_values("row").reset_index(drop=True)
+    out = historical_features(settings, entity_df).sort_values("row").reset_index(drop=True)
     assert len(out) == 4 and "user_features__likes_30d" in out and "video_features__ctr_7d" in out
     likes = out["user_features__likes_30d"].tolist()
     assert likes[:2] == [0, 1]  # between the partitions: the earlier one; after both: the later one
@@ -142,12 +144,28 @@ def test_historical_features_take_the_latest_partition_at_or_before_each_timesta
 
 
 def test_pushed_realtime_features_are_read_back_online(repo):
+    """Serving's overlay (pushes through user_realtime_push, reads user_realtime) on the real repo and Redis."""
     settings, _, _ = repo
-    now = dt.datetime(2026, 11, 11, 8, 30, tzinfo=UTC)
-    rows = [{"user_id": "u1", "session_watched": ["v1", "v2"], "recent_not_interested_videos": ["v9"],
-             "recent_not_interested_creators": [], "event_ts": now}]
-    assert feature_store.push_realtime(settings, rows) == 1
-    assert feature_store.online_user_realtime(settings, ["u1", "u7"]) == {
+    events = [{"event_type": "watch", "user_id": "u1", "video_id": "v2"},
+              {"event_type": "watch", "user_id": "u1", "video_id": "v1"},
+              {"event_type": "not_interested", "user_id": "u1", "video_id": "v9"}]
+
+    async def push_and_read():
+        overlay = FeastOverlay(open_feature_store(settings))
+        await overlay.start()
+        try:
+            pushed = [await overlay.record(event, None) for event in events]
+            return pushed, await overlay.user_state("u1"), await overlay.user_state("u7")
+        finally:
+            await overlay.aclose()
+
+    pushed, u1, u7 = asyncio.run(push_and_read())
+    assert pushed == [True, True, True]
+    assert (u1, u7) == (UserState(watched=("v1", "v2"), not_interested_videos=("v9",)), EMPTY)
+    names = ["session_watched", "recent_not_interested_videos", "recent_not_interested_creators"]
+    out = open_store(settings).get_online_features(features=[f"user_realtime:{n}" for n in names],
+                                                   entity_rows=[{"user_id": u} for u in ("u1", "u7")]).to_dict()
+    assert {u: {n: out[n][i] for n in names} for i, u in enumerate(out["user_id"])} == {
         "u1": {"session_watched": ["v1", "v2"], "recent_not_interested_videos": ["v9"],
                "recent_not_interested_creators": []},
         "u7": {"session_watched": None, "recent_not_interested_videos": None, "recent_not_interested_creators": None},

@@ -11,9 +11,13 @@ import scipy.sparse as sp
 
 from models.retrieval.als import AlsParams, fit_als
 from models.retrieval.ann_index import AnnParams, build_index
-from models.retrieval.candidates import (CandidateParams, Retrieval, build_candidates, build_related, cowatch_source, fuse,
-                               seed_matrix, trending_scores)
-from models.retrieval.matrix import History, IdMap, build_cowatch, build_user_items
+from models.retrieval.candidates import CandidateParams, Retrieval, build_candidates, build_related
+from models.retrieval.fusion import fuse
+from models.retrieval.history import History
+from models.retrieval.matrix import IdMap, build_user_items
+from models.retrieval.similarity import build_cowatch
+from models.retrieval.sources.cowatch import cowatch_source, seed_matrix
+from models.retrieval.sources.trending import trending_scores
 
 DS = "2026-11-07"
 SMALL = CandidateParams(als_k=10, cowatch_k=10, content_k=6, fresh_k=3, trending_k=5, related_k=5, recent_videos=3)

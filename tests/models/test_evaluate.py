@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from models.evaluation.gate import gate_failures, ndcg_of_scores, passes_gate, top_k
-from models.metrics import ranking_metrics
+from models.evaluation.gate import gate_failures, passes_gate, top_k
+from models.metrics import ndcg_of_scores, ranking_metrics
 
 L2 = math.log2
 

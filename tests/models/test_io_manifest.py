@@ -8,6 +8,7 @@ import pytest
 from deltalake import write_deltalake
 
 from models import io, manifest
+from vidrec import dates
 from vidrec.tables import INTERACTIONS, VIDEOS, arrow_schema
 
 
@@ -20,10 +21,10 @@ def write_interactions(settings, days, users=("u1",)):
 
 
 def test_window_and_day_end():
-    assert io.window("2026-11-07", 3) == ("2026-11-05", "2026-11-07")
-    assert io.day_end("2026-12-31") == pd.Timestamp("2027-01-01", tz="UTC")
+    assert dates.window("2026-11-07", 3) == ("2026-11-05", "2026-11-07")
+    assert dates.day_end("2026-12-31") == pd.Timestamp("2027-01-01", tz="UTC")
     with pytest.raises(ValueError):
-        io.window("2026-11-07", 0)
+        dates.window("2026-11-07", 0)
 
 
 def test_read_prunes_by_ds_pins_the_version_and_reads_missing_tables_empty(settings):
@@ -43,7 +44,7 @@ def test_read_prunes_by_ds_pins_the_version_and_reads_missing_tables_empty(setti
 
 
 def test_history_exclusions_reach_back_further_than_the_training_window(settings):
-    from models.retrieval.matrix import load_history
+    from models.retrieval.history import load_history
 
     write_interactions(settings, ["2026-09-01", "2026-11-06", "2026-11-07"])
     write_deltalake(str(settings.lake_root / "videos"), pa.Table.from_pylist(

@@ -1,4 +1,5 @@
-"""Confidence weights, the CSR + IdMap, co-watch similarity and History aggregates on hand-made frames."""
+"""Confidence weights, the CSR + IdMap, co-watch similarity and History aggregates on hand-made frames
+(models.retrieval.history, matrix, similarity)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.retrieval.matrix import History, build_cowatch, build_user_items, confidence, positives, top_per_row
+from models.retrieval.history import History, confidence, positives
+from models.retrieval.matrix import build_user_items, top_per_row
+from models.retrieval.similarity import build_cowatch
 
 T0 = pd.Timestamp("2026-11-01", tz="UTC")
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from models.retrieval.als import AlsParams
 from models.evaluation.datasets import load_interactions
-from models.evaluation.harness import ALS, ItemKNN, Popularity, evaluate, markdown_table, metric_keys, split
+from models.evaluation.baselines import ALS, ItemKNN, Popularity
+from models.evaluation.harness import evaluate, markdown_table, metric_keys, split
 
 ML_100K = Path("/work/shared/datasets/ml-100k")
 ALS_SMALL = AlsParams(factors=8, iterations=10, num_threads=1)

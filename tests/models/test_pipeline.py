@@ -11,21 +11,10 @@ import pytest
 from deltalake import write_deltalake
 
 from models import manifest
-
-from models.retrieval import als
-
-from models.retrieval import ann_index
-
-from models.retrieval import candidates
-
 from models.evaluation import gate as evaluate
-
-from models.ranking import rank
-
-from models.ranking import ranker
-
-from models.ranking import training_set
+from models.ranking import rank, ranker, training_set
 from models.ranking.rerank import creator_window_ok
+from models.retrieval import als, ann_index, candidates
 from vidrec.tables import INTERACTIONS, USERS, VIDEOS, arrow_schema
 
 DS = "2026-11-07"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from models.evaluation.gate import ndcg_of_scores
-from models.ranking.ranker import (RankerParams, build_matrix, feature_columns, fit_ranker, load_ranker, save_ranker, score,
-                           with_positive_queries)
+
+from models.metrics import ndcg_of_scores
+from models.ranking.ranker import (RankerParams, build_matrix, feature_columns, fit_ranker, load_ranker, save_ranker,
+                                   score, with_positive_queries)
 
 FAST = RankerParams(n_estimators=40, max_depth=3, n_jobs=1)
 

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.evaluation import harness as offline_eval
-
+from models.evaluation import harness
 from models.evaluation import tuning
-from models.retrieval.candidates import RANKS
-from models.retrieval.matrix import build_cowatch, build_ease, item_similarity
-from models.evaluation.harness import Popularity, evaluate, split
+from models.evaluation.baselines import Popularity
+from models.evaluation.harness import evaluate, split
+from models.evaluation.two_stage import TwoStageParams, frame_history
+from models.retrieval.fusion import RANKS
 from models.retrieval.pair_features import PAIR_FEATURES
-from models.evaluation.two_stage import TwoStage, TwoStageParams, frame_history
+from models.retrieval.similarity import build_cowatch, build_ease, item_similarity
 
 SMALL = {"als": {"factors": 8, "iterations": 8, "num_threads": 1},
          "two_stage": {"als": {"factors": 8, "iterations": 8, "num_threads": 1}, "per_user": 40, "folds": 3,
@@ -35,7 +35,7 @@ def planted(groups):
 
 
 def two_stage(seed=3, protocol="msr"):
-    return offline_eval.make_recommender("two_stage", seed, protocol, None, SMALL)
+    return harness.make_recommender("two_stage", seed, protocol, None, SMALL)
 
 
 def test_ease_rows_are_the_ridge_regression_of_each_item_on_the_others():
@@ -96,7 +96,7 @@ def test_two_stage_beats_popularity_and_never_returns_train_items(fitted):
     assert (recs.groupby("user_id")["rank"].max() <= 5).all()
     nobody = recs[recs["user_id"] == "nobody"]["video_id"].tolist()
     assert nobody == Popularity().fit(train).recommend(["nobody"], 5)["video_id"].tolist()
-    result = offline_eval.compare(train, test, {"popularity": Popularity(), "two_stage": two_stage()}, k=5)
+    result = harness.compare(train, test, {"popularity": Popularity(), "two_stage": two_stage()}, k=5)
     assert result["two_stage"]["ndcg@5"] > result["popularity"]["ndcg@5"] + 0.1
 
 
@@ -136,17 +136,17 @@ def test_tune_never_reads_the_test_split_and_saves_the_chosen_parameters(tmp_pat
     assert result["best"]["als"]["ndcg@5"] == best_als
     assert result["params"]["two_stage"]["als"] == result["params"]["als"]  # retrieval uses the best ALS
     saved = json.loads((tmp_path / "tuned.json").read_text())
-    assert saved["params"] == result["params"] and offline_eval.tuned_params(tmp_path / "tuned.json") == saved["params"]
+    assert saved["params"] == result["params"] and harness.tuned_params(tmp_path / "tuned.json") == saved["params"]
     assert "| als (chosen) |" in tuning.summary(result)
 
 
 def test_seeds_give_mean_and_spread(planted):
     df = planted(users_per=15)
-    out = offline_eval.evaluate_seeds(df, "msr", [1, 2], k=5, recommenders=["popularity"])
+    out = harness.evaluate_seeds(df, "msr", [1, 2], k=5, recommenders=["popularity"])
     runs = [r["recommenders"]["popularity"]["ndcg@5"] for r in out["runs"]]
     assert out["recommenders"]["popularity"]["ndcg@5"] == pytest.approx(np.mean(runs), abs=1e-6)
     assert out["spread"]["popularity"]["ndcg@5"] == pytest.approx(np.std(runs), abs=1e-6)
-    assert "±" in offline_eval.markdown_table(out)
+    assert "±" in harness.markdown_table(out)
 
 
 def test_evaluate_reports_category_diversity_with_a_catalog(planted):

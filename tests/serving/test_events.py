@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.app import create_app
-from serving.events import landing_folder
+from serving.event_log import landing_folder
 from serving.overlay import DisabledOverlay
 from spark_jobs.ingest import landing
 URL = "/api/v1/events"

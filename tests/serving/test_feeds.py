@@ -134,7 +134,8 @@ def test_a_slow_overlay_is_skipped_within_the_time_budget(published, run):
 
 def test_the_api_follows_a_new_publish_and_a_rollback(published, run):
     from models import publish
-    from vidrec.recstore import AsyncRecoStore, RecoStore
+    from vidrec.recstore.reader import AsyncRecoStore
+    from vidrec.recstore.writer import RecoStore
 
     store = AsyncRecoStore.from_url(published.redis_url, pointer_ttl_s=0.0)  # no pointer cache: see flips at once
     with TestClient(create_app(published, store=store, overlay=DisabledOverlay())) as c:

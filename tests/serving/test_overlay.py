@@ -1,7 +1,7 @@
 """The real-time overlay: the pure drop-and-refill rule, and the Feast path end to end on a real Redis.
 
 The Feast test declares the smallest repo serving needs (entity ``user``, push source ``user_realtime_push``,
-view ``user_realtime``) in code. When feature_repo/ lands, point ``feast_store`` at it instead.
+view ``user_realtime``) in code; tests/feature_repo runs the same overlay on the project's feature_repo/.
 """
 
 from __future__ import annotations

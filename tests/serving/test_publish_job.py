@@ -7,7 +7,8 @@ import re
 import pytest
 
 from models import publish
-from vidrec import recstore
+from vidrec.recstore.keys import IX_SOURCE
+from vidrec.recstore.writer import RecoStore
 pytestmark = pytest.mark.redis
 
 
@@ -18,11 +19,11 @@ def test_publish_writes_every_list_with_catalog_fields_and_meta(settings, redis_
     assert result["version"] == run.VERSION and result["replaced"] is None
     assert result["counts"] == {"home": 3, "related": 2, "trending": 2, "coldstart": 2, "video": 40}
     assert result["dropped_unknown_videos"]["home"] == 1
-    store = recstore.RecoStore.from_url(redis_url)
+    store = RecoStore.from_url(redis_url)
     assert [r[0] for r in store.get_list("home", "u3").rows] == ["v1", "v2"]
     assert store.get_list("related", "v1").rows[1] == ["v2", "Video 2", "c2", "sports", 2000, 0.99, "because",
                                                        "similar"]
-    assert store.get_list("trending", "eu").rows[0][recstore.IX_SOURCE] == "trending"
+    assert store.get_list("trending", "eu").rows[0][IX_SOURCE] == "trending"
     assert store.get_list("video", "v7").rows == ["v7", "Video 7", "c2", "music", 7000]
     meta = store.meta(run.VERSION)
     assert meta["ds"] == run.DS and meta["params_digest"] == run.DIGEST and meta["metrics"]["ndcg@10"] == 0.31
@@ -36,7 +37,7 @@ def test_a_failed_gate_is_refused_and_the_served_version_stays(settings, redis_u
     run.write(s, "2026-11-02", gate={"passed": False, "ndcg@10": 0.05, "min_ndcg@10": 0.2})
     with pytest.raises(publish.PublishRefused, match="gate failed.*0.05"):
         publish.run(s, "2026-11-02")
-    store = recstore.RecoStore.from_url(redis_url)
+    store = RecoStore.from_url(redis_url)
     assert store.active_version() == run.VERSION
     assert [v["version"] for v in store.status()["versions"]] == [run.VERSION]
 

@@ -6,15 +6,18 @@ settings come from the ``Settings`` object it is given (VIDREC_* variables are r
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from contextlib import closing
 from pathlib import Path
 from typing import Mapping
 
+from vidrec.ops import services
 from vidrec.settings import PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,11 +45,6 @@ TASK_DEFAULTS = {
 }
 
 
-def venv_bin() -> Path:
-    """The bin folder of the running interpreter's environment: where `airflow` and `vidrec` live."""
-    return Path(sys.executable).parent
-
-
 def sqlite_path(settings: Settings) -> Path:
     return Path(settings.airflow_home) / "airflow.db"
 
@@ -67,13 +65,13 @@ def airflow_env(settings: Settings, base: Mapping[str, str] | None = None) -> di
     env.setdefault(DB_CONN, f"sqlite:///{sqlite_path(settings)}")
     for key, value in TASK_DEFAULTS.items():
         env.setdefault(key, value)
-    env["PATH"] = os.pathsep.join([str(venv_bin()), env.get("PATH") or os.defpath])
+    env["PATH"] = os.pathsep.join([str(services.venv_bin()), env.get("PATH") or os.defpath])
     return env
 
 
 def airflow_command() -> list[str]:
     """The venv's `airflow` script, or `python -m airflow` where the script is missing."""
-    script = venv_bin() / "airflow"
+    script = services.venv_bin() / "airflow"
     return [str(script)] if script.exists() else [sys.executable, "-m", "airflow"]
 
 
@@ -159,26 +157,20 @@ def start_ui(settings: Settings, wait_s: float = 180.0) -> dict:
 
     Returns the address and the admin login that Airflow's simple auth manager generated.
     """
-    import json
-    import time
-    import urllib.request
-
-    from vidrec.ops import services
     env = airflow_env(settings)
     if ensure_db(settings, env):
         raise RuntimeError("airflow db migrate failed")
     url = f"http://127.0.0.1:{API_PORT}"
     if not services.running_pid(settings, "airflow"):
         services.spawn(settings, "airflow", [*airflow_command(), "standalone"], env)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/api/v2/monitor/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
+    if not services.wait_until(lambda: _answers(url + "/api/v2/monitor/health"), wait_s, interval_s=1):
         raise RuntimeError(f"Airflow did not answer on {url} within {wait_s:g} s; see {settings.data_dir}/run")
     passwords = Path(settings.airflow_home) / "simple_auth_manager_passwords.json.generated"
     login = json.loads(passwords.read_text()) if passwords.exists() else {}
     return {"airflow": url, "login": login, "log": str(Path(settings.data_dir) / "run" / "airflow.log")}
+
+
+def _answers(url: str) -> bool:
+    """True when ``url`` answers with a success status (urlopen raises OSError otherwise)."""
+    with urllib.request.urlopen(url, timeout=2):
+        return True

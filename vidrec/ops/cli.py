@@ -18,8 +18,8 @@ JOBS = {
     "build_video_features": "spark_jobs.features.video_features:run",
     "build_trending": "spark_jobs.features.trending:run",
     "validate_features": "spark_jobs.features.gate:run",
-    "feast_apply": "models.feature_store:apply_run",
-    "materialize": "models.feature_store:materialize_run",
+    "feast_apply": "spark_jobs.features.feast_jobs:apply_run",
+    "materialize": "spark_jobs.features.feast_jobs:materialize_run",
     "build_training_set": "models.ranking.training_set:run",
     "train_als": "models.retrieval.als:run",
     "build_index": "models.retrieval.ann_index:run",
@@ -58,11 +58,12 @@ def cmd_run(s: Settings, a) -> int:
 
 
 def cmd_publish(s: Settings, a) -> int:
-    from vidrec import recstore
-    store = recstore.RecoStore.from_url(s.redis_url, ttl_s=s.publish_ttl_s)
+    from vidrec.recstore.keys import StoreError
+    from vidrec.recstore.writer import RecoStore
+    store = RecoStore.from_url(s.redis_url, ttl_s=s.publish_ttl_s)
     try:
         _print_json(store.rollback() if a.action == "rollback" else store.status())
-    except recstore.StoreError as exc:
+    except StoreError as exc:
         print(f"vidrec publish {a.action}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # redis-py's connection errors: say where we looked, no traceback
@@ -181,7 +182,13 @@ def cmd_settings(s: Settings, a) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidrec", description="vidrec: batch-first video recommendations")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_batch_commands, _add_eval_command, _add_data_commands, _add_ops_commands):
+        add(sub)  # in this order: `vidrec --help` lists the subcommands as they are added
+    return p
 
+
+def _add_batch_commands(sub) -> None:
+    """ingest, run, publish, serve: the pipeline and the API."""
     q = sub.add_parser("ingest", help="validate landing files and append them to the lake; prints counts as JSON")
     q.add_argument("--path", action="append", help="file or folder to ingest (default: the landing folder)")
     q.add_argument("--step", choices=["all", "land", "validate", "commit"], default="all",
@@ -189,19 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--batch", help="batch id (Airflow passes the run's timestamp); default: a new id")
     q.add_argument("--force", action="store_true", help="re-read files that were already ingested")
     q.set_defaults(func=cmd_ingest)
-
     q = sub.add_parser("run", help="run one batch job for a partition date (what the DAG tasks run)")
     q.add_argument("job", choices=sorted(JOBS))
     q.add_argument("--ds", required=True, help="partition date, YYYY-MM-DD")
     q.set_defaults(func=cmd_run)
-
     q = sub.add_parser("publish", help="published recommendation versions in Redis")
     q.add_argument("action", choices=["status", "rollback"])
     q.set_defaults(func=cmd_publish)
-
     q = sub.add_parser("serve", help="run the API in the foreground (VIDREC_API_HOST:VIDREC_API_PORT)")
     q.set_defaults(func=cmd_serve)
 
+
+def _add_eval_command(sub) -> None:
+    """eval: offline evaluation of recommenders on a dataset."""
     q = sub.add_parser("eval", help="offline evaluation of recommenders on a dataset (Markdown table or --json)")
     q.add_argument("dataset", choices=["movielens", "csv"])
     q.add_argument("--path", required=True, help="MovieLens folder (u.data or ratings.csv) or a CSV file")
@@ -228,16 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)
 
+
+def _add_data_commands(sub) -> None:
+    """lake, services, generate, import: the lake, the local services and the landing data."""
     q = sub.add_parser("lake", help="lake tables")
     q.add_argument("action", choices=["stats"])
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=cmd_lake)
-
     q = sub.add_parser("services", help="the private redis-server for the demo")
     q.add_argument("action", choices=["up", "down", "status", "airflow"],
                    help="up: redis-server; airflow: the Airflow UI and scheduler; down: stop all of them")
     q.set_defaults(func=cmd_services)
-
     q = sub.add_parser("generate", help="write a seeded synthetic catalog and event stream as landing files")
     q.add_argument("--events", type=int, default=100_000, help="number of events (10k to 50M)")
     q.add_argument("--out", help="output folder (default: the landing folder)")
@@ -247,24 +255,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
     q.add_argument("--catalog", help="kuairand-catalog folder to take real catalog statistics from")
     q.set_defaults(func=cmd_generate)
-
     q = sub.add_parser("import", help="turn a public dataset into catalog and event landing files")
     q.add_argument("dataset", choices=["movielens"])
     q.add_argument("path", help="folder of MovieLens 100K (u.data...) or latest-small (ratings.csv...)")
     q.add_argument("--out", help="output folder (default: the landing folder)")
     q.set_defaults(func=cmd_import)
 
+
+def _add_ops_commands(sub) -> None:
+    """airflow, demo, settings: running the project."""
     q = sub.add_parser("airflow", help="run the airflow CLI with this project's AIRFLOW_HOME and DAGs")
     q.add_argument("args", nargs=argparse.REMAINDER)
     q.set_defaults(func=cmd_airflow)
-
     q = sub.add_parser("demo", help="generate data, ingest it through Airflow, print the lake")
     q.add_argument("--events", type=int, default=200_000)
     q.set_defaults(func=cmd_demo)
-
     q = sub.add_parser("settings", help="print every VIDREC_* setting and its current value")
     q.set_defaults(func=cmd_settings)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sys
+import re
 import time
 from pathlib import Path
 
+from vidrec.ops import airflow_env
+from vidrec.ops import demo_api
+from vidrec.ops import services
 from vidrec.settings import Settings
+from vidrec.sources import synthetic_events
 
 CATALOG = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "kuairand-catalog"
 DAYS, START = 7, "2026-11-01"  # the generated activity window
@@ -25,7 +28,6 @@ def _say(msg: str) -> None:
 
 
 def run(settings: Settings, events: int = 200_000) -> int:
-    from vidrec.ops import services
     _say(f"redis-server: {json.dumps(services.redis_up(settings))}")
     _generate(settings, events)
     last_day = (dt.date.fromisoformat(START) + dt.timedelta(days=DAYS - 1)).isoformat()
@@ -35,12 +37,10 @@ def run(settings: Settings, events: int = 200_000) -> int:
         if code:
             return code
     _show_lake(settings)
-    from vidrec.ops import demo_api
     return demo_api.show(settings, last_day)
 
 
 def _generate(settings: Settings, events: int) -> None:
-    from vidrec.sources import synthetic_events
     events_dir = Path(settings.landing_dir) / "events"
     if events_dir.exists() and any(events_dir.iterdir()):
         _say(f"landing folder already has data: {settings.landing_dir} (`make clean` to start over)")
@@ -57,7 +57,6 @@ def _generate(settings: Settings, events: int) -> None:
 
 
 def _run_dag(settings: Settings, dag_id: str, logical: str) -> int:
-    from vidrec.ops import airflow_env
     log_file = Path(settings.airflow_home) / f"demo-{dag_id}.log"
     _say(f"Airflow: airflow dags test {dag_id} {logical}   (output: {log_file})")
     started = time.monotonic()
@@ -123,8 +122,6 @@ def _write_bad_producer_files(events_dir: Path) -> None:
 
 def _print_task_results(log_file: Path) -> None:
     """One line per finished task, from Airflow's log."""
-    import re
-
     text = log_file.read_text(errors="replace") if log_file.exists() else ""
     done = re.findall(r"\[DAG TEST\] end task task_id=(\w+)", text)
     failed = re.findall(r"Task failed[^\n]*task_id=(\w+)", text)
@@ -138,11 +135,3 @@ def _show_lake(settings: Settings) -> None:
     _say(f"lake tables (Delta Lake) under {s['lake_root']}")
     for name, t in s["tables"].items():
         print(f"   {name:<20} {t['rows']:>12,} rows   version {t['version'] if t['version'] is not None else '-'}")
-
-
-def vidrec_command() -> str:
-    return str(Path(sys.executable).parent / "vidrec")
-
-
-def child_env(settings: Settings) -> dict:
-    return {**os.environ, **settings.as_env()}

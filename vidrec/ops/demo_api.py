@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from vidrec.ops import services
 from vidrec.settings import Settings
 
 
@@ -22,19 +22,11 @@ def _call(base: str, path: str, body: dict | None = None) -> tuple[int, dict]:
 
 
 def start_api(settings: Settings, wait_s: float = 60.0) -> str:
-    from vidrec.ops import demo
-    from vidrec.ops import services
     base = f"http://{settings.api_host}:{settings.api_port}"
     if not services.running_pid(settings, "api"):
-        services.spawn(settings, "api", [demo.vidrec_command(), "serve"], demo.child_env(settings))
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            if _call(base, "/readyz")[0] == 200:
-                return base
-        except OSError:
-            pass
-        time.sleep(0.5)
+        services.spawn(settings, "api", [services.vidrec_command(), "serve"], services.child_env(settings))
+    if services.wait_until(lambda: _call(base, "/readyz")[0] == 200, wait_s, interval_s=0.5):
+        return base
     raise RuntimeError(f"the API did not become ready on {base}; see {settings.data_dir}/run/api.log")
 
 

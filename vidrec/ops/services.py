@@ -1,6 +1,8 @@
 """Local services for the demo: a private redis-server on loopback (`vidrec services up|down|status`).
 
 Tests use ``start_redis`` too, on a free port of their own, so demo and tests run the same real server.
+Also what every started child process needs: ``spawn`` (a background process with a pidfile),
+``vidrec_command``/``child_env`` (how to run `vidrec` with these settings) and ``wait_until`` (poll until ready).
 """
 
 from __future__ import annotations
@@ -10,11 +12,47 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
 from vidrec.settings import Settings
+
+
+def wait_until(probe: Callable[[], object], timeout_s: float, *, interval_s: float = 0.05,
+               failed: Callable[[], object] | None = None,
+               errors: tuple[type[BaseException], ...] = (OSError,)) -> bool:
+    """Call ``probe`` every ``interval_s`` seconds until it returns something truthy: True, or False after ``timeout_s``.
+
+    A probe that raises one of ``errors`` is not ready yet. ``failed`` is asked after each miss; when it
+    returns something truthy (say, the process being waited for exited) the wait stops at once with False.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return True
+        except errors:
+            pass
+        if failed is not None and failed():
+            return False
+        time.sleep(interval_s)
+    return False
+
+
+def venv_bin() -> Path:
+    """The bin folder of the running interpreter's environment: where `airflow` and `vidrec` live."""
+    return Path(sys.executable).parent
+
+
+def vidrec_command() -> str:
+    return str(venv_bin() / "vidrec")
+
+
+def child_env(settings: Settings) -> dict:
+    return {**os.environ, **settings.as_env()}
 
 
 def redis_binary() -> str:
@@ -40,13 +78,10 @@ def start_redis(port: int, data_dir: Path, host: str = "127.0.0.1", wait_s: floa
     cmd = [redis_binary(), "--port", str(port), "--bind", host, "--dir", str(data_dir), "--save", "",
            "--appendonly", "no", "--logfile", str(data_dir / "redis.log"), "--protected-mode", "yes"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if ping(host, port):
-            return proc
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}; see {data_dir / 'redis.log'}")
-        time.sleep(0.05)
+    if wait_until(lambda: ping(host, port), wait_s, failed=lambda: proc.poll() is not None):
+        return proc
+    if proc.poll() is not None:
+        raise RuntimeError(f"redis-server exited with {proc.returncode}; see {data_dir / 'redis.log'}")
     proc.kill()
     raise RuntimeError(f"redis-server did not answer on {host}:{port} within {wait_s}s")
 

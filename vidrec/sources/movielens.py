@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vidrec.sources.landing_files import arrow_table, prefixed_ids, write_parquet
 from vidrec.tables import EVENT_FIELDS, USER_FIELDS, VIDEO_FIELDS
 
 ML100K_FILES = ("u.data", "u.item", "u.user")
@@ -159,8 +160,6 @@ def _with_user_tags(path: Path, genre_tags):
 
 
 def _write(data: dict, out_dir: Path, seed: int) -> dict:
-    from vidrec.sources.synthetic_events import write_parquet
-
     ratings, stem = data["ratings"], f"movielens-{data['slug']}"
     videos = _videos_table(data["movies"], data["tags"], ratings, seed)
     users = _users_table(data["users"], ratings)
@@ -211,15 +210,6 @@ def _ts(seconds):
     return pa.array(np.asarray(seconds, dtype=np.int64) * 1_000_000, type=pa.timestamp("us", tz="UTC"))
 
 
-def _table(columns: dict, ddl: str):
-    import pyarrow as pa
-
-    from vidrec.tables import arrow_schema
-
-    schema = arrow_schema(ddl)
-    return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in schema], schema=schema)
-
-
 def _videos_table(movies, tags, ratings, seed: int):
     import numpy as np
     import pyarrow as pa
@@ -232,12 +222,12 @@ def _videos_table(movies, tags, ratings, seed: int):
     upload = np.where(np.isnan(upload), ratings["ts"].max(), upload)
     creator = np.floor(_unit_hash(item, seed, 2) * max(1, len(item) // 5)).astype(np.int64)
     columns = {
-        "video_id": _join("v", _str(item)), "title": pa.array(movies["title"].astype(str).to_numpy()),
-        "creator_id": _join("c", _str(creator)), "category": pa.array(movies["category"].astype(str).to_numpy()),
+        "video_id": prefixed_ids("v", item), "title": pa.array(movies["title"].astype(str).to_numpy()),
+        "creator_id": prefixed_ids("c", creator), "category": pa.array(movies["category"].astype(str).to_numpy()),
         "tags": _list_column(item, tags), "duration_ms": pa.array(duration_ms(item, seed)),
         "upload_ts": _ts(upload), "language": pa.array(np.full(len(item), "en")),
     }
-    return _table(columns, VIDEO_FIELDS)
+    return arrow_table(columns, VIDEO_FIELDS)
 
 
 def _list_column(keys, long):
@@ -260,10 +250,10 @@ def _users_table(users, ratings):
 
     first = ratings.groupby("user")["ts"].min().reindex(users["user"]).fillna(ratings["ts"].min())
     columns = {
-        "user_id": _join("u", _str(users["user"].to_numpy())), "region": pa.array(users["region"].astype(str)),
+        "user_id": prefixed_ids("u", users["user"].to_numpy()), "region": pa.array(users["region"].astype(str)),
         "age_band": pa.array(users["age_band"].astype(str)), "signup_ts": _ts(first.to_numpy()),
     }
-    return _table(columns, USER_FIELDS)
+    return arrow_table(columns, USER_FIELDS)
 
 
 def _events_table(ratings, users, seed: int):
@@ -287,4 +277,4 @@ def _events_table(ratings, users, seed: int):
         "device": pa.array(np.full(n, "web")), "region": pa.array(region),
         "surface": pa.array(np.full(n, "home")),
     }
-    return _table(columns, EVENT_FIELDS)
+    return arrow_table(columns, EVENT_FIELDS)

@@ -1,6 +1,8 @@
 """The synthetic catalog: videos, creators, users and their tastes, plus the samplers events draw from.
 
-Part of the seeded generator (``vidrec.sources.synthetic_events`` documents the model). Stdlib-only at import time.
+Part of the seeded generator (``vidrec.sources.synthetic_events`` documents the model); real catalog statistics
+come from ``vidrec.sources.kuairand``, the tables are built with ``vidrec.sources.landing_files``. Stdlib-only at
+import time.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidrec.sources.kuairand import kuairand_features, read_kuairand
+from vidrec.sources.landing_files import arrow_table, prefixed_ids
 from vidrec.tables import USER_FIELDS, VIDEO_FIELDS
 
 
@@ -73,13 +77,13 @@ class Catalog:
     user_ids: object = None
 
 
-def _rng(seed: int, *keys: int):
+def seeded_rng(seed: int, *keys: int):
     import numpy as np
 
     return np.random.default_rng([seed % (1 << 63), *keys])
 
 
-def _window(start: str, days: int) -> tuple[int, int]:
+def activity_window(start: str, days: int) -> tuple[int, int]:
     import numpy as np
 
     start_us = int(np.datetime64(start, "us").astype(np.int64))
@@ -91,15 +95,15 @@ def build_catalog(seed: int, n_users: int, n_videos: int, window: tuple[int, int
     """Build the seeded catalog (videos, users, tastes) and its sampling structures."""
     import numpy as np
 
-    kuai = read_kuairand(catalog_path) if catalog_path is not None else None
-    videos = _make_videos(_rng(seed, 0, 1), n_videos, window, kuai)
-    users = _make_users(_rng(seed, 0, 2), n_users, window[0])
+    kuai = read_kuairand(catalog_path, len(CATEGORIES)) if catalog_path is not None else None
+    videos = _make_videos(seeded_rng(seed, 0, 1), n_videos, window, kuai)
+    users = _make_users(seeded_rng(seed, 0, 2), n_users, window[0])
     return Catalog(start_us=window[0], end_us=window[1], **videos, **users,
-                   **_pick_index(_rng(seed, 0, 3), videos, window), **_diurnal(window),
-                   video_ids=_ids("v", np.arange(n_videos)), user_ids=_ids("u", np.arange(n_users)))
+                   **_pick_index(seeded_rng(seed, 0, 3), videos, window), **_diurnal(window),
+                   video_ids=prefixed_ids("v", np.arange(n_videos)), user_ids=prefixed_ids("u", np.arange(n_users)))
 
 
-def _choice(rng, shares, n: int):
+def weighted_choice(rng, shares, n: int):
     """``n`` draws of indices with probabilities ``shares`` (vectorized, int32)."""
     import numpy as np
 
@@ -112,10 +116,10 @@ def _make_videos(rng, n: int, window: tuple[int, int], kuai: dict | None) -> dic
 
     counts = _creator_counts(rng, n, kuai)
     creator = rng.permutation(np.repeat(np.arange(len(counts), dtype=np.int32), counts))
-    c_category = _choice(rng, CATEGORY_SHARES, len(counts))
+    c_category = weighted_choice(rng, CATEGORY_SHARES, len(counts))
     category = np.where(rng.random(n) < 0.85, c_category[creator], rng.integers(0, len(CATEGORIES), n))
     category[: len(CATEGORIES)] = np.arange(len(CATEGORIES))  # every category has a video
-    c_language = np.asarray(REGION_LANGUAGE)[_choice(rng, REGION_SHARES, len(counts))]
+    c_language = np.asarray(REGION_LANGUAGE)[weighted_choice(rng, REGION_SHARES, len(counts))]
     language = c_language[creator]
     language[(language == 1) & (rng.random(n) < 0.4)] = 0  # "in": hindi or english
     start_us, end_us = window
@@ -124,7 +128,7 @@ def _make_videos(rng, n: int, window: tuple[int, int], kuai: dict | None) -> dic
     if kuai is None:
         duration, tags = _builtin_durations(rng, n), _builtin_tags(rng, category)
     else:
-        duration, tags = _kuairand_features(rng, category, kuai)
+        duration, tags = kuairand_features(rng, category, kuai, len(CATEGORIES))
     return dict(v_category=category.astype(np.int32), v_creator=creator, v_duration=duration,
                 v_upload=upload, v_language=language, v_tags=tags)
 
@@ -162,70 +166,13 @@ def _builtin_tags(rng, category):
     words = pa.array([w for c in CATEGORIES for w in TAG_WORDS[c]])
     per = len(TAG_WORDS[CATEGORIES[0]])
     n = len(category)
-    k = _choice(rng, (0.3, 0.45, 0.25), n) + 1
+    k = weighted_choice(rng, (0.3, 0.45, 0.25), n) + 1
     first, step = rng.integers(0, per, n), rng.choice(np.array([1, 3, 5, 7]), n)
     row = np.repeat(np.arange(n), k)
     j = np.arange(len(row)) - np.repeat(np.cumsum(k) - k, k)
     values = category[row] * per + (first[row] + j * step[row]) % per
     offsets = np.concatenate([[0], np.cumsum(k)]).astype(np.int32)
     return pa.ListArray.from_arrays(pa.array(offsets), words.take(pa.array(values)))
-
-
-# ---------------------------------------------------------------- KuaiRand catalog statistics
-
-
-def read_kuairand(path: Path) -> dict:
-    """Durations, tag lists and videos-per-creator counts from a ``kuairand-catalog`` folder.
-
-    Rows are grouped into our categories by their first tag id (ids ordered by frequency and dealt
-    round-robin), so videos of one category share real tag combinations.
-    """
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-
-    csv = Path(path) / "video_features_basic_pure.csv"
-    if not csv.exists():
-        raise ValueError(f"{path}: expected video_features_basic_pure.csv (KuaiRand-Pure catalog)")
-    df = pd.read_csv(csv, usecols=["video_id", "author_id", "video_duration", "tag"], dtype={"tag": "string"})
-    counts = df["author_id"].value_counts().to_numpy()
-    df = df[df["video_duration"] > 0].reset_index(drop=True)
-    first = df["tag"].str.split(",").str[0]
-    order = first.value_counts().index
-    deal = pd.Series(np.arange(len(order)) % len(CATEGORIES), index=order)
-    category = first.map(deal).fillna(df["video_id"] % len(CATEGORIES)).to_numpy(np.int64)
-    return {"durations": df["video_duration"].to_numpy(np.int64), "tags": _tag_lists(df["tag"]),
-            "category": category, "creator_counts": counts.astype(np.int64)}
-
-
-def _tag_lists(tag):
-    """KuaiRand "39,68" strings -> lists ["tag39", "tag68"] (missing -> [])."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    lists = pc.split_pattern(pa.array(tag.fillna(""), type=pa.string()), ",")
-    values, parent = pc.list_flatten(lists), pc.list_parent_indices(lists).to_numpy()
-    keep = pc.not_equal(values, "").to_numpy(zero_copy_only=False)
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(parent[keep], minlength=len(lists)))])
-    values = pc.binary_join_element_wise("tag", values.filter(pa.array(keep)), "")
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
-
-
-def _kuairand_features(rng, category, kuai: dict):
-    """For each video, a KuaiRand row of the same category: its duration and its tags."""
-    import numpy as np
-    import pyarrow as pa
-
-    order = np.argsort(kuai["category"], kind="stable")
-    size = np.bincount(kuai["category"], minlength=len(CATEGORIES))
-    first = np.cumsum(size) - size
-    size_v, first_v = size[category], first[category]
-    empty = size_v == 0  # a category without rows draws from all rows
-    size_v, first_v = np.where(empty, len(order), size_v), np.where(empty, 0, first_v)
-    pos = first_v + (rng.random(len(category)) * size_v).astype(np.int64)
-    row = order[np.minimum(pos, len(order) - 1)]
-    return kuai["durations"][row], kuai["tags"].take(pa.array(row))
 
 
 # ---------------------------------------------------------------- users
@@ -236,8 +183,8 @@ def _make_users(rng, n: int, start_us: int) -> dict:
 
     tastes, taste_cum = _tastes(rng, n)
     return dict(
-        u_region=_choice(rng, REGION_SHARES, n), u_age=_choice(rng, AGE_SHARES, n),
-        u_device=_choice(rng, DEVICE_SHARES, n),
+        u_region=weighted_choice(rng, REGION_SHARES, n), u_age=weighted_choice(rng, AGE_SHARES, n),
+        u_device=weighted_choice(rng, DEVICE_SHARES, n),
         u_signup=start_us - rng.integers(DAY_US, 3 * 365 * DAY_US, n),
         u_activity_cum=np.cumsum(rng.lognormal(0.0, 1.2, n)),
         u_tastes=tastes, u_taste_cum=taste_cum,
@@ -250,7 +197,7 @@ def _tastes(rng, n: int):
 
     gumbel = np.log(np.asarray(CATEGORY_SHARES)) - np.log(-np.log(rng.random((n, len(CATEGORIES)))))
     tastes = np.argsort(-gumbel, axis=1)[:, :3].astype(np.int32)
-    k = _choice(rng, (0.3, 0.45, 0.25), n) + 1
+    k = weighted_choice(rng, (0.3, 0.45, 0.25), n) + 1
     used = np.arange(3) < k[:, None]
     tastes[~used] = -1
     weight = (rng.random((n, 3)) + np.array([1.0, 0.5, 0.25])) * used
@@ -287,23 +234,6 @@ def _diurnal(window: tuple[int, int]) -> dict:
     return dict(time_grid=grid, time_cdf=cdf / cdf[-1])
 
 
-def _ids(prefix: str, numbers):
-    """``prefix + str(n)`` for each number, as an Arrow string array (vectorized)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pc.binary_join_element_wise(prefix, pc.cast(pa.array(numbers), pa.string()), "")
-
-
-def _table(columns: dict, ddl: str):
-    import pyarrow as pa
-
-    from vidrec.tables import arrow_schema
-
-    schema = arrow_schema(ddl)
-    return pa.Table.from_arrays([columns[f.name].cast(f.type) for f in schema], schema=schema)
-
-
 # ---------------------------------------------------------------- catalog tables
 
 
@@ -318,11 +248,11 @@ def videos_table(cat: Catalog):
     category = pa.array(CATEGORIES).take(pa.array(cat.v_category))
     columns = {
         "video_id": cat.video_ids, "title": pc.binary_join_element_wise(category, "video", number, " "),
-        "creator_id": _ids("c", cat.v_creator), "category": category, "tags": cat.v_tags,
+        "creator_id": prefixed_ids("c", cat.v_creator), "category": category, "tags": cat.v_tags,
         "duration_ms": pa.array(cat.v_duration), "upload_ts": pa.array(cat.v_upload, type=pa.timestamp("us", tz="UTC")),
         "language": pa.array(LANGUAGES).take(pa.array(cat.v_language)),
     }
-    return _table(columns, VIDEO_FIELDS)
+    return arrow_table(columns, VIDEO_FIELDS)
 
 
 def users_table(cat: Catalog):
@@ -334,4 +264,4 @@ def users_table(cat: Catalog):
         "age_band": pa.array(AGE_BANDS).take(pa.array(cat.u_age)),
         "signup_ts": pa.array(cat.u_signup, type=pa.timestamp("us", tz="UTC")),
     }
-    return _table(columns, USER_FIELDS)
+    return arrow_table(columns, USER_FIELDS)

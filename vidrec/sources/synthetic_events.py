@@ -29,11 +29,12 @@ videos-per-creator distribution are sampled from ``video_features_basic_pure.csv
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog, _choice,
-                                      _ids, _rng, _table, _window, build_catalog, users_table, videos_table)
+from vidrec.sources.landing_files import arrow_table, prefixed_ids, write_jsonl, write_parquet
+from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog,
+                                              activity_window, build_catalog, seeded_rng, users_table, videos_table,
+                                              weighted_choice)
 from vidrec.tables import DEVICES, EVENT_FIELDS, EVENT_TYPES, SURFACES
 
 BLOCK_EVENTS = 1 << 17
@@ -60,7 +61,7 @@ def generate(out_dir: Path, *, events: int, seed: int = 42, days: int = 7, start
         raise ValueError("events must be >= 0, chunk_events and days positive")
     out_dir = Path(out_dir)
     n_users, n_videos = sizes(events)
-    cat = build_catalog(seed, n_users, n_videos, _window(start, days), catalog_path)
+    cat = build_catalog(seed, n_users, n_videos, activity_window(start, days), catalog_path)
     files = [write_parquet(videos_table(cat), out_dir / "videos" / f"videos-{seed}.parquet"),
              write_parquet(users_table(cat), out_dir / "users" / f"users-{seed}.parquet")]
     files += _write_events(_rechunk(_event_blocks(cat, seed, events), chunk_events),
@@ -75,28 +76,6 @@ def sizes(events: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- writing
-
-
-def write_parquet(table, path: Path) -> Path:
-    """Write ``table`` to ``path`` atomically (temporary name in the same folder, then rename)."""
-    import pyarrow.parquet as pq
-
-    plain = [c for c in ("event_id", "session_id", "title") if c in table.column_names]
-    dictionary = [c for c in table.column_names if c not in plain]
-    return _atomic(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary))
-
-
-def write_jsonl(table, path: Path) -> Path:
-    """Write ``table`` as JSON lines, timestamps as ISO-8601 UTC strings with milliseconds."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for i, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type):
-            ms = pc.cast(table.column(i), pa.timestamp("ms", tz="UTC"), safe=False)
-            table = table.set_column(i, field.name, pc.strftime(ms, format="%Y-%m-%dT%H:%M:%SZ"))
-    frame = table.to_pandas()
-    return _atomic(path, lambda tmp: frame.to_json(tmp, orient="records", lines=True, force_ascii=False))
 
 
 def _write_events(tables, folder: Path, stem: str, fmt: str) -> list[Path]:
@@ -114,18 +93,6 @@ def _write_events(tables, folder: Path, stem: str, fmt: str) -> list[Path]:
         if pending is not None:
             files.append(pending.result())
     return files
-
-
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 # ---------------------------------------------------------------- events
@@ -158,7 +125,7 @@ def _rechunk(tables, chunk_events: int):
 def _block(cat: Catalog, seed: int, b: int, n_blocks: int, n: int):
     import numpy as np
 
-    rng = _rng(seed, 1, b)
+    rng = seeded_rng(seed, 1, b)
     n_exp = int(n / 2.2) + 64
     while True:
         exp = _exposures(rng, cat, n_exp, (b / n_blocks, (b + 1) / n_blocks))
@@ -183,7 +150,7 @@ def _exposures(rng, cat: Catalog, n: int, quantiles: tuple[float, float]) -> dic
     s_user = np.minimum(s_user, len(cat.u_activity_cum) - 1)
     s_start = np.interp(rng.uniform(*quantiles, n_sess), cat.time_cdf, cat.time_grid).astype(np.int64)
     s_start = np.clip(s_start, cat.start_us, cat.end_us - 1)
-    s_surface = _choice(rng, SURFACE_SHARES, n_sess)
+    s_surface = weighted_choice(rng, SURFACE_SHARES, n_sess)
     user, start = s_user[session], s_start[session]
     video, in_taste = _pick_videos(rng, cat, user, start)
     return dict(session=session, new=new, user=user, start=start, surface=s_surface[session],
@@ -262,9 +229,9 @@ def _event_table(cat: Catalog, seed: int, b: int, first_id: int, exp: dict, watc
     w = watch_ms[e]
     ts = exp["t"][e] + np.asarray(KIND_OFFSET_MS)[k] * 1000 + np.asarray(KIND_AFTER_WATCH)[k] * w * 1000
     kind_type = np.array([EVENT_TYPES.index(x) for x in KINDS])[k]
-    sessions = _ids(f"s{seed}-{b}-", np.arange(exp["session"][-1] + 1))
+    sessions = prefixed_ids(f"s{seed}-{b}-", np.arange(exp["session"][-1] + 1))
     columns = {
-        "event_id": _ids(f"e{seed}-", np.arange(first_id, first_id + len(cell))),
+        "event_id": prefixed_ids(f"e{seed}-", np.arange(first_id, first_id + len(cell))),
         "user_id": cat.user_ids.take(pa.array(user)), "video_id": cat.video_ids.take(pa.array(exp["video"][e])),
         "event_type": pa.array(EVENT_TYPES).take(pa.array(kind_type)),
         "watch_ms": pa.array(np.where(is_watch, w, 0).astype(np.int64)),
@@ -274,4 +241,4 @@ def _event_table(cat: Catalog, seed: int, b: int, first_id: int, exp: dict, watc
         "region": pa.array(REGIONS).take(pa.array(cat.u_region[user])),
         "surface": pa.array(SURFACES).take(pa.array(exp["surface"][e])),
     }
-    return _table(columns, EVENT_FIELDS)
+    return arrow_table(columns, EVENT_FIELDS)

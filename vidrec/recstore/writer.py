@@ -1,57 +1,23 @@
-"""The Redis store of published recommendation lists: key scheme, encoding, writer and reader.
-
-Shared by the batch writer (``models.publish`` through ``RecoStore``) and the API (``AsyncRecoStore``).
-stdlib only at import; ``redis`` is imported when a store is built.
-
-Key scheme (a "version" is one published run, e.g. ``2026-11-01-1a2b3c4d``):
-
-  {vidrec}:active                         string  the version being served
-  {vidrec}:versions                       list    activation stack, newest first; head == active
-  vidrec:v:<version>:home:<user_id>       string  JSON rows, best first (topn + spares for the overlay)
-  vidrec:v:<version>:related:<video_id>   string  JSON rows
-  vidrec:v:<version>:trending:<region>    string  JSON rows ("global" too)
-  vidrec:v:<version>:coldstart:<region>   string  JSON rows ("global" too)
-  vidrec:v:<version>:video:<video_id>     string  JSON catalog row [video_id, title, creator_id, category, duration_ms]
-  vidrec:v:<version>:meta                 hash    created_at, ds, params_digest, keys, counts, metrics, pinned
-  vidrec:v:<version>:pending / :lock      string  a publish of <version> is (or was, if it crashed) under way
-
-A list row is ``[video_id, title, creator_id, category, duration_ms, score, reason, source]`` (ITEM_FIELDS):
-denormalized so a request is one GET, positional so 150 rows stay ~15 KB.
-
-Redis Cluster: the two control keys share the hash tag ``{vidrec}``, so the flip and the rollback (Lua
-scripts over both) run in one slot. Data keys carry NO hash tag on purpose: tagging them ``{<version>}``
-would pin a whole version (hundreds of MB) to one slot and one shard. Nothing needs them together: a
-reader does single-key GETs, the writer's pipelines are split per node by the cluster client, and old
-versions go away by TTL, never by a multi-key delete.
+"""The synchronous store for the batch side and the CLI: publish a version, roll back, status (and plain reads).
 
 Lifecycle: a version's keys are written with TTL ``ttl_s`` (a crashed publish cleans itself up), then its
 meta hash, then ``{vidrec}:active`` flips to it atomically. The active and the previous version are then
 *pinned* (PERSIST), so they never expire however long publishing stalls; a version that drops out of that
 pair gets its TTL back (EXPIRE ttl_s), so readers holding a cached pointer still find it for a while.
 Readers never see half a version: the pointer moves only after every key of the version exists.
+Key scheme: ``vidrec.recstore.keys``. stdlib only at import; ``redis`` is imported when a store is built.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-KEY_ACTIVE = "{vidrec}:active"
-KEY_VERSIONS = "{vidrec}:versions"
-HOME, RELATED, TRENDING, COLDSTART, VIDEO = "home", "related", "trending", "coldstart", "video"
-COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, VIDEO)
-ITEM_FIELDS = ("video_id", "title", "creator_id", "category", "duration_ms", "score", "reason", "source")
-VIDEO_FIELDS = ITEM_FIELDS[:5]
-IX_VIDEO, IX_CREATOR, IX_SOURCE = 0, 2, 7
-DEFAULT_TTL_S = 3 * 86400
-MAX_HISTORY = 20
-LOCK_TTL_S = 120
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+from vidrec.recstore.codec import Found, decode_meta, decode_rows, encode_meta
+from vidrec.recstore.keys import (COLLECTIONS, DEFAULT_TTL_S, KEY_ACTIVE, KEY_VERSIONS, LOCK_TTL_S, MAX_HISTORY,
+                                  StoreError, check_version, list_key, meta_key, version_prefix)
 
 # KEYS: active, versions. ARGV: new version, history length. Returns the version it replaced.
 _FLIP = """
@@ -73,75 +39,8 @@ return ARGV[2]
 """
 
 
-class StoreError(RuntimeError):
-    """A publish or rollback that must not happen (the serving version stays as it is)."""
-
-
-class StoreUnavailable(RuntimeError):
-    """Redis could not be reached or answered with an error (readers degrade on this)."""
-
-
-def version_prefix(version: str) -> str:
-    return f"vidrec:v:{version}:"
-
-
-def list_key(version: str, collection: str, entity_id: str) -> str:
-    return f"vidrec:v:{version}:{collection}:{entity_id}"
-
-
-def meta_key(version: str) -> str:
-    return f"vidrec:v:{version}:meta"
-
-
-def check_version(version: str) -> str:
-    if not _VERSION_RE.match(version or ""):
-        raise ValueError(f"bad version {version!r}: 1-64 of [A-Za-z0-9._-], starting with a letter or digit")
-    return version
-
-
-def encode_rows(rows: Iterable[Iterable]) -> str:
-    """Rows (ITEM_FIELDS order) -> the stored JSON value."""
-    return json.dumps([list(r) for r in rows], separators=(",", ":"), ensure_ascii=False)
-
-
-def encode_items(items: Iterable[Mapping]) -> str:
-    """Item dicts -> the stored JSON value (missing fields are null)."""
-    return encode_rows([[it.get(f) for f in ITEM_FIELDS] for it in items])
-
-
-def decode_rows(raw: bytes | str | None) -> list[list] | None:
-    return None if raw is None else json.loads(raw)
-
-
-def row_to_item(row: list) -> dict:
-    return dict(zip(ITEM_FIELDS, row))
-
-
-@dataclass(frozen=True)
-class Found:
-    """One stored list as read: the version it belongs to and its rows."""
-
-    version: str
-    rows: list
-
-
 def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _decode_meta(raw: Mapping) -> dict:
-    meta = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()}
-    for k, v in meta.items():  # publish stores dicts and lists as JSON
-        if v[:1] in ("{", "["):
-            try:
-                meta[k] = json.loads(v)
-            except ValueError:
-                pass
-    for k in ("keys", "pinned"):
-        if k in meta:
-            meta[k] = int(meta[k])
-    return meta
 
 
 class RecoStore:
@@ -179,8 +78,7 @@ class RecoStore:
                   "created_at": (meta or {}).get("created_at") or _now_iso(), "keys": len(keys) + 1,
                   "counts": counts, "pinned": 0}
         pipe = self.r.pipeline(transaction=False)
-        pipe.hset(meta_key(version), mapping={k: json.dumps(v) if isinstance(v, (dict, list)) else str(v)
-                                              for k, v in fields.items()})
+        pipe.hset(meta_key(version), mapping=encode_meta(fields))
         pipe.expire(meta_key(version), self.ttl_s)
         pipe.execute()
         old = self._flip(keys=[KEY_ACTIVE, KEY_VERSIONS], args=[version, MAX_HISTORY])
@@ -309,7 +207,7 @@ class RecoStore:
         return v.decode() if v else None
 
     def meta(self, version: str) -> dict:
-        return _decode_meta(self.r.hgetall(meta_key(version)))
+        return decode_meta(self.r.hgetall(meta_key(version)))
 
     def get_list(self, collection: str, entity_id: str, version: str | None = None) -> Found | None:
         version = version or self.active_version()
@@ -325,63 +223,3 @@ class RecoStore:
                              **{k: m.get(k) for k in ("created_at", "ds", "params_digest", "keys", "pinned",
                                                       "withdrawn_at") if m.get(k) is not None}})
         return {"active": active, "meta": self.meta(active) if active else None, "versions": versions}
-
-
-class AsyncRecoStore:
-    """Reader for the API (redis.asyncio): a cached active-version pointer and one GET per list.
-
-    Short socket timeouts, one immediate retry, and a brief circuit breaker after a failure, so a dead
-    Redis costs a request almost nothing; every Redis failure surfaces as StoreUnavailable.
-    """
-
-    def __init__(self, client, *, pointer_ttl_s: float = 2.0, breaker_s: float = 0.5):
-        import redis
-
-        self.r, self.pointer_ttl_s, self.breaker_s = client, pointer_ttl_s, breaker_s
-        self._errors = (redis.RedisError, OSError)
-        self._version: str | None = None
-        self._version_until = 0.0
-        self._down_until = 0.0
-
-    @classmethod
-    def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs) -> "AsyncRecoStore":
-        import redis.asyncio as aioredis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                         retry=Retry(NoBackoff(), 1))
-        return cls(client, **kwargs)
-
-    async def _call(self, fn, *args):
-        if time.monotonic() < self._down_until:
-            raise StoreUnavailable("redis marked down (recent failure)")
-        try:
-            return await fn(*args)
-        except self._errors as exc:
-            self._down_until = time.monotonic() + self.breaker_s
-            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-    async def active_version(self) -> str | None:
-        """The served version, re-read at most every ``pointer_ttl_s`` seconds."""
-        if time.monotonic() >= self._version_until:
-            raw = await self._call(self.r.get, KEY_ACTIVE)
-            self._version = raw.decode() if raw else None
-            self._version_until = time.monotonic() + self.pointer_ttl_s
-        return self._version
-
-    async def get_list(self, collection: str, entity_id: str, version: str | None = None) -> Found | None:
-        version = version or await self.active_version()
-        if version is None:
-            return None
-        raw = await self._call(self.r.get, list_key(version, collection, entity_id))
-        return None if raw is None else Found(version, decode_rows(raw))
-
-    async def meta(self, version: str) -> dict:
-        return _decode_meta(await self._call(self.r.hgetall, meta_key(version)))
-
-    async def ping(self) -> bool:
-        return bool(await self._call(self.r.ping))
-
-    async def aclose(self) -> None:
-        await self.r.aclose()

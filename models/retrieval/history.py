@@ -1,0 +1,152 @@
+"""What a user did, as models read it: confidence weights, positives, and ``History`` (one as-of day).
+
+ALS learns from **positive** signal only: a watch weighs ``min(watch_fraction, WATCH_WEIGHT_CAP)``, a like
+and a share their ``EVENT_WEIGHTS``; a (user, video) pair sums its events. Negative events (skip,
+dislike, not_interested) are left out of the matrix on purpose: implicit's ALS reads a missing entry as
+"preference 0 with confidence 1", which is already what a skip says, while a negative confidence would
+push a video away harder than one skip deserves. Negatives act later instead: seen/not-interested
+filtering (``History.excluded``, ``rerank``) and the ranker's labels. Impressions and clicks carry no
+weight here.
+
+``drop_excluded`` is the one filter that removes excluded (key, video) pairs and blocked (key, creator)
+pairs from any list (retrieval's candidates, re-ranking).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from models.retrieval.matrix import CONFIDENCE, isin_pairs, top_per_group
+from vidrec import dates
+from vidrec.tables import EVENT_TYPE, EVENT_WEIGHTS, TS, USER_ID, VIDEO_ID, WATCH_FRACTION, WATCH_WEIGHT_CAP
+
+POSITIVE_EVENTS = ("watch", "like", "share")
+NEGATIVE_EVENTS = ("skip", "dislike", "not_interested")
+EXCLUDED_EVENTS = ("watch", "like", "share", "skip", "dislike", "not_interested")  # never recommended again
+INTERACTION_COLUMNS = [USER_ID, VIDEO_ID, EVENT_TYPE, TS, WATCH_FRACTION, "region", "ds"]
+VIDEO_COLUMNS = [VIDEO_ID, "title", "creator_id", "category", "upload_ts"]
+
+
+def confidence(interactions: pd.DataFrame) -> np.ndarray:
+    """Per event: its ALS confidence (0 for everything but watch, like and share)."""
+    kind = interactions[EVENT_TYPE].to_numpy()
+    watch = np.clip(interactions[WATCH_FRACTION].fillna(0.0).to_numpy(float), 0.0, WATCH_WEIGHT_CAP)
+    return np.select([kind == "watch", kind == "like", kind == "share"],
+                     [watch, EVENT_WEIGHTS["like"], EVENT_WEIGHTS["share"]], 0.0)
+
+
+def positives(interactions: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, video_id, confidence, last_ts): positive events summed per pair, sorted by pair."""
+    frame = interactions[[USER_ID, VIDEO_ID, TS]].assign(**{CONFIDENCE: confidence(interactions)})
+    frame = frame[frame[CONFIDENCE] > 0]
+    return (frame.groupby([USER_ID, VIDEO_ID], sort=True)
+            .agg(**{CONFIDENCE: (CONFIDENCE, "sum"), "last_ts": (TS, "max")}).reset_index())
+
+
+@dataclass
+class History:
+    """The interaction window of one as-of day, and the per-user aggregates retrieval and re-ranking read.
+
+    ``interactions`` holds INTERACTION_COLUMNS for ``ds`` in the window (nothing after ``ds``);
+    ``videos`` the catalog uploaded before the end of ``ds`` (VIDEO_COLUMNS); ``users`` user_id, region;
+    ``exclusions`` (user_id, video_id, event_type) rows of EXCLUDED_EVENTS over a horizon that may be
+    longer than the window (None: the window's own rows).
+    """
+
+    ds: str
+    interactions: pd.DataFrame
+    videos: pd.DataFrame
+    users: pd.DataFrame
+    active_days: int = 30
+    exclusions: pd.DataFrame | None = None
+
+    @cached_property
+    def positives(self) -> pd.DataFrame:
+        return positives(self.interactions)
+
+    @cached_property
+    def active_users(self) -> np.ndarray:
+        """Users with any event in the last ``active_days`` days up to ``ds`` (sorted)."""
+        recent = self.interactions[self.interactions["ds"] >= dates.shift_ds(self.ds, -(self.active_days - 1))]
+        return np.sort(recent[USER_ID].unique())
+
+    def _excluding_rows(self) -> pd.DataFrame:
+        rows = self.interactions if self.exclusions is None else self.exclusions
+        return rows[rows[EVENT_TYPE].isin(EXCLUDED_EVENTS)]
+
+    @cached_property
+    def excluded(self) -> pd.DataFrame:
+        """(user_id, video_id) never to recommend again: watched, liked, shared, skipped, disliked, not
+        interested (a skip means the user saw it and passed; impressions and clicks alone do not count)."""
+        return self._excluding_rows()[[USER_ID, VIDEO_ID]].drop_duplicates().reset_index(drop=True)
+
+    @cached_property
+    def blocked_creators(self) -> pd.DataFrame:
+        """(user_id, creator_id) of every video the user marked not interested."""
+        rows = self._excluding_rows()
+        rows = rows[rows[EVENT_TYPE] == "not_interested"][[USER_ID, VIDEO_ID]]
+        rows = rows.merge(self.videos[[VIDEO_ID, "creator_id"]], on=VIDEO_ID)
+        return rows[[USER_ID, "creator_id"]].drop_duplicates().reset_index(drop=True)
+
+    def recent_videos(self, n: int) -> pd.DataFrame:
+        """(user_id, video_id, confidence, recency): each user's ``n`` latest positive videos, recency 0 = latest."""
+        pos = self.positives.sort_values([USER_ID, "last_ts", VIDEO_ID], ascending=[True, False, True])
+        pos = pos.assign(recency=pos.groupby(USER_ID).cumcount())
+        return pos[pos["recency"] < n][[USER_ID, VIDEO_ID, CONFIDENCE, "recency"]].reset_index(drop=True)
+
+    def affinity(self, column: str) -> pd.DataFrame:
+        """(user_id, <column>, share): the user's share of positive confidence per catalog ``column``."""
+        pos = self.positives.merge(self.videos[[VIDEO_ID, column]], on=VIDEO_ID)
+        per = pos.groupby([USER_ID, column], sort=True)[CONFIDENCE].sum().rename("share").reset_index()
+        per["share"] /= per.groupby(USER_ID)["share"].transform("sum")
+        return per
+
+    def top_affinity(self, column: str, n: int) -> pd.DataFrame:
+        """(user_id, <column>, share): each user's ``n`` largest shares of ``affinity(column)`` (ties: the
+        smaller value of ``column``)."""
+        return top_per_group(self.affinity(column), USER_ID, "share", n, tiebreak=column)
+
+    @cached_property
+    def user_region(self) -> pd.Series:
+        """user_id -> region: the users table, else the region of the user's latest event."""
+        latest = self.interactions.sort_values(TS).drop_duplicates(USER_ID, keep="last").set_index(USER_ID)["region"]
+        table = self.users.dropna(subset=["region"]).set_index(USER_ID)["region"]
+        return table.combine_first(latest)
+
+    def exposure(self, days: int) -> pd.Series:
+        """video_id -> impressions in the last ``days`` days (videos never shown are absent)."""
+        rows = self.interactions[(self.interactions["ds"] >= dates.shift_ds(self.ds, -(days - 1)))
+                                 & (self.interactions[EVENT_TYPE] == "impression")]
+        return rows.groupby(VIDEO_ID).size()
+
+
+def load_history(snapshot, ds: str, *, lookback_days: int, active_days: int,
+                 exclusion_days: int | None = None) -> History:
+    """History as of the end of ``ds`` from the lake (``snapshot`` is a models.io.LakeSnapshot); exclusions
+    reach back ``exclusion_days`` (at least the window)."""
+    inter = snapshot.read("interactions", INTERACTION_COLUMNS, dates.window(ds, lookback_days))
+    exclusions = None
+    if exclusion_days is not None and exclusion_days > lookback_days:
+        exclusions = snapshot.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE], dates.window(ds, exclusion_days),
+                                   filters=[(EVENT_TYPE, "in", list(EXCLUDED_EVENTS))])
+    videos = snapshot.read("videos", VIDEO_COLUMNS)
+    end = pd.Timestamp(dates.day_end(ds))
+    videos = videos[videos["upload_ts"].isna() | (videos["upload_ts"] < end)].reset_index(drop=True)
+    users = snapshot.read("users", [USER_ID, "region"])
+    return History(ds, inter.reset_index(drop=True), videos, users, active_days, exclusions)
+
+
+def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | None, blocked: pd.DataFrame | None,
+                  key: str = USER_ID) -> pd.DataFrame:
+    """``items`` without (key, video_id) pairs of ``excluded`` and (key, creator_id) pairs of ``blocked``
+    (``History.excluded`` and ``History.blocked_creators`` when key is the user); None or empty: no filter."""
+    def hit(frame, other, col):
+        if other is None or other.empty or frame.empty:
+            return np.zeros(len(frame), bool)
+        return isin_pairs(frame[key], frame[col], other[key], other[col])
+
+    return items[~(hit(items, excluded, VIDEO_ID) | hit(items, blocked, "creator_id"))].reset_index(drop=True)

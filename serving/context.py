@@ -1,0 +1,113 @@
+"""What the handlers share: ``Services``, one per app, yielded by the lifespan as ``request.state.svc``.
+
+It holds the Redis reader, the overlay, the event log, the last-known trending lists (served when Redis is
+unreachable) and the counters /healthz shows, and it owns the time budgets around the overlay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+
+from serving.event_log import EventLog
+from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
+from serving.schemas import DEFAULT_REGION
+from vidrec.recstore.codec import Found
+from vidrec.recstore.keys import IX_CREATOR, TRENDING, VIDEO, StoreUnavailable
+from vidrec.recstore.reader import AsyncRecoStore
+from vidrec.settings import Settings
+
+log = logging.getLogger(__name__)
+PUSH_BUDGET_FACTOR = 4  # an event's overlay push may take 4x the read budget (read + write)
+
+
+class Services:
+    """What the handlers share: the store, the overlay, the event log, the fallback list and counters."""
+
+    def __init__(self, settings: Settings, store: AsyncRecoStore, overlay: Overlay, event_log: EventLog):
+        self.settings, self.store, self.overlay, self.events = settings, store, overlay, event_log
+        self.counters: Counter = Counter()
+        self._fallback: dict[str, Found] = {}  # region -> last trending list read successfully
+        self._seen_version: str | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    def count(self, name: str) -> None:
+        self.counters[name] += 1
+
+    async def start(self) -> None:
+        try:
+            await self.overlay.start()
+        except Exception as exc:  # fail open: no overlay rather than no API
+            log.warning("real-time overlay disabled at start: %s: %s", type(exc).__name__, exc)
+            self.overlay = DisabledOverlay(f"{type(exc).__name__}: {exc}")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.refresh_fallback(), 1.0)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self.events.close()
+        with contextlib.suppress(Exception):
+            await self.overlay.aclose()
+        with contextlib.suppress(Exception):
+            await self.store.aclose()
+
+    # -- overlay ---------------------------------------------------------------------------------------
+    async def overlay_state(self, user_id: str) -> tuple[UserState, bool]:
+        """The user's real-time state within the time budget; (EMPTY, False) when late or failing."""
+        if not self.overlay.enabled:
+            return EMPTY, False
+        try:
+            return await asyncio.wait_for(self.overlay.user_state(user_id),
+                                          self.settings.overlay_timeout_ms / 1000), True
+        except asyncio.TimeoutError:
+            self.count("overlay_timeouts")
+        except Exception as exc:  # fail open (module docstring of serving.overlay)
+            self.count("overlay_errors")
+            log.debug("overlay read failed: %s: %s", type(exc).__name__, exc)
+        return EMPTY, False
+
+    async def record_overlay(self, record: dict, creator_id: str | None) -> bool:
+        """Push the event into the user's real-time state; False when disabled, irrelevant or failing."""
+        if not self.overlay.enabled:
+            return False
+        budget = PUSH_BUDGET_FACTOR * self.settings.overlay_timeout_ms / 1000
+        try:
+            if record["event_type"] == "not_interested" and creator_id is None:
+                creator_id = await asyncio.wait_for(self.creator_of(record["video_id"]), budget)
+            return await asyncio.wait_for(self.overlay.record(record, creator_id), budget)
+        except Exception as exc:
+            self.count("overlay_push_failures")
+            log.debug("overlay push failed: %s: %s", type(exc).__name__, exc)
+            return False
+
+    async def creator_of(self, video_id: str) -> str | None:
+        try:
+            found = await self.store.get_list(VIDEO, video_id)
+        except StoreUnavailable:
+            return None
+        return found.rows[IX_CREATOR] if found else None
+
+    # -- last-known trending (served when Redis is unreachable) --------------------------------------
+    def remember(self, region: str, found: Found) -> None:
+        self._fallback[region] = found
+
+    def last_known(self, region: str) -> tuple[str | None, list]:
+        found = self._fallback.get(region) or self._fallback.get(DEFAULT_REGION)
+        return (found.version, found.rows) if found else (None, [])
+
+    def noticed(self, version: str) -> None:
+        """A read succeeded on ``version``: when it is new to this process, refresh the fallback list."""
+        if version != self._seen_version:
+            self._seen_version = version
+            task = asyncio.ensure_future(self.refresh_fallback())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def refresh_fallback(self) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            found = await self.store.get_list(TRENDING, DEFAULT_REGION)
+            if found is not None:
+                self.remember(DEFAULT_REGION, found)
