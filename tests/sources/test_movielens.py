@@ -13,7 +13,7 @@ import pytest
 from vidrec.sources import movielens
 from vidrec.tables import EVENT_FIELDS, EVENT_TYPES, USER_FIELDS, VIDEO_FIELDS, arrow_schema
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 RULE = {1: "dislike", 2: "skip", 3: "watch", 4: "watch", 5: "like"}
 FRACTION = {1: 0.05, 2: 0.15, 3: 0.6, 4: 0.9, 5: 1.0}
 

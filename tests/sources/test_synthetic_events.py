@@ -14,7 +14,7 @@ import pytest
 from vidrec.sources import synthetic_events as sample
 from vidrec.tables import EVENT_FIELDS, EVENT_TYPES, USER_FIELDS, VIDEO_FIELDS, arrow_schema
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 START = pd.Timestamp("2026-11-01", tz="UTC")
 
 
