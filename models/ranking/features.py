@@ -1,14 +1,23 @@
 """Point-in-time ranker features: Feast's historical join over the Delta feature tables (DuckDB offline store).
 
 The store is the one ``vidrec.feast_config.open_store`` builds (the same configuration serving and the
-feature jobs use). Imported lazily by ``models.ranking.training_set.fetch_features``, the one place that
-decides where ranker features come from.
+feature jobs use). ``models.ranking.training_set.fetch_features``, the one place that decides where ranker
+features come from, calls ``entity_features``: a feature view's values depend only on its join key and
+the timestamp, so each view is joined once per distinct (join key, event_timestamp) of the rows (a user's
+candidates share one user row, a video's candidates one video row) and the answers are spread back over
+the rows. ``historical_features`` is Feast's plain per-row join, the reference it must equal.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from vidrec.feast_config import install_duckdb_delta, open_store
 from vidrec.settings import Settings
+
+EVENT_TIMESTAMP = "event_timestamp"  # Feast's entity-frame timestamp column
+_KEY = "_entity_row"
 
 
 def historical_features(settings: Settings, entity_df, service: str = "ranker_v1"):
@@ -22,3 +31,32 @@ def historical_features(settings: Settings, entity_df, service: str = "ranker_v1
     job = fs.get_historical_features(entity_df=entity_df, features=fs.get_feature_service(service),
                                      full_feature_names=True)
     return job.to_df()
+
+
+def entity_features(settings: Settings, rows: pd.DataFrame, service: str = "ranker_v1") -> pd.DataFrame:
+    """The service's ``<view>__<feature>`` columns for each of ``rows`` (its views' join keys and
+    ``event_timestamp``), in the rows' order, with the values ``historical_features`` gives: one Feast join
+    per view over the distinct (join key, event_timestamp) pairs of ``rows`` instead of one per row."""
+    install_duckdb_delta()
+    fs = open_store(settings)
+    columns = {}
+    for projection in fs.get_feature_service(service).feature_view_projections:
+        keys = list(fs.get_feature_view(projection.name).join_keys) + [EVENT_TIMESTAMP]
+        codes, distinct = _distinct(rows, keys)
+        refs = [f"{projection.name_to_use()}:{feature.name}" for feature in projection.features]
+        found = fs.get_historical_features(entity_df=distinct, features=refs, full_feature_names=True).to_df()
+        found = found.sort_values(_KEY, kind="stable").reset_index(drop=True)
+        if not np.array_equal(found[_KEY].to_numpy(), np.arange(len(distinct))):
+            raise RuntimeError(f"the {projection.name} join did not return exactly one row per entity")
+        for name in (c for c in found.columns if c not in distinct.columns):
+            columns[name] = found[name].take(codes).reset_index(drop=True)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+
+def _distinct(rows: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """(code of each row's distinct ``keys`` tuple, the distinct tuples with ``_entity_row`` = their code)."""
+    codes, uniques = pd.MultiIndex.from_frame(rows[keys]).factorize()
+    distinct = uniques.to_frame(index=False)
+    distinct.columns = keys  # factorize drops the level names
+    distinct[_KEY] = np.arange(len(distinct))
+    return codes, distinct

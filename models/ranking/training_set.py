@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
+from models.ranking.features import EVENT_TIMESTAMP, entity_features
 from models.retrieval.candidates import CandidateParams, build_candidates, retrieval_as_of
 from models.retrieval.matrix import isin_pairs
 from vidrec import dates
@@ -36,7 +37,6 @@ from vidrec.tables import EVENT_TYPE, USER_ID, VIDEO_ID, WATCH_FRACTION
 
 log = logging.getLogger("vidrec.training_set")
 FEATURE_SERVICE = "ranker_v1"
-EVENT_TIMESTAMP = "event_timestamp"
 LABEL, LABEL_KIND, LABEL_DS, SPLIT = "label", "label_kind", "label_ds", "split"
 
 
@@ -87,29 +87,22 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
     rank.py calls it with the source the ranker was trained with, so training and scoring never see
     features computed two ways.
 
-    ``source="feast"``: Feast service ``ranker_v1`` via ``models.ranking.features.historical_features``.
-    Feast's join returns rows in its own order and passes extra entity columns through, so each entity
-    row carries its position (``_row``) and the answer is put back in that order (cheaper than a merge on
-    three keys, and it checks that no row was lost or duplicated). Only numeric features are kept: the
-    ranker cannot use the service's lists and strings (top_categories, category, ...); the pair
-    features of candidates.py carry that information. ``source="none"``: rows unchanged (the
-    ranker then uses retrieval and pair features only; for tests and for lakes without feature tables).
+    ``source="feast"``: Feast service ``ranker_v1`` through ``models.ranking.features.entity_features``,
+    which joins each feature view once per distinct (user or video, event_timestamp) and spreads the
+    answers back over the rows, in the rows' order. Only numeric features are kept: the ranker cannot use
+    the service's lists and strings (top_categories, category, ...); the pair features of candidates.py
+    carry that information. ``source="none"``: rows unchanged (the ranker then uses retrieval and pair
+    features only; for tests and for lakes without feature tables).
     """
     if source == "none":
         return rows, "none"
     if source != "feast":
         raise ValueError(f"unknown feature source {source!r}")
-    from models.ranking.features import historical_features
-
-    entity = rows[[USER_ID, VIDEO_ID, EVENT_TIMESTAMP]].reset_index(drop=True).assign(_row=np.arange(len(rows)))
-    feats = historical_features(settings, entity, service=FEATURE_SERVICE)
-    order = np.argsort(feats["_row"].to_numpy(), kind="stable")
-    if not np.array_equal(feats["_row"].to_numpy()[order], entity["_row"].to_numpy()):
-        raise RuntimeError("the feature join did not return exactly one row per entity row")
-    added = [c for c in feats.columns if c not in entity.columns and c not in rows.columns
+    feats = entity_features(settings, rows[[USER_ID, VIDEO_ID, EVENT_TIMESTAMP]].reset_index(drop=True),
+                            service=FEATURE_SERVICE)
+    added = [c for c in feats.columns if c not in rows.columns
              and (pd.api.types.is_numeric_dtype(feats[c]) or pd.api.types.is_bool_dtype(feats[c]))]
-    out = pd.concat([rows.reset_index(drop=True), feats[added].iloc[order].reset_index(drop=True)], axis=1)
-    return out, f"feast:{FEATURE_SERVICE}"
+    return pd.concat([rows.reset_index(drop=True), feats[added]], axis=1), f"feast:{FEATURE_SERVICE}"
 
 
 def build_day(settings: Settings, snapshot: io.LakeSnapshot, label_ds: str, *, sample: int | None,

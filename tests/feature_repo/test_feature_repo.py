@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import pytest
 
-from models.ranking.features import historical_features
+from models.ranking.features import entity_features, historical_features
 from serving.overlay import EMPTY, FeastOverlay, UserState, open_feature_store
 from spark_jobs.features import feast_jobs
 from spark_jobs.features import user_features
@@ -141,6 +141,34 @@ def test_historical_features_take_the_latest_partition_at_or_before_each_timesta
     assert math.isnan(out["video_features__age_days"][2])  # v2 has no partition valid on 11-09 12:00
     assert out["video_features__age_days"][3] == 0.5  # v2 as of 11-10 00:00 (the DS1 partition)
     assert out["user_features__top_categories"][1].tolist() == ["music"]
+
+
+def test_features_fetched_once_per_entity_equal_the_per_row_join(repo):
+    """entity_features (one join per distinct user/video and timestamp) gives historical_features' values."""
+    settings, _, _ = repo
+    stamps = pd.to_datetime(["2026-11-10 12:00", "2026-11-11 06:00", "2026-11-09 12:00"], utc=True)
+    rows = pd.DataFrame([(u, v, ts) for ts in stamps for u in ("u1", "u2", "u9") for v in ("v1", "v2", "v9")] * 2,
+                        columns=["user_id", "video_id", "event_timestamp"]).sample(frac=1.0, random_state=3)
+    rows = rows.reset_index(drop=True)
+    per_row = historical_features(settings, rows.assign(_row=range(len(rows)))).sort_values("_row")
+    per_row = per_row.reset_index(drop=True)
+    fetched = entity_features(settings, rows)
+    assert len(fetched) == len(rows) and list(fetched.index) == list(range(len(rows)))
+    assert list(fetched.columns) == [c for c in per_row.columns if "__" in c]  # same order: same ranker input
+    assert list(fetched.dtypes) == [per_row[c].dtype for c in fetched.columns]
+    for column in fetched.columns:
+        mine, theirs = fetched[column], per_row[column]
+        assert [None if _missing(x) else _plain(x) for x in mine] == \
+            [None if _missing(x) else _plain(x) for x in theirs], column
+    assert fetched["user_features__likes_30d"].notna().sum() > 0 and fetched["video_features__views_30d"].notna().any()
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _plain(value):
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def test_pushed_realtime_features_are_read_back_online(repo):
