@@ -5,7 +5,9 @@
   as training, ``event_timestamp`` = ds + 1 day), then ``rerank`` (filters, creator window,
   exploration, reasons). ``topn`` + ``spare`` (50) rows per user, so serving can refill after dropping.
   The exploration pool is the user's ``fresh`` candidates whose impressions over the last
-  ``explore_days`` are at most the ``explore_quantile`` of the catalog's.
+  ``explore_days`` are at most the ``explore_quantile`` of the catalog's. The candidates are read, scored
+  and re-ranked in pieces of about ``chunk_rows`` rows holding whole users (the file is sorted by user),
+  so memory follows the piece, not the catalog x users; every user's list is the same as in one piece.
 - ``lists/related.parquet`` (video_id, rank, related_id, score, reason, source): related candidates in
   retrieval order, creator-diversified.
 - ``lists/trending.parquet`` (region, rank, video_id, score, reason): per region and ``global``.
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from models import io, manifest
 from models.ranking.ranker import load_ranker, score
@@ -45,6 +48,7 @@ class RankParams:
     explore_days: int = 7
     explore_quantile: float = 0.25
     related_n: int = 50
+    chunk_rows: int = 1_000_000  # candidate rows scored and re-ranked at a time (whole users)
 
 
 def score_candidates(settings: Settings, cands: pd.DataFrame, model, meta: dict, ds: str) -> pd.DataFrame:
@@ -66,15 +70,49 @@ def catalog_columns(frame: pd.DataFrame, hist: History, item: str = VIDEO_ID, se
     return out
 
 
-def build_home(scored: pd.DataFrame, hist: History, rp: RerankParams, params: RankParams) -> pd.DataFrame:
-    rows = scored[[USER_ID, VIDEO_ID, "score", "best_source", "seed_video_id", "trend_region", "score_fresh"]]
-    rows = catalog_columns(rows, hist, seed="seed_video_id").rename(columns={"best_source": "source"})
+def explore_videos(hist: History, params: RankParams) -> set:
+    """Videos shown at most the ``explore_quantile`` of the catalog's impressions over ``explore_days``."""
     exposure = hist.videos[VIDEO_ID].map(hist.exposure(params.explore_days)).fillna(0)
     limit = float(np.quantile(exposure, params.explore_quantile)) if len(exposure) else 0.0
-    low = set(hist.videos.loc[exposure.to_numpy() <= limit, VIDEO_ID])
+    return set(hist.videos.loc[exposure.to_numpy() <= limit, VIDEO_ID])
+
+
+def build_home(scored: pd.DataFrame, hist: History, rp: RerankParams, low: set) -> pd.DataFrame:
+    """Re-ranked home lists of the users in ``scored``; the exploration pool is their fresh candidates in ``low``."""
+    rows = scored[[USER_ID, VIDEO_ID, "score", "best_source", "seed_video_id", "trend_region", "score_fresh"]]
+    rows = catalog_columns(rows, hist, seed="seed_video_id").rename(columns={"best_source": "source"})
     pool = rows[rows["score_fresh"].notna() & rows[VIDEO_ID].isin(low)]
     home = rerank(rows, rp, excluded=hist.excluded, blocked=hist.blocked_creators, explore=pool)
     return home.assign(reason=explain(home))[HOME]
+
+
+def user_chunks(path, rows: int):
+    """The candidates file in pieces of about ``rows`` rows, each holding whole users (the file is sorted by
+    user, as ``build_candidates`` writes it), read through Arrow a batch at a time."""
+    carry = None
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        frame = batch.to_pandas()
+        frame = frame if carry is None else pd.concat([carry, frame], ignore_index=True)
+        users = frame[USER_ID].to_numpy()
+        if len(users) > 1 and not (users[1:] >= users[:-1]).all():
+            raise RuntimeError(f"{path} is not sorted by {USER_ID}: run build_candidates again")
+        cut = int(np.searchsorted(users == users[-1], True))  # the last user's first row (sorted: one run)
+        carry = frame.iloc[cut:].reset_index(drop=True)
+        if cut:
+            yield frame.iloc[:cut].reset_index(drop=True)
+    if carry is not None and len(carry):
+        yield carry
+
+
+def rank_home(settings: Settings, ds: str, hist: History, rp: RerankParams, params: RankParams) -> tuple:
+    """(home lists of every candidate user, the ranker's meta), a chunk of whole users at a time."""
+    out = io.run_dir(settings, ds)
+    model, meta = load_ranker(out / "ranker")
+    low, parts = explore_videos(hist, params), []
+    for chunk in user_chunks(out / "candidates.parquet", params.chunk_rows):
+        parts.append(build_home(score_candidates(settings, chunk, model, meta, ds), hist, rp, low))
+    home = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=HOME)
+    return home, meta
 
 
 def build_related_lists(related: pd.DataFrame, hist: History, rp: RerankParams, params: RankParams) -> pd.DataFrame:
@@ -105,19 +143,18 @@ def build_coldstart(hist: History, trend: pd.DataFrame, rp: RerankParams, params
     return out.assign(reason=explain(out))[["region", "rank", VIDEO_ID, "score", "reason"]]
 
 
-def run(settings: Settings, ds: str) -> dict:
+def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
     """Write runs/<ds>/lists/{home,related,trending,coldstart}.parquet."""
     started = time.monotonic()
-    out, params, cparams = io.run_dir(settings, ds), RankParams(), CandidateParams.from_settings(settings)
+    out, params, cparams = io.run_dir(settings, ds), params or RankParams(), CandidateParams.from_settings(settings)
     rp = RerankParams.from_settings(settings, spare=params.spare)
     snap = io.LakeSnapshot(settings)
     hist = load_history(snap, ds, lookback_days=cparams.lookback_days, active_days=settings.active_days,
                         exclusion_days=cparams.exclusion_days)
-    model, meta = load_ranker(out / "ranker")
-    scored = score_candidates(settings, io.read_parquet(out / "candidates.parquet"), model, meta, ds)
+    home, meta = rank_home(settings, ds, hist, rp, params)
     trend = trending_scores(hist, replace(cparams, trending_k=settings.topn), read_trending(snap, ds))
     lists = {
-        "home": build_home(scored, hist, rp, params),
+        "home": home,
         "related": build_related_lists(io.read_parquet(out / "related_candidates.parquet"), hist, rp, params),
         "trending": build_trending_lists(trend),
         "coldstart": build_coldstart(hist, trend, rp, cparams),

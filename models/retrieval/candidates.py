@@ -133,6 +133,8 @@ def run(settings: Settings, ds: str) -> dict:
     model, idmap = load_als(out / "als")
     r = Retrieval(hist, model, idmap, load_index(out / "index"), read_trending(snap, ds))
     cands = build_candidates(r, params, settings.candidates_per_user)
+    if not cands[USER_ID].is_monotonic_increasing:  # rank reads the file a chunk of whole users at a time
+        cands = cands.sort_values(USER_ID, kind="stable", ignore_index=True)
     related = build_related(r, params)
     io.write_parquet(cands, out / "candidates.parquet")
     io.write_parquet(related, out / "related_candidates.parquet")

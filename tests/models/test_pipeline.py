@@ -90,6 +90,24 @@ def evaluated_with_yesterday_serving(settings, world_big):
     return settings, params, metrics, runs
 
 
+def test_ranking_in_chunks_of_users_gives_the_lists_of_one_piece(settings, world_big):
+    """rank reads, scores and re-ranks the candidates a few users at a time: the lists do not change."""
+    settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
+    write_lake(settings, *world_big)
+    training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10,
+                                                                   features="none"))
+    als.run(settings, DS), ann_index.run(settings, DS), candidates.run(settings, DS), ranker.run(settings, DS)
+    out = settings.artifact_root / "runs" / DS
+    cands = pd.read_parquet(out / "candidates.parquet")
+    assert cands["user_id"].is_monotonic_increasing and cands["user_id"].nunique() > 5
+    rank.run(settings, DS, rank.RankParams(chunk_rows=10**9))
+    whole = pd.read_parquet(out / "lists" / "home.parquet")
+    rank.run(settings, DS, rank.RankParams(chunk_rows=57))  # a piece ends inside a user's rows
+    pieces = pd.read_parquet(out / "lists" / "home.parquet")
+    assert len(pieces) > 0 and pieces["user_id"].nunique() == cands["user_id"].nunique()
+    pd.testing.assert_frame_equal(pieces, whole)
+
+
 def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, world_big, tmp_path):
     settings, params, first, runs = evaluated_with_yesterday_serving(settings, world_big)
     again = evaluate.run(settings, DS, params)
