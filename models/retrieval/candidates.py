@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from models.retrieval.als import AlsParams, fit_als, load_als
 from models.retrieval.ann_index import AnnParams, build_index, load_index
 from models.retrieval.fusion import fuse
 from models.retrieval.history import History, drop_excluded, load_history
-from models.retrieval.matrix import IdMap, build_user_items, top_per_group
+from models.retrieval.matrix import IdMap, build_user_items, top_per_group, top_per_row
 from models.retrieval.pair_features import add_pair_features, attach_seeds
 from models.retrieval.params import CandidateParams
 from models.retrieval.sources.als import als_source
@@ -55,6 +55,16 @@ class Retrieval:
     idmap: IdMap
     index: object
     trending_table: pd.DataFrame | None = None
+    similar: dict = field(default_factory=dict, repr=False)  # (method, l2) -> (neighbours, co-watch matrix)
+
+    def cowatch(self, params: CandidateParams, neighbours: int) -> sp.csr_matrix:
+        """The co-watch matrix keeping ``neighbours`` per video, computed once per retrieval: fewer
+        neighbours are cut from a larger matrix already built (the same entries, ties included)."""
+        key = (params.cowatch_method, params.ease_l2)
+        have = self.similar.get(key)
+        if have is None or have[0] < neighbours:
+            have = self.similar[key] = (neighbours, cowatch_matrix(self.history, self.idmap, params, neighbours))
+        return have[1] if have[0] == neighbours else top_per_row(have[1], neighbours)
 
 
 def drop_unavailable(frame: pd.DataFrame, history: History) -> pd.DataFrame:
@@ -71,7 +81,7 @@ def build_candidates(r: Retrieval, params: CandidateParams, per_user: int, users
     users = np.asarray(hist.active_users if users is None else users, dtype=object)
     quality = video_quality(hist, params)
     seeds = seed_matrix(hist, r.idmap, params, users)
-    cowatch = cowatch_matrix(hist, r.idmap, params, params.cowatch_neighbours)
+    cowatch = r.cowatch(params, params.cowatch_neighbours)
     frames = {
         "als": als_source(users, r.model, r.idmap, r.index, params.als_k),
         "cowatch": cowatch_source(seeds, users, cowatch, r.idmap, params.cowatch_k),
@@ -98,7 +108,7 @@ def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
     rows = np.repeat(np.arange(len(idmap.videos)), found.shape[1]).reshape(found.shape)
     ok = (found >= 0) & (found != rows)
     als = pd.DataFrame({VIDEO_ID: idmap.videos[rows[ok]], "related_id": idmap.videos[found[ok]], "score": scores[ok]})
-    co = cowatch_matrix(r.history, idmap, params, k).tocoo()
+    co = r.cowatch(params, k).tocoo()
     pos = co.data > 0  # EASE weights can be negative: those videos are not related
     co = sp.coo_matrix((co.data[pos], (co.row[pos], co.col[pos])), shape=co.shape)
     cowatch = pd.DataFrame({VIDEO_ID: idmap.videos[co.row], "related_id": idmap.videos[co.col], "score": co.data})

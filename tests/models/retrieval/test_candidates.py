@@ -130,6 +130,17 @@ def test_related_videos_are_als_and_cowatch_neighbours_never_the_video_itself(wo
     assert same.mean() >= 0.9
 
 
+@pytest.mark.parametrize("method", ["cosine", "ease"])
+def test_the_cowatch_matrix_is_built_once_per_retrieval_and_cut_for_fewer_neighbours(world, method):
+    params = replace(SMALL, cowatch_method=method, cowatch_neighbours=8)
+    shared = retrieval(world)
+    build_candidates(shared, params, per_user=30)  # builds the 8-neighbour matrix
+    built = shared.similar[(method, params.ease_l2)][1]
+    cut = build_related(shared, params)  # related_k 5: cut from it, not rebuilt
+    assert shared.similar[(method, params.ease_l2)][1] is built
+    pd.testing.assert_frame_equal(cut, build_related(retrieval(world), params))  # = built with 5 directly
+
+
 def test_best_seed_is_the_strongest_weighted_seed_per_pair_in_any_chunking():
     from models.retrieval.pair_features import _best_seed
 
