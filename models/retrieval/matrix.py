@@ -105,6 +105,29 @@ def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
     return sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
 
 
+def top_per_dense_row(dense: np.ndarray, m: int, block: int = 1024) -> sp.csr_matrix:
+    """``top_per_row(sp.csr_matrix(dense), m)`` without the n x n sparse copy and its full sort: each block of
+    rows keeps its ``m`` largest nonzero entries (ties: lower column first), found with a partition."""
+    n_rows, n_cols = dense.shape
+    k, rows, cols, vals = min(m, n_cols), [], [], []
+    for start in range(0, n_rows if k > 0 else 0, block):
+        part = dense[start:start + block]
+        present = part != 0
+        score = np.where(present, part, -np.inf)
+        kth = -np.partition(-score, k - 1, axis=1)[:, k - 1:k]  # each row's k-th largest (-inf: fewer nonzeros)
+        above = score > kth
+        tied = present & (score == kth)
+        keep = above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+        r, c = np.nonzero(keep)
+        rows.append(r + start)
+        cols.append(c)
+        vals.append(part[r, c])
+    if not rows:
+        return sp.csr_matrix(dense.shape, dtype=dense.dtype)
+    data = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
+    return sp.csr_matrix(data, shape=dense.shape, dtype=dense.dtype)
+
+
 def top_per_group(frame: pd.DataFrame, group: str, score: str, k: int, tiebreak: str = VIDEO_ID) -> pd.DataFrame:
     """The ``k`` best rows by ``score`` of each ``group`` (ties broken by ``tiebreak``), sorted."""
     g = pd.factorize(frame[group], sort=True)[0]

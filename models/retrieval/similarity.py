@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from models.retrieval.matrix import top_per_row
+from models.retrieval.matrix import top_per_dense_row, top_per_row
 
 
 def build_cowatch(user_items: sp.csr_matrix, neighbours: int, *, block: int = 4096) -> sp.csr_matrix:
@@ -44,10 +44,11 @@ def build_ease(user_items: sp.csr_matrix, neighbours: int, l2: float = 500.0) ->
     binary = user_items.tocsr().astype(bool).astype(np.float64)
     gram = (binary.T @ binary).toarray()
     gram[np.diag_indices_from(gram)] += l2
-    inverse = np.linalg.inv(gram)
-    weights = inverse / -np.diag(inverse)  # column j divided by -P_jj
+    weights = np.linalg.inv(gram)
+    del gram
+    weights /= -np.diag(weights).copy()  # column j divided by -P_jj (in place: one n x n array less)
     np.fill_diagonal(weights, 0.0)
-    return top_per_row(sp.csr_matrix(weights.astype(np.float32)), neighbours)
+    return top_per_dense_row(weights.astype(np.float32), neighbours)
 
 
 def item_similarity(user_items: sp.csr_matrix, neighbours: int, method: str = "cosine", l2: float = 500.0,

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from models.retrieval.history import History, confidence, positives
-from models.retrieval.matrix import build_user_items, top_per_row
+from models.retrieval.matrix import build_user_items, top_per_dense_row, top_per_row
 from models.retrieval.similarity import build_cowatch
 
 T0 = pd.Timestamp("2026-11-01", tz="UTC")
@@ -82,3 +82,16 @@ def test_history_aggregates():
     assert hist.user_region.to_dict() == {"u1": "de", "u2": "us"}
     assert hist.exposure(7).to_dict() == {}
     assert hist.exposure(40).to_dict() == {"a": 1}
+
+
+def test_top_per_dense_row_keeps_what_top_per_row_keeps_ties_and_zeros_included():
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        dense = rng.integers(-3, 4, size=(int(rng.integers(1, 40)), int(rng.integers(1, 40)))).astype(np.float32)
+        dense[rng.random(dense.shape) < 0.3] = 0  # zeros are not entries; many equal values tie
+        m = int(rng.integers(0, 45))
+        expected = top_per_row(sp.csr_matrix(dense), m)
+        got = top_per_dense_row(dense, m, block=int(rng.integers(1, 8)))
+        assert got.nnz == expected.nnz and (got != expected).nnz == 0
+    assert top_per_dense_row(np.array([[0, 2, 2, 1]], np.float32), 2).toarray().tolist() == [[0, 2, 2, 0]]
+    assert top_per_dense_row(np.array([[0, 2, 2, 1]], np.float32), 1).toarray().tolist() == [[0, 2, 0, 0]]
