@@ -61,6 +61,15 @@ class Settings:
         "help": "co-watch retrieval and related videos: ease (catalogs up to 20k videos, else cosine) or cosine"})
     als_factors: int = field(default=64, metadata={"help": "ALS embedding size"})
     als_iterations: int = field(default=15, metadata={"help": "ALS iterations"})
+    ann_brute_force_below: int = field(default=20000, metadata={
+        "help": "catalogs with fewer videos are searched exactly (ScaNN brute force), larger ones by the tree"})
+    ann_head_share: float = field(default=0.02, metadata={
+        "help": "share of videos with the largest ALS norms scored exactly beside the tree (0: tree only)"})
+    ann_num_leaves: int = field(default=0, metadata={"help": "k-means tree leaves (0: sqrt of the tree's videos)"})
+    ann_leaves_to_search: int = field(default=0, metadata={
+        "help": "leaves searched per query (0: the fewest reaching ANN_RECALL_TARGET on sampled users, per build)"})
+    ann_reorder: int = field(default=0, metadata={"help": "tree hits re-scored exactly per query (0: 8 x 100)"})
+    ann_recall_target: float = field(default=0.95, metadata={"help": "recall@100 the leaves are tuned to reach"})
     use_gpu: bool = field(default=False, metadata={"help": "let implicit use CUDA (never probed)"})
 
     def __post_init__(self) -> None:

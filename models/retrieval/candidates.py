@@ -128,7 +128,7 @@ def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, para
                         exclusion_days=params.exclusion_days)
     user_items, idmap = build_user_items(hist.positives)
     model = fit_als(user_items, als_params, use_gpu=settings.use_gpu, seed=settings.seed)
-    index = build_index(model.item_factors, ann_params or AnnParams())
+    index = build_index(model.item_factors, ann_params or AnnParams.from_settings(settings))
     return Retrieval(hist, model, idmap, index, read_trending(snapshot, ds))
 
 
