@@ -28,7 +28,8 @@ from vidrec.settings import Settings
 
 async def healthz(request: Request) -> JSONResponse:
     svc: Services = request.state.svc
-    return JSONResponse({"status": "ok", "overlay": svc.overlay.enabled, "counters": dict(svc.counters)})
+    counters = {**svc.counters, **getattr(svc.store, "stats", {})}  # + the catalog's extra round trips
+    return JSONResponse({"status": "ok", "overlay": svc.overlay.enabled, "counters": counters})
 
 
 async def readyz(request: Request) -> JSONResponse:

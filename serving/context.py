@@ -15,7 +15,7 @@ from serving.event_log import EventLog
 from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
 from serving.schemas import DEFAULT_REGION
 from vidrec.recstore.codec import Found
-from vidrec.recstore.keys import IX_CREATOR, TRENDING, VIDEO, StoreUnavailable
+from vidrec.recstore.keys import IX_CREATOR, TRENDING, StoreUnavailable
 from vidrec.recstore.reader import AsyncRecoStore
 from vidrec.settings import Settings
 
@@ -84,11 +84,12 @@ class Services:
             return False
 
     async def creator_of(self, video_id: str) -> str | None:
+        """From the reader's in-memory catalog of the active version (one GET the first time)."""
         try:
-            found = await self.store.get_list(VIDEO, video_id)
+            row = await self.store.video(video_id)
         except StoreUnavailable:
             return None
-        return found.rows[IX_CREATOR] if found else None
+        return row[IX_CREATOR] if row else None
 
     # -- last-known trending (served when Redis is unreachable) --------------------------------------
     def remember(self, region: str, found: Found) -> None:

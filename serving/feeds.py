@@ -1,4 +1,6 @@
-"""Feed endpoints: home, related, trending. Read-only: one Redis GET per request (+ the time-boxed overlay).
+"""Feed endpoints: home, related, trending. Read-only: one Redis GET per request (+ the time-boxed overlay;
++ one pipelined GET when a list holds videos this process has not met yet in that version: the display
+fields are joined from memory, ``vidrec.recstore.catalog``).
 
 Fallbacks, in order:
 - home: the user's list -> the region's cold-start list -> the global cold-start list -> global trending;

@@ -4,22 +4,27 @@ Key scheme (a "version" is one published run, e.g. ``2026-11-01-1a2b3c4d``):
 
   {vidrec}:active                         string  the version being served
   {vidrec}:versions                       list    activation stack, newest first; head == active
-  vidrec:v:<version>:home:<user_id>       string  JSON rows, best first (topn + spares for the overlay)
-  vidrec:v:<version>:related:<video_id>   string  JSON rows
-  vidrec:v:<version>:trending:<region>    string  JSON rows ("global" too)
-  vidrec:v:<version>:coldstart:<region>   string  JSON rows ("global" too)
+  vidrec:v:<version>:home:<user_id>       string  packed list, best first (topn + spares for the overlay)
+  vidrec:v:<version>:related:<video_id>   string  packed list
+  vidrec:v:<version>:trending:<region>    string  packed list ("global" too)
+  vidrec:v:<version>:coldstart:<region>   string  packed list ("global" too)
   vidrec:v:<version>:video:<video_id>     string  JSON catalog row [video_id, title, creator_id, category, duration_ms]
   vidrec:v:<version>:meta                 hash    created_at, ds, params_digest, keys, counts, metrics, pinned
   vidrec:v:<version>:pending / :lock      string  a publish of <version> is (or was, if it crashed) under way
 
-A list row is ``[video_id, title, creator_id, category, duration_ms, score, reason, source]`` (ITEM_FIELDS):
-denormalized so a request is one GET, positional so 150 rows stay ~15 KB.
+A list as served is rows ``[video_id, title, creator_id, category, duration_ms, score, reason, source]``
+(ITEM_FIELDS). Stored, a list holds only what is its own: per item the video id and its position in the
+version's catalog, the score (6 decimals) and two indexes into the list's table of distinct reasons and
+sources, zlib-compressed (``vidrec.recstore.codec``): ~2 KB for 150 items, where the rows with their
+display fields inline took ~19 KB. The display fields are stored once per version, in the ``video:`` rows,
+and the API holds those it has met in memory (``vidrec.recstore.catalog``): a feed request is still one GET.
 
 Redis Cluster: the two control keys share the hash tag ``{vidrec}``, so the flip and the rollback (Lua
 scripts over both) run in one slot. Data keys carry NO hash tag on purpose: tagging them ``{<version>}``
 would pin a whole version (hundreds of MB) to one slot and one shard. Nothing needs them together: a
-reader does single-key GETs, the writer's pipelines are split per node by the cluster client, and old
-versions go away by TTL, never by a multi-key delete.
+reader does single-key GETs (a catalog miss is a pipeline of them), the writer's and the reader's
+pipelines are split per node by the cluster client, and old versions go away by TTL, never by a
+multi-key delete.
 
 How a version is written, activated, pinned and expired: ``vidrec.recstore.writer``.
 """

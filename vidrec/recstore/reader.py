@@ -1,27 +1,36 @@
 """The API's reader (redis.asyncio): the active version and one GET per list; failures become StoreUnavailable.
 
+Lists are stored packed, without the catalog's display fields (``vidrec.recstore.codec``); the reader joins
+them from its per-version in-memory catalog (``vidrec.recstore.catalog``), so a request is still one GET.
+Only videos it has not met yet in that version cost one more round trip (one pipelined GET of them all).
 Key scheme: ``vidrec.recstore.keys``. stdlib only at import; ``redis`` is imported when a reader is built.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
-from vidrec.recstore.codec import Found, decode_meta, decode_rows
-from vidrec.recstore.keys import KEY_ACTIVE, StoreUnavailable, list_key, meta_key
+from vidrec.recstore.catalog import CatalogCache
+from vidrec.recstore.codec import Found, Packed, Rows, catalog_row, decode_meta, decode_value
+from vidrec.recstore.keys import KEY_ACTIVE, VIDEO, StoreUnavailable, list_key, meta_key
 
 
 class AsyncRecoStore:
     """Reader for the API (redis.asyncio): a cached active-version pointer and one GET per list.
 
     Short socket timeouts, one immediate retry, and a brief circuit breaker after a failure, so a dead
-    Redis costs a request almost nothing; every Redis failure surfaces as StoreUnavailable.
+    Redis costs a request almost nothing; every Redis failure surfaces as StoreUnavailable. ``stats``
+    counts the catalog's extra round trips (``catalog_fetches``) and the videos they brought.
     """
 
-    def __init__(self, client, *, pointer_ttl_s: float = 2.0, breaker_s: float = 0.5):
+    def __init__(self, client, *, pointer_ttl_s: float = 2.0, breaker_s: float = 0.5,
+                 catalog: CatalogCache | None = None):
         import redis
 
         self.r, self.pointer_ttl_s, self.breaker_s = client, pointer_ttl_s, breaker_s
+        self.catalog = catalog or CatalogCache()
+        self.stats: Counter = Counter()
         self._errors = (redis.RedisError, OSError)
         self._version: str | None = None
         self._version_until = 0.0
@@ -59,7 +68,36 @@ class AsyncRecoStore:
         if version is None:
             return None
         raw = await self._call(self.r.get, list_key(version, collection, entity_id))
-        return None if raw is None else Found(version, decode_rows(raw))
+        value = decode_value(raw)
+        if isinstance(value, Packed):
+            value = await self._join(version, value)
+        return None if value is None else Found(version, value)
+
+    async def _join(self, version: str, packed: Packed) -> Rows:
+        """The list's rows, with the display fields from memory; videos not met yet in this version are
+        fetched first, all in one round trip."""
+        catalog = self.catalog.of(version)
+        missing = catalog.missing(packed.indexes)
+        if not missing:
+            return Rows(packed, catalog.rows)
+        wanted = {packed.indexes[i]: packed.video_ids[i] for i in missing}  # catalog position -> video id
+        async with self.r.pipeline(transaction=False) as pipe:
+            for video_id in wanted.values():
+                pipe.get(list_key(version, VIDEO, video_id))
+            raws = await self._call(pipe.execute)
+        self.stats["catalog_fetches"] += 1
+        self.stats["catalog_videos_fetched"] += len(wanted)
+        rows = {index: catalog_row(v, decode_value(raw)) for (index, v), raw in zip(wanted.items(), raws)}
+        return Rows(packed, catalog.add(rows, keep=packed.indexes))
+
+    async def video(self, video_id: str, version: str | None = None) -> tuple | None:
+        """A video's catalog row (VIDEO_FIELDS) in the active version; None when it has none or nothing is
+        published (one GET)."""
+        version = version or await self.active_version()
+        if version is None:
+            return None
+        row = decode_value(await self._call(self.r.get, list_key(version, VIDEO, video_id)))
+        return tuple(row[:5]) if row else None
 
     async def meta(self, version: str) -> dict:
         return decode_meta(await self._call(self.r.hgetall, meta_key(version)))

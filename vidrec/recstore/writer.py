@@ -15,9 +15,9 @@ import time
 import uuid
 from typing import Iterable, Mapping
 
-from vidrec.recstore.codec import Found, decode_meta, decode_rows, encode_meta
+from vidrec.recstore.codec import Found, Packed, catalog_row, decode_meta, decode_value, encode_meta, join
 from vidrec.recstore.keys import (COLLECTIONS, DEFAULT_TTL_S, KEY_ACTIVE, KEY_VERSIONS, LOCK_TTL_S, MAX_HISTORY,
-                                  StoreError, check_version, list_key, meta_key, version_prefix)
+                                  VIDEO, StoreError, check_version, list_key, meta_key, version_prefix)
 
 # KEYS: active, versions. ARGV: new version, history length. Returns the version it replaced.
 _FLIP = """
@@ -58,8 +58,10 @@ class RecoStore:
         return cls(redis.Redis.from_url(url), **kwargs)
 
     # -- writing -------------------------------------------------------------------------------------
-    def publish(self, version: str, entries: Iterable[tuple[str, str, str]], meta: Mapping | None = None) -> dict:
-        """Write (collection, entity_id, json_value) entries as ``version``, then make it the active one.
+    def publish(self, version: str, entries: Iterable[tuple[str, str, str | bytes]], meta: Mapping | None = None
+                ) -> dict:
+        """Write (collection, entity_id, value) entries as ``version``, then make it the active one. Values are
+        stored as given (``vidrec.recstore.codec``: packed lists, JSON ``video:`` rows).
 
         Pipelined: one round trip per ``batch_size`` keys. Versions are immutable: publishing an existing
         one raises StoreError. Returns counts, the replaced version and the timing.
@@ -210,9 +212,17 @@ class RecoStore:
         return decode_meta(self.r.hgetall(meta_key(version)))
 
     def get_list(self, collection: str, entity_id: str, version: str | None = None) -> Found | None:
+        """A list as rows in ITEM_FIELDS order (display fields joined from the version's ``video:`` rows,
+        one more round trip: this reader keeps no catalog in memory), or a ``video:`` row as stored."""
         version = version or self.active_version()
-        raw = self.r.get(list_key(version, collection, entity_id)) if version else None
-        return None if raw is None else Found(version, decode_rows(raw))
+        value = decode_value(self.r.get(list_key(version, collection, entity_id)) if version else None)
+        if isinstance(value, Packed):
+            ids = list(dict.fromkeys(value.video_ids))
+            pipe = self.r.pipeline(transaction=False)
+            for v in ids:
+                pipe.get(list_key(version, VIDEO, v))
+            value = list(join(value, {v: catalog_row(v, decode_value(raw)) for v, raw in zip(ids, pipe.execute())}))
+        return None if value is None else Found(version, value)
 
     def status(self) -> dict:
         active = self.active_version()
