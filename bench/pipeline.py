@@ -122,13 +122,13 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def measure(cmd: list[str], env: dict, log: Path, max_rss: float | None) -> dict:
+def measure(cmd: list[str], env: dict, log: Path, max_rss: float | None, cwd: Path | None = None) -> dict:
     """Run ``cmd`` (stdout+stderr to ``log``) in its own session; wall seconds, peak tree RSS, exit code."""
     log.parent.mkdir(parents=True, exist_ok=True)
     start, killed = time.perf_counter(), None
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, cwd=cwd)
     tree, loads = Tree(proc.pid), []
     try:
         while proc.poll() is None:
@@ -161,8 +161,8 @@ def last_json(log: Path) -> dict | None:
 class Run:
     """The stages of one benchmark run: prints a row per stage, stops at the first failure."""
 
-    def __init__(self, env: dict, logs: Path, max_rss_gb: float | None, tasks: list[str]):
-        self.env, self.logs, self.tasks = env, logs, tasks
+    def __init__(self, env: dict, logs: Path, max_rss_gb: float | None, tasks: list[str], code: Path):
+        self.env, self.logs, self.tasks, self.code = env, logs, tasks, code
         self.max_rss = max_rss_gb * 2**30 if max_rss_gb else None
         self.results: dict[str, dict] = {}
         self.failed: str | None = None
@@ -173,7 +173,7 @@ class Run:
         if self.failed:
             return False
         self.current = name
-        r = self.results[name] = measure(cmd, self.env, self.logs / f"{name}.log", self.max_rss)
+        r = self.results[name] = measure(cmd, self.env, self.logs / f"{name}.log", self.max_rss, self.code)
         status = str(r["code"]) + (" (killed: rss over --max-rss-gb)" if r["killed"] else "")
         if r["code"] == -9 and not r["killed"]:
             status += " (SIGKILL: the kernel's OOM killer?)"
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         redis = services.start_redis(port, Path(tmp) / "redis")
         print(f"data dir {data_dir}, code {version} ({code}), redis on port {port}, ds {ds}, "
               f"{os.cpu_count()} cores", flush=True)
-        run = Run(env, data_dir / "bench-logs", a.max_rss_gb, tasks)
+        run = Run(env, data_dir / "bench-logs", a.max_rss_gb, tasks, code)  # cwd: `python -c` puts it first
         try:
             pipeline(run, a, settings, ds)
         except KeyboardInterrupt:

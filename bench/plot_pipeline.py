@@ -1,11 +1,12 @@
-"""Plot bench/pipeline.py results: seconds (and peak RSS) per stage against events, log-log.
+"""Plot bench/pipeline.py results: seconds, CPU seconds and peak RSS per stage against events, log-log.
 
     .venv/bin/python bench/plot_pipeline.py [bench/results/pipeline-*.json ...] [--png bench/results/pipeline.png]
     .venv/bin/python bench/plot_pipeline.py --table      # the Markdown table of bench/results/pipeline.md instead
 
 Reads the JSON files that `bench/pipeline.py N --out ...` wrote (default: every bench/results/pipeline-*.json),
-draws one line per stage of the last day's features and train_nightly, plus their total, and a second panel
-with each stage's peak RSS (process tree: vidrec + Spark JVM). A stage that failed or was killed is an x.
+draws one line per stage (setup stages dashed) plus total_s: wall seconds, CPU seconds of the stage's process
+tree (steadier than wall time on a shared machine) and peak RSS (vidrec + Spark JVM). A failed or killed stage
+is an x.
 """
 
 from __future__ import annotations
@@ -58,19 +59,22 @@ def plot(runs: list[dict], png: Path) -> None:
     import matplotlib.pyplot as plt
 
     stages = stage_order(runs)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(17, 6.5))
+    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(22, 6.5))
     draw(left, runs, "stages", stages)
     totals = [(r["events"], r["total_s"]) for r in runs if not r.get("failed")]
     if totals:
         left.plot(*zip(*totals), "k-", lw=2.5, marker="s", label="total_s (features + nightly)")
     left.set_ylabel("wall seconds")
     left.set_title("seconds per stage (x: failed or killed)")
+    draw(mid, runs, "stage_cpu_s", stages)
+    mid.set_ylabel("CPU seconds of the process tree")
+    mid.set_title("CPU seconds per stage (less sensitive to other load)")
     draw(right, runs, "stage_rss_mb", stages)
     right.set_ylabel("peak RSS of the process tree, MB")
     right.set_title("peak memory per stage")
     fig.legend(*left.get_legend_handles_labels(), loc="center right", fontsize=8)
     fig.suptitle("bench/pipeline.py: N events over 14 days, one `vidrec run` process per task (2 cores, shared)")
-    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
     fig.savefig(png, dpi=110)
 
 
