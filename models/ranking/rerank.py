@@ -24,14 +24,14 @@ Rules, per user, on ``items`` (user_id, video_id, score, source, creator_id, ...
 
 from __future__ import annotations
 
-import heapq
 import zlib
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from models.ranking.ordering import order_users
 from models.retrieval.history import drop_excluded
 from models.retrieval.matrix import group_order
 from vidrec.settings import Settings
@@ -80,69 +80,18 @@ def explore_positions(user_id: str, params: RerankParams) -> set[int]:
     return set((rng.choice(params.topn - lo, size=min(n, params.topn - lo), replace=False) + lo).tolist())
 
 
-class _Pool:
-    """Items in preference order, grouped in per-creator queues; ``take`` returns the most preferred
-    item whose creator is not blocked, skipping items already used (each pop is O(log creators))."""
-
-    def __init__(self, ids: list, creators: list):
-        self.ids, self.creators, self.queues = ids, creators, {}
-        for i, c in enumerate(creators):
-            self.queues.setdefault(c, deque()).append(i)
-        self.heap = [(q[0], c) for c, q in self.queues.items()]
-        heapq.heapify(self.heap)
-
-    def take(self, blocked, used: set):
-        held, found = [], None
-        while self.heap:
-            head, c = heapq.heappop(self.heap)
-            q = self.queues[c]
-            while q and self.ids[q[0]] in used:
-                q.popleft()
-            if not q:
-                continue
-            if q[0] != head:
-                heapq.heappush(self.heap, (q[0], c))
-            elif c in blocked:
-                held.append((head, c))
-            else:
-                found = q.popleft()
-                if q:
-                    heapq.heappush(self.heap, (q[0], c))
-                break
-        for h in held:
-            heapq.heappush(self.heap, h)
-        return found
-
-
 def order_user(ids: list, creators: list, explore_ids: list, explore_creators: list, slots: set[int],
                n_out: int, max_per_window: int, window: int) -> list[tuple[int, bool]]:
     """Order one user's items: [(index, from_explore)] of at most ``n_out`` slots (see module rules).
-
-    ``ids``/``creators`` are the main items best first; ``explore_*`` the exploration pool best first.
-    """
-    main, explore = _Pool(ids, creators), _Pool(explore_ids, explore_creators)
-    recent, counts, used, out = deque(), Counter(), set(), []
-    for pos in range(n_out):
-        blocked = {c for c, n in counts.items() if n >= max_per_window}
-        if recent:
-            blocked.add(recent[-1])
-        pick = explore.take(blocked, used) if pos in slots else None
-        from_explore = pick is not None
-        if pick is None:
-            pick = main.take(blocked, used)
-        if pick is None:
-            break
-        vid, creator = (explore_ids[pick], explore_creators[pick]) if from_explore else (ids[pick], creators[pick])
-        used.add(vid)
-        out.append((pick, from_explore))
-        recent.append(creator)
-        counts[creator] += 1
-        if len(recent) > window - 1:
-            gone = recent.popleft()
-            counts[gone] -= 1
-            if not counts[gone]:
-                del counts[gone]
-    return out
+    ``ids``/``creators`` are the main items best first; ``explore_*`` the exploration pool best first."""
+    vids, vlevels = pd.factorize(pd.Series([*ids, *explore_ids], dtype=object), use_na_sentinel=False)
+    cre, _ = pd.factorize(pd.Series([*creators, *explore_creators], dtype=object), use_na_sentinel=False)
+    n, m = len(ids), len(explore_ids)
+    mask = np.zeros((1, n_out), bool)
+    mask[0, [p for p in slots if p < n_out]] = True
+    _, row, pool, _ = order_users([0], [n], vids[:n], cre[:n], [0], [m], vids[n:], cre[n:], mask, n_out,
+                                  max_per_window, window)
+    return list(zip(row.tolist(), pool.tolist()))
 
 
 def _sorted(frame: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -152,11 +101,17 @@ def _sorted(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return frame.iloc[order].reset_index(drop=True)
 
 
-def _bounds(keys: np.ndarray) -> dict:
-    """key -> (start, stop) of its rows in a frame sorted by key."""
+def _bounds(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct keys, start, stop) of each key's rows in an array sorted by key."""
     uniq, start = np.unique(keys, return_index=True)
-    stop = np.r_[start[1:], len(keys)]
-    return dict(zip(uniq.tolist(), zip(start.tolist(), stop.tolist())))
+    return uniq, start, np.append(start[1:], len(keys))[:len(start)].astype(np.int64)
+
+
+def _pool_bounds(keys: np.ndarray, pool_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, stop) of each of ``keys``' rows in ``pool_keys`` (sorted by key); empty ranges where absent."""
+    if not len(pool_keys):
+        return np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
+    return np.searchsorted(pool_keys, keys, "left"), np.searchsorted(pool_keys, keys, "right")
 
 
 def rerank(items: pd.DataFrame, params: RerankParams, *, excluded: pd.DataFrame | None = None,
@@ -169,19 +124,20 @@ def rerank(items: pd.DataFrame, params: RerankParams, *, excluded: pd.DataFrame 
     """
     items = _sorted(drop_excluded(items, excluded, blocked, key), key)
     pool = items.iloc[:0] if explore is None else _sorted(drop_excluded(explore, excluded, blocked, key), key)
-    ids, creators = items[VIDEO_ID].tolist(), items["creator_id"].tolist()
-    pids, pcreators = pool[VIDEO_ID].tolist(), pool["creator_id"].tolist()
-    at, pat = _bounds(items[key].to_numpy()), _bounds(pool[key].to_numpy())
-    main_rows, pool_rows, main_rank, pool_rank = [], [], [], []
-    n_out = params.topn + params.spare
-    for user, (a, b) in at.items():
-        pa, pb = pat.get(user, (0, 0))
-        slots = explore_positions(user, params) if pb > pa else set()
-        picked = order_user(ids[a:b], creators[a:b], pids[pa:pb], pcreators[pa:pb], slots, n_out,
-                            params.creator_max_per_window, params.creator_window)
-        for rank, (i, from_pool) in enumerate(picked, start=1):
-            (pool_rows if from_pool else main_rows).append((pa if from_pool else a) + i)
-            (pool_rank if from_pool else main_rank).append(rank)
+    n_main, n_out = len(items), params.topn + params.spare
+    vids, _ = pd.factorize(pd.concat([items[VIDEO_ID], pool[VIDEO_ID]], ignore_index=True), use_na_sentinel=False)
+    cre, _ = pd.factorize(pd.concat([items["creator_id"], pool["creator_id"]], ignore_index=True),
+                          use_na_sentinel=False)
+    keys, starts, stops = _bounds(items[key].to_numpy())
+    pstarts, pstops = _pool_bounds(keys, pool[key].to_numpy())
+    slots = np.zeros((len(keys), n_out), bool)
+    for u in np.flatnonzero(pstops > pstarts):
+        slots[u, [p for p in explore_positions(keys[u], params) if p < n_out]] = True
+    _, row, from_pool, rank = order_users(starts, stops, vids[:n_main], cre[:n_main], pstarts, pstops,
+                                          vids[n_main:], cre[n_main:], slots, n_out,
+                                          params.creator_max_per_window, params.creator_window)
+    main_rows, main_rank = row[~from_pool], rank[~from_pool]
+    pool_rows, pool_rank = row[from_pool], rank[from_pool]
     main = items.iloc[main_rows].assign(rank=main_rank)
     extra = pool.iloc[pool_rows].assign(rank=pool_rank, source=EXPLORE)
     out = pd.concat([main, extra], ignore_index=True) if len(extra) else main

@@ -29,7 +29,7 @@ import pandas as pd
 
 from models import io, manifest
 from models.ranking.features import EVENT_TIMESTAMP, entity_features
-from models.retrieval.candidates import CandidateParams, build_candidates, retrieval_as_of
+from models.retrieval.candidates import CandidateParams, iter_candidates, retrieval_as_of
 from models.retrieval.matrix import isin_pairs
 from vidrec import dates
 from vidrec.settings import Settings
@@ -113,8 +113,9 @@ def build_day(settings: Settings, snapshot: io.LakeSnapshot, label_ds: str, *, s
     day = snapshot.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, WATCH_FRACTION], (label_ds, label_ds))
     labels = label_events(day)
     users = np.intersect1d(retrieval.history.active_users, labels[USER_ID].unique())
-    cands = build_candidates(retrieval, params, settings.candidates_per_user, users=users)
-    rows = label_candidates(cands, labels, sample=sample, seed=seed)
+    chunks = iter_candidates(retrieval, params, settings.candidates_per_user, users=users)
+    rows = pd.concat([label_candidates(cands, labels, sample=sample, seed=seed * 7919 + i)
+                      for i, cands in enumerate(chunks)], ignore_index=True)
     rows[LABEL_DS] = label_ds
     rows[EVENT_TIMESTAMP] = pd.Timestamp(dates.day_end(asof))
     positives = labels[(labels[LABEL] > 0) & labels[USER_ID].isin(users)]

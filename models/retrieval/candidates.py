@@ -31,7 +31,7 @@ from models import io, manifest
 from models.retrieval.als import AlsParams, fit_als, load_als
 from models.retrieval.ann_index import AnnParams, build_index, load_index
 from models.retrieval.fusion import fuse
-from models.retrieval.history import History, drop_excluded, load_history
+from models.retrieval.history import History, drop_excluded, load_history, within_users
 from models.retrieval.matrix import IdMap, build_user_items, top_per_group, top_per_row
 from models.retrieval.pair_features import add_pair_features, attach_seeds
 from models.retrieval.params import CandidateParams
@@ -44,6 +44,7 @@ from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.candidates")
+CHUNK_ROWS = 2_000_000  # candidate rows built at a time (whole users)
 
 
 @dataclass
@@ -67,29 +68,49 @@ class Retrieval:
         return have[1] if have[0] == neighbours else top_per_row(have[1], neighbours)
 
 
-def drop_unavailable(frame: pd.DataFrame, history: History) -> pd.DataFrame:
+def drop_unavailable(frame: pd.DataFrame, history: History, excluded=None, blocked=None) -> pd.DataFrame:
     """Without videos outside the as-of catalog (the catalog's creator_id is joined, inner), excluded
-    (user, video) pairs and blocked creators (``models.retrieval.history.drop_excluded``)."""
+    (user, video) pairs and blocked creators (``models.retrieval.history.drop_excluded``; ``excluded`` and
+    ``blocked`` default to the history's, or are the part of them that the frame's users can match)."""
     frame = frame.merge(history.videos[[VIDEO_ID, "creator_id"]], on=VIDEO_ID)
-    frame = drop_excluded(frame, history.excluded, history.blocked_creators)
+    frame = drop_excluded(frame, history.excluded if excluded is None else excluded,
+                          history.blocked_creators if blocked is None else blocked)
     return frame.drop(columns="creator_id")
+
+
+def iter_candidates(r: Retrieval, params: CandidateParams, per_user: int, users=None,
+                    chunk_rows: int = CHUNK_ROWS):
+    """``build_candidates`` a chunk of about ``chunk_rows // per_user`` users at a time, in user order (each
+    chunk sorted by user, then retrieval_score): memory follows the chunk, not users x candidates. What
+    every chunk shares (video quality, the co-watch matrix, trending) is computed once."""
+    hist = r.history
+    users = np.sort(np.asarray(hist.active_users if users is None else users, dtype=object))
+    quality = video_quality(hist, params)
+    cowatch = r.cowatch(params, params.cowatch_neighbours)
+    trend = trending_scores(hist, params, r.trending_table)
+    step = max(1, chunk_rows // max(per_user, 1))
+    for start in range(0, max(len(users), 1), step):
+        yield _candidates_of(r, params, per_user, users[start:start + step], quality, cowatch, trend)
 
 
 def build_candidates(r: Retrieval, params: CandidateParams, per_user: int, users=None) -> pd.DataFrame:
     """Candidates of ``users`` (default: the history's active users), one row per (user, video)."""
+    return pd.concat(list(iter_candidates(r, params, per_user, users)), ignore_index=True)
+
+
+def _candidates_of(r: Retrieval, params: CandidateParams, per_user: int, users: np.ndarray, quality, cowatch,
+                   trend) -> pd.DataFrame:
     hist = r.history
-    users = np.asarray(hist.active_users if users is None else users, dtype=object)
-    quality = video_quality(hist, params)
     seeds = seed_matrix(hist, r.idmap, params, users)
-    cowatch = r.cowatch(params, params.cowatch_neighbours)
     frames = {
         "als": als_source(users, r.model, r.idmap, r.index, params.als_k),
         "cowatch": cowatch_source(seeds, users, cowatch, r.idmap, params.cowatch_k),
         "content": content_source(hist, quality, users, params),
-        "trending": trending_source(hist, trending_scores(hist, params, r.trending_table), users),
+        "trending": trending_source(hist, trend, users),
         "fresh": fresh_source(hist, quality, users, params),
     }
-    frames = {s: drop_unavailable(f, hist) for s, f in frames.items()}
+    excluded, blocked = within_users(hist.excluded, users), within_users(hist.blocked_creators, users)
+    frames = {s: drop_unavailable(f, hist, excluded, blocked) for s, f in frames.items()}
     frames["als"] = top_per_group(frames["als"], USER_ID, "score", params.als_k)  # searched 2k to survive exclusions
     cands = fuse(frames, USER_ID, VIDEO_ID, per_user)
     if "trend_region" not in cands.columns:  # no source row carried it (no users, no trending)
@@ -142,15 +163,21 @@ def run(settings: Settings, ds: str) -> dict:
                         exclusion_days=params.exclusion_days)
     model, idmap = load_als(out / "als")
     r = Retrieval(hist, model, idmap, load_index(out / "index"), read_trending(snap, ds))
-    cands = build_candidates(r, params, settings.candidates_per_user)
-    if not cands[USER_ID].is_monotonic_increasing:  # rank reads the file a chunk of whole users at a time
-        cands = cands.sort_values(USER_ID, kind="stable", ignore_index=True)
+    users, by_source = set(), {}
+
+    def counted(parts):
+        for part in parts:  # chunks come in user order, each sorted by user: rank reads the file in user chunks
+            users.update(part[USER_ID].unique())
+            for source, n in part["best_source"].value_counts().items():
+                by_source[source] = by_source.get(source, 0) + int(n)
+            yield part
+
+    n_cands = io.write_parquet_parts(counted(iter_candidates(r, params, settings.candidates_per_user)),
+                                     out / "candidates.parquet")
     related = build_related(r, params)
-    io.write_parquet(cands, out / "candidates.parquet")
     io.write_parquet(related, out / "related_candidates.parquet")
-    rows = {"users": int(cands[USER_ID].nunique()), "candidates": len(cands), "related": len(related),
+    rows = {"users": len(users), "candidates": n_cands, "related": len(related),
             "related_videos": int(related[VIDEO_ID].nunique())}
-    by_source = {k: int(v) for k, v in cands["best_source"].value_counts().items()}
     seconds = round(time.monotonic() - started, 2)
     manifest.update_manifest(settings, ds, "build_candidates",
                              params={**asdict(params), "candidates_per_user": settings.candidates_per_user,

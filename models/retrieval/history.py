@@ -14,7 +14,7 @@ pairs from any list (retrieval's candidates, re-ranking).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -63,6 +63,13 @@ class History:
     users: pd.DataFrame
     active_days: int = 30
     exclusions: pd.DataFrame | None = None
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _memoized(self, key: tuple, make):
+        """``make()`` once per key (per-user aggregates are read by every chunk of users; never mutate them)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     @cached_property
     def positives(self) -> pd.DataFrame:
@@ -81,25 +88,33 @@ class History:
     @cached_property
     def excluded(self) -> pd.DataFrame:
         """(user_id, video_id) never to recommend again: watched, liked, shared, skipped, disliked, not
-        interested (a skip means the user saw it and passed; impressions and clicks alone do not count)."""
-        return self._excluding_rows()[[USER_ID, VIDEO_ID]].drop_duplicates().reset_index(drop=True)
+        interested (a skip means the user saw it and passed; impressions and clicks alone do not count).
+        Sorted by user (``within_users``)."""
+        pairs = self._excluding_rows()[[USER_ID, VIDEO_ID]].drop_duplicates()
+        return pairs.sort_values(USER_ID, kind="stable", ignore_index=True)
 
     @cached_property
     def blocked_creators(self) -> pd.DataFrame:
-        """(user_id, creator_id) of every video the user marked not interested."""
+        """(user_id, creator_id) of every video the user marked not interested, sorted by user."""
         rows = self._excluding_rows()
         rows = rows[rows[EVENT_TYPE] == "not_interested"][[USER_ID, VIDEO_ID]]
         rows = rows.merge(self.videos[[VIDEO_ID, "creator_id"]], on=VIDEO_ID)
-        return rows[[USER_ID, "creator_id"]].drop_duplicates().reset_index(drop=True)
+        return rows[[USER_ID, "creator_id"]].drop_duplicates().sort_values(USER_ID, kind="stable", ignore_index=True)
 
     def recent_videos(self, n: int) -> pd.DataFrame:
         """(user_id, video_id, confidence, recency): each user's ``n`` latest positive videos, recency 0 = latest."""
+        return self._memoized(("recent", n), lambda: self._recent_videos(n))
+
+    def _recent_videos(self, n: int) -> pd.DataFrame:
         pos = self.positives.sort_values([USER_ID, "last_ts", VIDEO_ID], ascending=[True, False, True])
         pos = pos.assign(recency=pos.groupby(USER_ID).cumcount())
         return pos[pos["recency"] < n][[USER_ID, VIDEO_ID, CONFIDENCE, "recency"]].reset_index(drop=True)
 
     def affinity(self, column: str) -> pd.DataFrame:
         """(user_id, <column>, share): the user's share of positive confidence per catalog ``column``."""
+        return self._memoized(("affinity", column), lambda: self._affinity(column))
+
+    def _affinity(self, column: str) -> pd.DataFrame:
         pos = self.positives.merge(self.videos[[VIDEO_ID, column]], on=VIDEO_ID)
         per = pos.groupby([USER_ID, column], sort=True)[CONFIDENCE].sum().rename("share").reset_index()
         per["share"] /= per.groupby(USER_ID)["share"].transform("sum")
@@ -108,7 +123,18 @@ class History:
     def top_affinity(self, column: str, n: int) -> pd.DataFrame:
         """(user_id, <column>, share): each user's ``n`` largest shares of ``affinity(column)`` (ties: the
         smaller value of ``column``)."""
-        return top_per_group(self.affinity(column), USER_ID, "share", n, tiebreak=column)
+        return self._memoized(("top", column, n),
+                              lambda: top_per_group(self.affinity(column), USER_ID, "share", n, tiebreak=column))
+
+    @cached_property
+    def user_activity(self) -> pd.DataFrame:
+        """Per user_id (index): ``positives`` (positive videos) and ``last_ts`` (latest positive)."""
+        return self.positives.groupby(USER_ID).agg(positives=(VIDEO_ID, "size"), last_ts=("last_ts", "max"))
+
+    @cached_property
+    def video_first_ts(self) -> pd.Series:
+        """video_id -> the first ``last_ts`` among its positive pairs in the window."""
+        return self.positives.groupby(VIDEO_ID)["last_ts"].min()
 
     @cached_property
     def user_region(self) -> pd.Series:
@@ -138,6 +164,16 @@ def load_history(snapshot, ds: str, *, lookback_days: int, active_days: int,
     videos = videos[videos["upload_ts"].isna() | (videos["upload_ts"] < end)].reset_index(drop=True)
     users = snapshot.read("users", [USER_ID, "region"])
     return History(ds, inter.reset_index(drop=True), videos, users, active_days, exclusions)
+
+
+def within_users(frame: pd.DataFrame, users) -> pd.DataFrame:
+    """The rows of ``frame`` (sorted by user_id) that a chunk of ``users`` can match: those whose user lies
+    between the chunk's smallest and largest user (a slice found by binary search, not a scan of the frame)."""
+    users = np.asarray(users, dtype=object)
+    if frame is None or not len(users):
+        return frame
+    ids = frame[USER_ID].to_numpy()
+    return frame.iloc[np.searchsorted(ids, users.min(), "left"):np.searchsorted(ids, users.max(), "right")]
 
 
 def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | None, blocked: pd.DataFrame | None,

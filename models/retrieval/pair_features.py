@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models.retrieval.history import History
+from models.retrieval.history import History, within_users
 from models.retrieval.matrix import IdMap
 from vidrec import dates
 from vidrec.tables import USER_ID, VIDEO_ID
@@ -72,13 +72,14 @@ def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFra
         dot[at] = np.einsum("ij,ij->i", model.user_factors[u[at]], model.item_factors[v[at]])
     out = cands.assign(als_dot=dot).merge(
         quality[[VIDEO_ID, "category", "creator_id", "age_days", "video_popularity"]], on=VIDEO_ID, how="left")
-    pos = history.positives
-    out["user_positives"] = out[USER_ID].map(pos.groupby(USER_ID).size()).fillna(0).to_numpy(float)
-    user_last = out[USER_ID].map(pos.groupby(USER_ID)["last_ts"].max())
+    activity = history.user_activity
+    out["user_positives"] = out[USER_ID].map(activity["positives"]).fillna(0).to_numpy(float)
+    user_last = out[USER_ID].map(activity["last_ts"])
     out["user_idle_days"] = (pd.Timestamp(dates.day_end(history.ds)) - user_last) / DAY
-    out["video_lead_days"] = (out[VIDEO_ID].map(pos.groupby(VIDEO_ID)["last_ts"].min()) - user_last) / DAY
+    out["video_lead_days"] = (out[VIDEO_ID].map(history.video_first_ts) - user_last) / DAY
+    users = cands[USER_ID].unique()
     for column, name in (("category", "category_affinity"), ("creator_id", "creator_affinity")):
-        share = history.affinity(column).rename(columns={"share": name})
+        share = within_users(history.affinity(column), users).rename(columns={"share": name})
         out = out.merge(share, on=[USER_ID, column], how="left")
         out[name] = out[name].fillna(0.0)
     return out.drop(columns=["category", "creator_id"])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from models.retrieval.fusion import source_frame
-from models.retrieval.history import History
+from models.retrieval.history import History, within_users
 from models.retrieval.matrix import CONFIDENCE, top_per_group
 from models.retrieval.params import CandidateParams
 from vidrec import dates
@@ -36,7 +36,7 @@ def content_source(history: History, quality: pd.DataFrame, users, params: Candi
     out = []
     for column, n, k in (("category", params.top_categories, params.content_k),
                          ("creator_id", params.top_creators, max(1, params.content_k // 3))):
-        mine = history.top_affinity(column, n)
+        mine = within_users(history.top_affinity(column, n), users)
         mine = mine[mine[USER_ID].isin(users)]
         best = top_per_group(quality, column, "quality", k)[[column, VIDEO_ID, "quality"]]
         rows = mine.merge(best, on=column)

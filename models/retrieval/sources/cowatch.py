@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models.retrieval.fusion import source_frame
-from models.retrieval.history import History
+from models.retrieval.history import History, within_users
 from models.retrieval.matrix import IdMap, build_user_items, top_per_row
 from models.retrieval.params import CandidateParams
 from models.retrieval.similarity import item_similarity
@@ -18,7 +18,7 @@ from vidrec.tables import USER_ID, VIDEO_ID
 
 def seed_matrix(history: History, idmap: IdMap, params: CandidateParams, users) -> sp.csr_matrix:
     """Users x videos weights of each user's recent positive videos (decay ** recency); row i = users[i]."""
-    recent = history.recent_videos(params.recent_videos)
+    recent = within_users(history.recent_videos(params.recent_videos), users)
     u = pd.Index(users).get_indexer(recent[USER_ID])
     v = idmap.video_rows(recent[VIDEO_ID])
     ok = (u >= 0) & (v >= 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from models.retrieval.fusion import source_frame
-from models.retrieval.history import History
+from models.retrieval.history import History, within_users
 from models.retrieval.matrix import top_per_group
 from models.retrieval.params import CandidateParams
 from vidrec.tables import USER_ID, VIDEO_ID
@@ -16,6 +16,6 @@ def fresh_source(history: History, quality: pd.DataFrame, users, params: Candida
     ``quality`` is ``models.retrieval.sources.content.video_quality``."""
     fresh = quality[quality["freshness"] > 0]
     fresh = top_per_group(fresh, "category", "freshness", params.fresh_k)[["category", VIDEO_ID, "freshness"]]
-    mine = history.top_affinity("category", params.top_categories)
+    mine = within_users(history.top_affinity("category", params.top_categories), users)
     rows = mine[mine[USER_ID].isin(users)].merge(fresh, on="category")
     return source_frame(rows[USER_ID].to_numpy(), rows[VIDEO_ID].to_numpy(), rows["freshness"])
