@@ -33,24 +33,57 @@ def historical_features(settings: Settings, entity_df, service: str = "ranker_v1
     return job.to_df()
 
 
-def entity_features(settings: Settings, rows: pd.DataFrame, service: str = "ranker_v1") -> pd.DataFrame:
+class FeatureCache:
+    """The answers of earlier ``entity_features`` calls, per feature view and (join key, event_timestamp),
+    plus the opened store: rank scores its candidates a chunk of users at a time, every chunk holds most of
+    the catalog's videos, and a video's features as of the run are fetched once instead of once per chunk."""
+
+    def __init__(self):
+        self.store, self.views = None, {}
+
+    def open(self, settings: Settings):
+        if self.store is None:
+            install_duckdb_delta()  # DuckDB must find its delta extension locally (a no-op once `make setup` ran)
+            self.store = open_store(settings)
+        return self.store
+
+
+def entity_features(settings: Settings, rows: pd.DataFrame, service: str = "ranker_v1",
+                    cache: FeatureCache | None = None) -> pd.DataFrame:
     """The service's ``<view>__<feature>`` columns for each of ``rows`` (its views' join keys and
     ``event_timestamp``), in the rows' order, with the values ``historical_features`` gives: one Feast join
-    per view over the distinct (join key, event_timestamp) pairs of ``rows`` instead of one per row."""
-    install_duckdb_delta()
-    fs = open_store(settings)
+    per view over the distinct (join key, event_timestamp) pairs of ``rows`` instead of one per row; with a
+    ``cache``, only over the pairs no earlier call asked for."""
+    cache = cache or FeatureCache()
+    fs = cache.open(settings)
     columns = {}
     for projection in fs.get_feature_service(service).feature_view_projections:
         keys = list(fs.get_feature_view(projection.name).join_keys) + [EVENT_TIMESTAMP]
-        codes, distinct = _distinct(rows, keys)
         refs = [f"{projection.name_to_use()}:{feature.name}" for feature in projection.features]
-        found = fs.get_historical_features(entity_df=distinct, features=refs, full_feature_names=True).to_df()
-        found = found.sort_values(_KEY, kind="stable").reset_index(drop=True)
-        if not np.array_equal(found[_KEY].to_numpy(), np.arange(len(distinct))):
-            raise RuntimeError(f"the {projection.name} join did not return exactly one row per entity")
-        for name in (c for c in found.columns if c not in distinct.columns):
-            columns[name] = found[name].take(codes).reset_index(drop=True)
+        known = _fetch_missing(fs, cache.views.get((service, projection.name)), rows, keys, refs)
+        cache.views[(service, projection.name)] = known
+        at = known.index.get_indexer(pd.MultiIndex.from_frame(rows[keys]))
+        for name in known.columns:
+            columns[name] = known[name].take(at).reset_index(drop=True)
     return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+
+def _fetch_missing(fs, known: pd.DataFrame | None, rows: pd.DataFrame, keys: list[str], refs: list[str]) -> pd.DataFrame:
+    """``known`` (features indexed by the ``keys`` tuple) plus one Feast join for the distinct key tuples of
+    ``rows`` it does not hold yet."""
+    _, distinct = _distinct(rows, keys)
+    if known is not None:
+        distinct = distinct[known.index.get_indexer(pd.MultiIndex.from_frame(distinct[keys])) < 0]
+        distinct = distinct.assign(**{_KEY: np.arange(len(distinct))})
+        if not len(distinct):
+            return known
+    found = fs.get_historical_features(entity_df=distinct, features=refs, full_feature_names=True).to_df()
+    found = found.sort_values(_KEY, kind="stable").reset_index(drop=True)
+    if not np.array_equal(found[_KEY].to_numpy(), np.arange(len(distinct))):
+        raise RuntimeError(f"the join of {refs[0].split(':')[0]} did not return exactly one row per entity")
+    found.index = pd.MultiIndex.from_frame(distinct[keys])
+    found = found[[c for c in found.columns if c not in distinct.columns]]
+    return found if known is None else pd.concat([known, found])
 
 
 def _distinct(rows: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from models import io, manifest
+from models.ranking.features import FeatureCache
 from models.ranking.ranker import load_ranker, score
 from models.ranking.rerank import RerankParams, explain, rerank
 from models.ranking.training_set import EVENT_TIMESTAMP, fetch_features
@@ -51,11 +52,13 @@ class RankParams:
     chunk_rows: int = 1_000_000  # candidate rows scored and re-ranked at a time (whole users)
 
 
-def score_candidates(settings: Settings, cands: pd.DataFrame, model, meta: dict, ds: str) -> pd.DataFrame:
-    """``cands`` with ``score`` from the ranker, features fetched as the ranker was trained."""
+def score_candidates(settings: Settings, cands: pd.DataFrame, model, meta: dict, ds: str,
+                     cache: FeatureCache | None = None) -> pd.DataFrame:
+    """``cands`` with ``score`` from the ranker, features fetched as the ranker was trained (``cache``: the
+    features earlier chunks fetched)."""
     rows = cands.assign(**{EVENT_TIMESTAMP: pd.Timestamp(dates.day_end(ds))})
     trained_on = meta.get("feature_source") or "none"
-    rows, source = fetch_features(settings, rows, "none" if trained_on == "none" else "feast")
+    rows, source = fetch_features(settings, rows, "none" if trained_on == "none" else "feast", cache)
     if source != trained_on:
         raise RuntimeError(f"ranker trained on {trained_on} features, scoring got {source}")
     return rows.assign(score=score(model, rows, meta["features"]).astype(np.float64))
@@ -108,9 +111,9 @@ def rank_home(settings: Settings, ds: str, hist: History, rp: RerankParams, para
     """(home lists of every candidate user, the ranker's meta), a chunk of whole users at a time."""
     out = io.run_dir(settings, ds)
     model, meta = load_ranker(out / "ranker")
-    low, parts = explore_videos(hist, params), []
+    low, parts, cache = explore_videos(hist, params), [], FeatureCache()
     for chunk in user_chunks(out / "candidates.parquet", params.chunk_rows):
-        parts.append(build_home(score_candidates(settings, chunk, model, meta, ds), hist, rp, low))
+        parts.append(build_home(score_candidates(settings, chunk, model, meta, ds, cache), hist, rp, low))
     home = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=HOME)
     return home, meta
 

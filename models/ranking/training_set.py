@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest
-from models.ranking.features import EVENT_TIMESTAMP, entity_features
+from models.ranking.features import EVENT_TIMESTAMP, FeatureCache, entity_features
 from models.retrieval.candidates import CandidateParams, iter_candidates, retrieval_as_of
 from models.retrieval.matrix import isin_pairs
 from vidrec import dates
@@ -81,7 +81,8 @@ def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int |
     return rows.reset_index(drop=True)
 
 
-def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast") -> tuple[pd.DataFrame, str]:
+def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast",
+                   cache: FeatureCache | None = None) -> tuple[pd.DataFrame, str]:
     """``rows`` (user_id, video_id, event_timestamp, ...) plus the ranker's point-in-time features, and
     the name of the feature source used: the one place that decides where ranker features come from.
     rank.py calls it with the source the ranker was trained with, so training and scoring never see
@@ -91,7 +92,7 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
     which joins each feature view once per distinct (user or video, event_timestamp) and spreads the
     answers back over the rows, in the rows' order. Only numeric features are kept: the ranker cannot use
     the service's lists and strings (top_categories, category, ...); the pair features of candidates.py
-    carry that information. ``source="none"``: rows unchanged (the ranker then uses retrieval and pair
+    carry that information (``cache``: see ``FeatureCache``). ``source="none"``: rows unchanged (the ranker then uses retrieval and pair
     features only; for tests and for lakes without feature tables).
     """
     if source == "none":
@@ -99,7 +100,7 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
     if source != "feast":
         raise ValueError(f"unknown feature source {source!r}")
     feats = entity_features(settings, rows[[USER_ID, VIDEO_ID, EVENT_TIMESTAMP]].reset_index(drop=True),
-                            service=FEATURE_SERVICE)
+                            service=FEATURE_SERVICE, cache=cache)
     added = [c for c in feats.columns if c not in rows.columns
              and (pd.api.types.is_numeric_dtype(feats[c]) or pd.api.types.is_bool_dtype(feats[c]))]
     return pd.concat([rows.reset_index(drop=True), feats[added]], axis=1), f"feast:{FEATURE_SERVICE}"

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import pytest
 
-from models.ranking.features import entity_features, historical_features
+from models.ranking.features import FeatureCache, entity_features, historical_features
 from serving.overlay import EMPTY, FeastOverlay, UserState, open_feature_store
 from spark_jobs.features import feast_jobs
 from spark_jobs.features import user_features
@@ -161,6 +161,17 @@ def test_features_fetched_once_per_entity_equal_the_per_row_join(repo):
         assert [None if _missing(x) else _plain(x) for x in mine] == \
             [None if _missing(x) else _plain(x) for x in theirs], column
     assert fetched["user_features__likes_30d"].notna().sum() > 0 and fetched["video_features__views_30d"].notna().any()
+    # in two calls sharing a cache (rank's chunks): the same values, the second call joins only new entities
+    cache = FeatureCache()
+    halves = [entity_features(settings, part.reset_index(drop=True), cache=cache)
+              for part in (rows.iloc[:20], rows.iloc[20:])]
+    both = pd.concat(halves, ignore_index=True)
+    for column in fetched.columns:
+        assert [None if _missing(x) else _plain(x) for x in both[column]] == \
+            [None if _missing(x) else _plain(x) for x in fetched[column]], column
+    held = {view: len(frame) for (_, view), frame in cache.views.items()}
+    assert held == {"user_features": len(rows[["user_id", "event_timestamp"]].drop_duplicates()),
+                    "video_features": len(rows[["video_id", "event_timestamp"]].drop_duplicates())}
 
 
 def _missing(value) -> bool:
