@@ -96,13 +96,42 @@ def rank_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
 
 
 def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
-    """Keep the ``m`` largest entries of every row of a CSR matrix (ties: lower column first)."""
+    """Keep the ``m`` largest entries of every row of a CSR matrix (ties: lower column first). Rows are
+    selected one by one in compiled code (a sort of each long row, not of the whole matrix: the seeds x
+    co-watch product of a chunk of users has hundreds of millions of entries)."""
     matrix = matrix.tocsr()
     matrix.sort_indices()
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = group_order(rows, matrix.data)
-    keep = np.sort(order[rank_in_groups(rows[order]) <= m])
-    return sp.csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
+    keep = _compiled("top_rows", _top_rows)(matrix.indptr.astype(np.int64), matrix.data, int(m))
+    kept = np.add.reduceat(keep, matrix.indptr[:-1]) if len(keep) else np.zeros(matrix.shape[0], np.int64)
+    kept = np.where(np.diff(matrix.indptr) > 0, kept, 0)  # reduceat gives a row without entries the next one
+    indptr = np.concatenate([[0], np.cumsum(kept)]).astype(matrix.indptr.dtype)
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
+def _top_rows(indptr, data, m):
+    """Mask of each row's ``m`` largest entries (stable: among ties the earlier, i.e. lower, column)."""
+    keep = np.zeros(len(data), np.bool_)
+    for r in range(len(indptr) - 1):
+        a, b = indptr[r], indptr[r + 1]
+        if b - a <= m:
+            keep[a:b] = True
+        else:
+            order = np.argsort(-data[a:b], kind="mergesort")
+            for j in range(m):
+                keep[a + order[j]] = True
+    return keep
+
+
+_KERNELS: dict = {}
+
+
+def _compiled(name: str, fn):
+    """``fn`` compiled by numba on first use (the import and compilation cost about a second)."""
+    if name not in _KERNELS:
+        from numba import njit
+
+        _KERNELS[name] = njit(fn)
+    return _KERNELS[name]
 
 
 def top_per_dense_row(dense: np.ndarray, m: int, block: int = 1024) -> sp.csr_matrix:
