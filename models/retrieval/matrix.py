@@ -102,9 +102,7 @@ def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
     matrix = matrix.tocsr()
     matrix.sort_indices()
     keep = _compiled("top_rows", _top_rows)(matrix.indptr.astype(np.int64), matrix.data, int(m))
-    kept = np.add.reduceat(keep, matrix.indptr[:-1]) if len(keep) else np.zeros(matrix.shape[0], np.int64)
-    kept = np.where(np.diff(matrix.indptr) > 0, kept, 0)  # reduceat gives a row without entries the next one
-    indptr = np.concatenate([[0], np.cumsum(kept)]).astype(matrix.indptr.dtype)
+    indptr = np.concatenate([[0], np.cumsum(keep)])[matrix.indptr]  # kept entries before each row's start
     return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
