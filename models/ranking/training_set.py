@@ -30,6 +30,7 @@ import pandas as pd
 from models import io, manifest
 from models.ranking.features import EVENT_TIMESTAMP, FeatureCache, entity_features
 from models.retrieval.candidates import CandidateParams, iter_candidates, retrieval_as_of
+from models.retrieval.history import load_histories
 from models.retrieval.matrix import isin_pairs
 from vidrec import dates
 from vidrec.settings import Settings
@@ -46,6 +47,8 @@ class TrainingSetParams:
     negatives_per_user: int = 50       # not_engaged rows kept per (user, training day)
     positive_watch_fraction: float = 0.5
     features: str = "feast"            # "feast" (service ranker_v1) or "none" (see fetch_features)
+    train_users: int = 10_000          # users sampled per training day (seeded) and, for the validation
+    valid_users: int = 5_000           # day, in all: the set stops growing with the user base
 
 
 def label_events(day: pd.DataFrame, params: TrainingSetParams = TrainingSetParams()) -> pd.DataFrame:
@@ -106,14 +109,16 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
     return pd.concat([rows.reset_index(drop=True), feats[added]], axis=1), f"feast:{FEATURE_SERVICE}"
 
 
-def build_day(settings: Settings, snapshot: io.LakeSnapshot, label_ds: str, *, sample: int | None,
-              params: CandidateParams, seed: int) -> tuple[pd.DataFrame, dict]:
-    """Labeled candidates for one label day (retrieval as of the day before); plus counts."""
-    asof = dates.shift_ds(label_ds, -1)
-    retrieval = retrieval_as_of(settings, snapshot, asof, params)
+def build_day(settings: Settings, retrieval, snapshot: io.LakeSnapshot, label_ds: str, *, sample: int | None,
+              params: CandidateParams, seed: int, max_users: int) -> tuple[pd.DataFrame, dict]:
+    """Labeled candidates for one label day from ``retrieval`` as of the day before (``retrieval_as_of``),
+    for at most ``max_users`` of the users with events on the day (seeded sample); plus counts."""
+    asof = retrieval.history.ds
     day = snapshot.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, WATCH_FRACTION], (label_ds, label_ds))
     labels = label_events(day)
     users = np.intersect1d(retrieval.history.active_users, labels[USER_ID].unique())
+    if len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
     chunks = iter_candidates(retrieval, params, settings.candidates_per_user, users=users)
     rows = pd.concat([label_candidates(cands, labels, sample=sample, seed=seed * 7919 + i)
                       for i, cands in enumerate(chunks)], ignore_index=True)
@@ -129,19 +134,31 @@ def build_day(settings: Settings, snapshot: io.LakeSnapshot, label_ds: str, *, s
     return rows, counts
 
 
+def labeled_days(settings: Settings, snap: io.LakeSnapshot, ds: str, params: TrainingSetParams,
+                 cparams: CandidateParams):
+    """(label day, its labeled rows with the split, counts) for each label day, oldest first. The as-of
+    histories come from one read of the lake (``load_histories``); retrieval is refitted for each day."""
+    days = dates.days_ending(ds, params.label_days)[::-1]
+    histories = load_histories(snap, [dates.shift_ds(d, -1) for d in days], lookback_days=cparams.lookback_days,
+                               active_days=settings.active_days, exclusion_days=cparams.exclusion_days)
+    for i, (label_ds, hist) in enumerate(zip(days, histories)):
+        valid = label_ds == ds
+        retrieval = retrieval_as_of(settings, snap, hist.ds, cparams, history=hist)
+        rows, counts = build_day(settings, retrieval, snap, label_ds, params=cparams, seed=settings.seed + i,
+                                 sample=None if valid else params.negatives_per_user,
+                                 max_users=params.valid_users if valid else params.train_users)
+        yield label_ds, rows.assign(**{SPLIT: "valid" if valid else "train"}), counts
+
+
 def run(settings: Settings, ds: str, params: TrainingSetParams | None = None,
         cparams: CandidateParams | None = None) -> dict:
     """Label days ds-label_days+1 .. ds; writes runs/<ds>/training_set.parquet with a train/valid split."""
     started = time.monotonic()
     params, cparams = params or TrainingSetParams(), cparams or CandidateParams.from_settings(settings)
     snap = io.LakeSnapshot(settings)
-    days, per_day = dates.days_ending(ds, params.label_days)[::-1], {}
-    frames = []
-    for i, label_ds in enumerate(days):
-        valid = label_ds == ds
-        rows, per_day[label_ds] = build_day(settings, snap, label_ds, params=cparams, seed=settings.seed + i,
-                                            sample=None if valid else params.negatives_per_user)
-        frames.append(rows.assign(**{SPLIT: "valid" if valid else "train"}))
+    frames, per_day = [], {}
+    for label_ds, rows, per_day[label_ds] in labeled_days(settings, snap, ds, params, cparams):
+        frames.append(rows)
     rows = pd.concat(frames, ignore_index=True)
     rows, source = fetch_features(settings, rows, params.features)
     io.write_parquet(rows, io.run_dir(settings, ds) / "training_set.parquet")

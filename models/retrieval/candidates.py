@@ -141,12 +141,13 @@ def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
 
 
 def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, params: CandidateParams,
-                    als_params=None, ann_params=None) -> Retrieval:
-    """Retrieval as the nightly run of ``ds`` would have built it: history up to ``ds``, ALS fitted on it
-    and indexed in memory (the training set and the evaluation use this for past days)."""
+                    als_params=None, ann_params=None, history: History | None = None) -> Retrieval:
+    """Retrieval as the nightly run of ``ds`` would have built it: history up to ``ds`` (``history``, or read
+    from the lake), ALS fitted on it and indexed in memory (the training set and the evaluation use this
+    for past days)."""
     als_params = als_params or AlsParams.from_settings(settings, lookback_days=params.lookback_days)
-    hist = load_history(snapshot, ds, lookback_days=params.lookback_days, active_days=settings.active_days,
-                        exclusion_days=params.exclusion_days)
+    hist = history or load_history(snapshot, ds, lookback_days=params.lookback_days,
+                                   active_days=settings.active_days, exclusion_days=params.exclusion_days)
     user_items, idmap = build_user_items(hist.positives)
     model = fit_als(user_items, als_params, use_gpu=settings.use_gpu, seed=settings.seed)
     index = build_index(model.item_factors, ann_params or AnnParams.from_settings(settings))

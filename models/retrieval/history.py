@@ -154,16 +154,34 @@ def load_history(snapshot, ds: str, *, lookback_days: int, active_days: int,
                  exclusion_days: int | None = None) -> History:
     """History as of the end of ``ds`` from the lake (``snapshot`` is a models.io.LakeSnapshot); exclusions
     reach back ``exclusion_days`` (at least the window)."""
-    inter = snapshot.read("interactions", INTERACTION_COLUMNS, dates.window(ds, lookback_days))
-    exclusions = None
+    return next(load_histories(snapshot, [ds], lookback_days=lookback_days, active_days=active_days,
+                               exclusion_days=exclusion_days))
+
+
+def load_histories(snapshot, days: list[str], *, lookback_days: int, active_days: int,
+                   exclusion_days: int | None = None):
+    """``load_history`` of each of ``days`` in turn, from one read of the lake covering all their windows:
+    each History holds exactly the rows its own day's window would have read (one at a time in memory)."""
+    first, last = min(days), max(days)
+    inter = snapshot.read("interactions", INTERACTION_COLUMNS, (dates.window(first, lookback_days)[0], last))
+    excl = None
     if exclusion_days is not None and exclusion_days > lookback_days:
-        exclusions = snapshot.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE], dates.window(ds, exclusion_days),
-                                   filters=[(EVENT_TYPE, "in", list(EXCLUDED_EVENTS))])
-    videos = snapshot.read("videos", VIDEO_COLUMNS)
-    end = pd.Timestamp(dates.day_end(ds))
-    videos = videos[videos["upload_ts"].isna() | (videos["upload_ts"] < end)].reset_index(drop=True)
-    users = snapshot.read("users", [USER_ID, "region"])
-    return History(ds, inter.reset_index(drop=True), videos, users, active_days, exclusions)
+        excl = snapshot.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, "ds"],
+                             (dates.window(first, exclusion_days)[0], last),
+                             filters=[(EVENT_TYPE, "in", list(EXCLUDED_EVENTS))])
+    catalog, users = snapshot.read("videos", VIDEO_COLUMNS), snapshot.read("users", [USER_ID, "region"])
+    for ds in days:
+        end = pd.Timestamp(dates.day_end(ds))
+        videos = catalog[catalog["upload_ts"].isna() | (catalog["upload_ts"] < end)].reset_index(drop=True)
+        exclusions = None if excl is None else _in_window(excl, ds, exclusion_days).drop(columns="ds")
+        yield History(ds, _in_window(inter, ds, lookback_days), videos, users, active_days, exclusions)
+
+
+def _in_window(frame: pd.DataFrame, ds: str, days: int) -> pd.DataFrame:
+    lo, hi = dates.window(ds, days)
+    if frame.empty or (frame["ds"].min() >= lo and frame["ds"].max() <= hi):
+        return frame.reset_index(drop=True)
+    return frame[(frame["ds"] >= lo) & (frame["ds"] <= hi)].reset_index(drop=True)
 
 
 def within_users(frame: pd.DataFrame, users) -> pd.DataFrame:
