@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.retrieval.matrix import group_order, rank_in_groups
 from vidrec.tables import USER_ID, VIDEO_ID
 
 SOURCES = ("als", "cowatch", "content", "trending", "fresh")
@@ -32,10 +31,11 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
     source's best score), ``rank_<source>`` (its rank in the key's list of that source, from 1; scale-free,
     so the ranker can compare users whose scores differ in scale), ``retrieval_score`` (reciprocal-rank
     fusion), ``best_source``, ``n_sources``; the best ``per_key`` rows of each key, sorted by key then
-    retrieval_score (ties: item id).
+    retrieval_score (ties: item id). Within a source, equal scores rank by item id.
 
-    Other columns of a source frame (``trend_region``) are kept from that source's best row of the pair.
-    Runs on integer codes with numpy sorts; no per-row Python.
+    Other columns of a source frame (``trend_region``) are kept from that source's best row of the pair
+    (the first source, in SOURCES order, whose row has a value). The rows are sorted by key once; each
+    key's lists are then fused in compiled code (``_fuse_keys``), and only the kept pairs become a frame.
     """
     frames = {s: f for s, f in frames.items() if len(f)}
     if not frames:
@@ -43,36 +43,87 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
     long = pd.concat([f.assign(_src=SOURCES.index(s)) for s, f in frames.items()], ignore_index=True)
     kc, keys = pd.factorize(long[key], sort=True)
     ic, items = pd.factorize(long[item], sort=True)
-    src, score = long["_src"].to_numpy(), long["score"].to_numpy(float)
-    pair = kc.astype(np.int64) * len(items) + ic
-    # the best row of each (source, key, item), then its rank within (source, key) by score
-    by_score = np.argsort(-score, kind="stable")
-    _, first = np.unique((src.astype(np.int64) * len(keys) + kc)[by_score] * len(items) + ic[by_score],
-                         return_index=True)
-    kept = by_score[first]
-    group = src[kept].astype(np.int64) * len(keys) + kc[kept]
-    order = kept[group_order(group, score[kept])]
-    rank = rank_in_groups(src[order].astype(np.int64) * len(keys) + kc[order])
-    rrf = 1.0 / (RRF_K + rank)
-    pairs, inv = np.unique(pair[order], return_inverse=True)
-    wide, wide_rank = np.full((len(pairs), len(SOURCES)), np.nan), np.full((len(pairs), len(SOURCES)), np.nan)
-    wide[inv, src[order]] = score[order]
-    wide_rank[inv, src[order]] = rank
-    fused = np.bincount(inv, weights=rrf, minlength=len(pairs))
-    best = group_order(inv, rrf)  # ties: lower source index (``order`` is sorted by source)
-    best = best[rank_in_groups(inv[best]) == 1]
-    out = pd.DataFrame({key: keys[pairs // len(items)], item: items[pairs % len(items)]})
+    by_key = np.argsort(kc, kind="stable")
+    starts = np.searchsorted(kc[by_key], np.arange(len(keys) + 1))
+    out_key, out_item, wide, wide_rank, fused, best, n_src, rows = _compiled()(
+        starts.astype(np.int64), by_key.astype(np.int64), long["_src"].to_numpy(np.int64), ic.astype(np.int64),
+        long["score"].to_numpy(np.float64), len(SOURCES), int(per_key), len(items))
+    out = pd.DataFrame({key: keys.take(out_key), item: items.take(out_item)})
     out[SCORES] = wide
     out[RANKS] = wide_rank
     out["retrieval_score"] = fused
-    out["best_source"] = np.asarray(SOURCES, dtype=object)[src[order][best]]
-    out["n_sources"] = np.bincount(inv, minlength=len(pairs))
+    out["best_source"] = np.asarray(SOURCES, dtype=object)[best]
+    out["n_sources"] = n_src
     for col in [c for c in long.columns if c not in (key, item, "score", "_src")]:
-        vals = long[col].to_numpy()[order]
-        has = np.flatnonzero(pd.notna(vals))
-        pair_of, first = np.unique(inv[has], return_index=True)  # the pair's first non-null row wins
-        column = np.full(len(pairs), None, dtype=object)
-        column[pair_of] = vals[has[first]]
+        vals = long[col].to_numpy()
+        column = np.full(len(out), None, dtype=object)
+        for s in range(len(SOURCES)):  # the first source whose best row of the pair has a value
+            at = np.flatnonzero(pd.isna(column) & (rows[:, s] >= 0))
+            got = vals[rows[at, s]]
+            has = pd.notna(got)
+            column[at[has]] = got[has]
         out[col] = column
-    top = group_order(pairs // len(items), fused)  # ties: lower item id (pairs are sorted)
-    return out.iloc[top[rank_in_groups((pairs // len(items))[top]) <= per_key]].reset_index(drop=True)
+    return out
+
+
+_KERNEL = None
+
+
+def _compiled():
+    global _KERNEL
+    if _KERNEL is None:
+        from numba import njit
+
+        _KERNEL = njit(_fuse_keys)
+    return _KERNEL
+
+
+def _fuse_keys(starts, by_key, src, item, score, n_sources, per_key, n_items):
+    """Per key (rows ``by_key[starts[k]:starts[k + 1]]``): the best row of each (source, item), its rank in
+    the source's list (score descending, then item), reciprocal-rank fusion per item, and the ``per_key``
+    best items (fused descending, then item). Returns per kept pair: key, item, score and rank per source
+    (NaN when absent), fused score, best source, number of sources, best row per source (-1)."""
+    n_keys = len(starts) - 1
+    cap = min(len(by_key), n_keys * per_key)
+    o_key, o_item = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    o_wide, o_rank = np.full((cap, n_sources), np.nan), np.full((cap, n_sources), np.nan)
+    o_fused, o_best = np.empty(cap), np.empty(cap, np.int64)
+    o_n, o_rows = np.empty(cap, np.int64), np.full((cap, n_sources), -1, np.int64)
+    n = 0
+    for k in range(n_keys):
+        rows = by_key[starts[k]:starts[k + 1]]
+        if len(rows) == 0:
+            continue
+        # rows by (source, item), best score first (ties: input order): each group's first row is its best
+        rows = rows[np.argsort(-score[rows], kind="mergesort")]
+        rows = rows[np.argsort(src[rows] * n_items + item[rows], kind="mergesort")]
+        first = np.ones(len(rows), np.bool_)
+        for j in range(1, len(rows)):
+            first[j] = src[rows[j]] != src[rows[j - 1]] or item[rows[j]] != item[rows[j - 1]]
+        best_rows = rows[first]  # sorted by (source, item)
+        # rank within each source: score descending, ties by item (stable on the item order)
+        best_rows = best_rows[np.argsort(-score[best_rows], kind="mergesort")]
+        best_rows = best_rows[np.argsort(src[best_rows], kind="mergesort")]
+        items_k = np.unique(item[best_rows])
+        m = len(items_k)
+        fused, wide, wrank = np.zeros(m), np.full((m, n_sources), np.nan), np.full((m, n_sources), np.nan)
+        wrow, count = np.full((m, n_sources), -1, np.int64), np.zeros(m, np.int64)
+        best_src, best_rrf = np.full(m, -1, np.int64), np.full(m, -1.0)
+        r, prev = 0, -1
+        for row in best_rows:
+            s = src[row]
+            r = r + 1 if s == prev else 1
+            prev = s
+            at = np.searchsorted(items_k, item[row])
+            rrf = 1.0 / (RRF_K + r)
+            fused[at] += rrf
+            wide[at, s], wrank[at, s], wrow[at, s] = score[row], r, row
+            count[at] += 1
+            if rrf > best_rrf[at]:  # sources come in ascending order: ties keep the lower one
+                best_rrf[at], best_src[at] = rrf, s
+        top = np.argsort(-fused, kind="mergesort")[:per_key]  # items_k ascending: ties keep the lower item
+        for t in top:
+            o_key[n], o_item[n], o_fused[n], o_best[n], o_n[n] = k, items_k[t], fused[t], best_src[t], count[t]
+            o_wide[n], o_rank[n], o_rows[n] = wide[t], wrank[t], wrow[t]
+            n += 1
+    return o_key[:n], o_item[:n], o_wide[:n], o_rank[:n], o_fused[:n], o_best[:n], o_n[:n], o_rows[:n]

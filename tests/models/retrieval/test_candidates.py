@@ -64,6 +64,57 @@ def test_fuse_keeps_best_score_per_source_ranks_by_reciprocal_rank_and_caps():
     assert out["n_sources"].tolist() == [2, 1]
 
 
+def _fuse_by_hand(frames, per_key):
+    """The rules of ``fuse`` written out per key with dicts: the oracle of the compiled version."""
+    from models.retrieval.fusion import RRF_K, SOURCES
+    out = []
+    for key in sorted(set().union(*(set(f["user_id"]) for f in frames.values()))):
+        pairs = {}
+        for s in SOURCES:
+            best = {}
+            f = frames.get(s)
+            for row in ([] if f is None else f[f["user_id"] == key].to_dict("records")):
+                if row["video_id"] not in best or row["score"] > best[row["video_id"]]["score"]:
+                    best[row["video_id"]] = row
+            ranked = sorted(best.values(), key=lambda r: (-r["score"], r["video_id"]))
+            for rank, row in enumerate(ranked, start=1):
+                p = pairs.setdefault(row["video_id"], {"fused": 0.0, "best": None, "n": 0, "region": None})
+                rrf = 1 / (RRF_K + rank)
+                p["fused"] += rrf
+                p["n"] += 1
+                p[f"score_{s}"], p[f"rank_{s}"] = row["score"], rank
+                if p["best"] is None or rrf > p["best"][1]:
+                    p["best"] = (s, rrf)
+                if p["region"] is None and row.get("trend_region") is not None:
+                    p["region"] = row["trend_region"]
+        for video, p in sorted(pairs.items(), key=lambda kv: (-kv[1]["fused"], kv[0]))[:per_key]:
+            out.append((key, video, round(p["fused"], 12), p["best"][0], p["n"], p["region"],
+                        *[p.get(f"rank_{s}") for s in SOURCES], *[p.get(f"score_{s}") for s in SOURCES]))
+    return out
+
+
+def test_fuse_equals_its_rules_written_out_on_random_lists_with_ties_and_duplicates():
+    from models.retrieval.fusion import SOURCES
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        frames = {}
+        for s in SOURCES:
+            n = int(rng.integers(0, 40))
+            frames[s] = pd.DataFrame({"user_id": rng.choice(["u1", "u2", "u3"], n),
+                                      "video_id": [f"v{x:02d}" for x in rng.integers(0, 15, n)],
+                                      "score": np.round(rng.random(n) * 3) / 3})
+        frames["trending"]["trend_region"] = rng.choice(["br", "global"], len(frames["trending"]))
+        per_key = int(rng.integers(1, 12))
+        out = fuse(frames, "user_id", "video_id", per_key)
+        if "trend_region" not in out.columns:
+            out["trend_region"] = None
+        got = [(r["user_id"], r["video_id"], round(r["retrieval_score"], 12), r["best_source"], r["n_sources"],
+                r["trend_region"], *[None if np.isnan(r[f"rank_{s}"]) else r[f"rank_{s}"] for s in SOURCES],
+                *[None if np.isnan(r[f"score_{s}"]) else r[f"score_{s}"] for s in SOURCES])
+               for r in out.to_dict("records")]
+        assert got == _fuse_by_hand(frames, per_key)
+
+
 def test_a_new_video_without_interactions_is_retrieved_for_a_fan_of_its_category(world):
     cands = build_candidates(retrieval(world), SMALL, per_user=60)
     new = cands[cands["video_id"] == "vnew"]
