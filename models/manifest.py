@@ -4,12 +4,17 @@ One file per run (``<artifact_root>/runs/<ds>/manifest.json``)::
 
     {"ds": ..., "code": {"vidrec": "0.1.0", "git": "5d6af19-dirty"},
      "params_digest": sha256 over every job's params,
+     "parameters": {"path": ..., "sha256": ...},                     # the parameters file (models.parameters)
      "gate": {"passed": ..., "reasons": [...]}, "metrics": {...},      # set by evaluate; read by publish
      "jobs": {"train_als": {"params": {...}, "params_digest": ..., "inputs": {"interactions": 3},
+                            "parameters": {"path": ..., "sha256": ...},
                             "rows": {...}, "metrics": {...}, "seconds": 2.1, ...}, ...}}
 
 Each job replaces only its own entry, under an exclusive lock, so jobs of one run may finish in any
 order. The run-level ``params_digest`` changes when any job's params change (Gorse's config digest).
+Every entry records the parameters file in effect when the job finished (path and sha256 of its bytes);
+the run-level ``parameters`` is that of the latest job, with ``"mixed": true`` when the jobs of the run
+did not all read the same file (the weekly tuning replaced it in the middle of a run).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from models import io
+from models import io, parameters
 from vidrec.settings import Settings
 
 FILE = "manifest.json"
@@ -74,10 +79,13 @@ def update_manifest(settings: Settings, ds: str, job: str, *, params: dict | Non
     path = io.run_dir(settings, ds) / FILE
     with _locked(path):
         manifest = io.read_json(path) if path.exists() else {}
-        entry = {"params": params or {}, "params_digest": params_digest(params or {}), "inputs": inputs or {}}
+        entry = {"params": params or {}, "params_digest": params_digest(params or {}), "inputs": inputs or {},
+                 "parameters": parameters.record(settings)}
         entry.update(parts)
         manifest.setdefault("jobs", {})[job] = entry
         manifest["ds"] = ds
+        read = {e["parameters"]["sha256"] for e in manifest["jobs"].values() if "parameters" in e}
+        manifest["parameters"] = {**entry["parameters"], **({"mixed": True} if len(read) > 1 else {})}
         if job != EVALUATE:
             manifest["gate"] = {"passed": False, "reasons": [f"not evaluated since {job} ran"]}
         manifest.update(run_fields or {})

@@ -50,17 +50,22 @@ class Settings:
     api_host: str = field(default="127.0.0.1", metadata={"help": "address the API listens on"})
     api_port: int = field(default=8000, metadata={"help": "port of the API (make serve)"})
     topn: int = field(default=100, metadata={"help": "length of each published list"})
-    candidates_per_user: int = field(default=300, metadata={"help": "candidates kept per user before ranking"})
+    params_file: Path = field(default=Path(""), metadata={
+        "help": "ALS, co-watch and ranker parameters of the nightly and `vidrec eval` (default: artifact_root/"
+                "params/two_stage.json when the weekly tuning wrote it, else models/tuned/two_stage.json)"})
+    candidates_per_user: int = field(default=0, metadata={
+        "help": "candidates kept per user before ranking (0: the parameters file's per_user)"})
     active_days: int = field(default=30, metadata={"help": "users active in this many days get a home feed"})
     exploration_share: float = field(default=0.1, metadata={"help": "share of a feed for fresh, under-exposed videos"})
     creator_max_per_window: int = field(default=2, metadata={"help": "at most this many videos of one creator ..."})
     creator_window: int = field(default=10, metadata={"help": "... in any this many consecutive items"})
     publish_ttl_s: int = field(default=259200, metadata={"help": "published versions expire after this long"})
     overlay_timeout_ms: int = field(default=30, metadata={"help": "time budget for the real-time overlay"})
-    cowatch_method: str = field(default="ease", metadata={
-        "help": "co-watch retrieval and related videos: ease (catalogs up to 20k videos, else cosine) or cosine"})
-    als_factors: int = field(default=64, metadata={"help": "ALS embedding size"})
-    als_iterations: int = field(default=15, metadata={"help": "ALS iterations"})
+    cowatch_method: str = field(default="", metadata={
+        "help": "co-watch retrieval and related videos: ease (catalogs up to 20k videos, else cosine) or cosine "
+                "(empty: the parameters file's)"})
+    als_factors: int = field(default=0, metadata={"help": "ALS embedding size (0: the parameters file's)"})
+    als_iterations: int = field(default=0, metadata={"help": "ALS iterations (0: the parameters file's)"})
     ann_brute_force_below: int = field(default=20000, metadata={
         "help": "catalogs with fewer videos are searched exactly (ScaNN brute force), larger ones by the tree"})
     ann_head_share: float = field(default=0.02, metadata={
@@ -79,10 +84,12 @@ class Settings:
             value = getattr(self, name)
             path = base / sub if str(value) in ("", ".") else Path(value).absolute()
             object.__setattr__(self, name, path)
+        if str(self.params_file) not in ("", "."):  # empty: resolved by models.parameters
+            object.__setattr__(self, "params_file", Path(self.params_file).absolute())
         if self.delta_mode not in ("auto", "bridge", "native"):
             raise ValueError(f"VIDREC_DELTA_MODE must be auto, bridge or native, not {self.delta_mode!r}")
-        if self.cowatch_method not in ("ease", "cosine"):
-            raise ValueError(f"VIDREC_COWATCH_METHOD must be ease or cosine, not {self.cowatch_method!r}")
+        if self.cowatch_method not in ("", "ease", "cosine"):
+            raise ValueError(f"VIDREC_COWATCH_METHOD must be ease or cosine (or empty), not {self.cowatch_method!r}")
         if self.max_watch_ratio <= 0:
             raise ValueError("VIDREC_MAX_WATCH_RATIO must be positive")
 

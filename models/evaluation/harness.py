@@ -11,8 +11,9 @@ Recommenders share one interface: ``fit(train)`` then ``recommend(users, k)`` ->
 rank), never returning an item the user has in train. Built in: the baselines of ``models.evaluation.baselines``
 (``Popularity``, ``ItemKNN``: cosine co-occurrence neighbours, ``ALS``: ``models.retrieval.als.fit_als``) and
 the production recommender ``two_stage`` (``models.evaluation.two_stage``: the nightly retrieval and ranker code).
-Parameters come from ``models/tuned/two_stage.json``, written by ``vidrec eval tune --save``
-(``models.evaluation.tuning``); other recommenders plug in as instances: ``evaluate(..., recommenders={...})``.
+Parameters come from the one parameters file the nightly also reads (``models.parameters.resolve``: by
+default ``models/tuned/two_stage.json``, written by ``vidrec eval ... --tune --save``, ``models.evaluation.tuning``);
+other recommenders plug in as instances: ``evaluate(..., recommenders={...})``.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models import parameters
 from models.evaluation.baselines import ALS, ItemKNN, Popularity
 from models.evaluation.splits import leave_last_out, random_split_per_user, time_split
 from models.evaluation.two_stage import TwoStage, TwoStageParams
 from models.metrics import metrics_of
 from models.retrieval.als import AlsParams
+from vidrec.settings import Settings
 from vidrec.tables import TS, USER_ID
 
-TUNED = Path(__file__).resolve().parents[1] / "tuned" / "two_stage.json"
+TUNED = parameters.SHIPPED  # the shipped file; the one in effect is parameters.resolve(settings)
 PROTOCOLS = ("msr", "time", "leave-last-out")
 TRAIN_RATIO = 0.75
 
@@ -56,11 +59,12 @@ def split(df: pd.DataFrame, protocol: str, seed: int = 42) -> tuple[pd.DataFrame
 RECOMMENDERS = {"popularity": Popularity, "itemknn": ItemKNN, "als": ALS, "two_stage": TwoStage}
 
 
-def tuned_params(path: Path = TUNED) -> dict:
-    """The parameters ``vidrec eval tune --save`` chose (``{"als": {...}, "two_stage": {...}}``); {} if none."""
-    import json
-
-    return json.loads(path.read_text())["params"] if path.exists() else {}
+def tuned_params(path: Path | None = None, settings: Settings | None = None) -> dict:
+    """The ``params`` (``{"als": {...}, "two_stage": {...}}``) of the file at ``path``; by default the file the
+    nightly reads for ``settings`` (``Settings.from_env()`` when None; ``models.parameters.resolve``)."""
+    if path is None:
+        path = parameters.resolve(settings if settings is not None else Settings.from_env())
+    return parameters.load(path)["params"]
 
 
 def make_recommender(name: str, seed: int = 42, protocol: str = "msr", catalog: pd.DataFrame | None = None,
@@ -111,7 +115,7 @@ def evaluate(df: pd.DataFrame, protocol: str, k: int = 10, seed: int = 42, recom
     """Split ``df`` by ``protocol`` (seeded) and ``compare`` the recommenders on it.
 
     ``recommenders``: None (all of ``RECOMMENDERS``), names, or a mapping name -> Recommender instance;
-    named ones get ``params`` (default: the tuned file) and the seed.
+    named ones get ``params`` (default: ``tuned_params()``, the file in effect) and the seed.
     """
     train, test = split(df, protocol, seed)
     if recommenders is None:
@@ -123,10 +127,10 @@ def evaluate(df: pd.DataFrame, protocol: str, k: int = 10, seed: int = 42, recom
 
 
 def evaluate_seeds(df: pd.DataFrame, protocol: str, seeds, k: int = 10, recommenders=None,
-                   dataset: str | None = None, catalog: pd.DataFrame | None = None) -> dict:
+                   dataset: str | None = None, catalog: pd.DataFrame | None = None, params: dict | None = None) -> dict:
     """``evaluate`` once per seed (split and models); ``recommenders`` holds the mean of each metric over
     the seeds, ``spread`` the standard deviation (ddof 0), ``runs`` each seed's result."""
-    runs = [evaluate(df, protocol, k, seed, recommenders, dataset, catalog) for seed in seeds]
+    runs = [evaluate(df, protocol, k, seed, recommenders, dataset, catalog, params) for seed in seeds]
     means, spread = {}, {}
     for name in runs[0]["recommenders"]:
         table = pd.DataFrame([r["recommenders"][name] for r in runs], dtype=float)

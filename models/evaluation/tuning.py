@@ -5,7 +5,13 @@ protocol splits ``train`` again (another seed) into (fit part, validation), and 
 fitted on the fit part and scored by nDCG@k on the validation part. A small seeded random search: the
 current parameters first, then ``trials - 1`` draws from ``ALS_SPACE`` (ALS alone), then the same for
 ``TWO_STAGE_SPACE`` with the retrieval ALS set to the best ALS found. With ``save`` the chosen
-parameters become the defaults (``models/tuned/two_stage.json``) and record how they were chosen.
+parameters are written over the parameters file in effect (``models.parameters.resolve``: what the nightly
+and ``vidrec eval`` read) with how they were chosen.
+
+Every two-stage configuration tried keeps the co-watch knobs within ``CAPS``: the nightly multiplies each
+user's ``recent_videos`` seeds by ``cowatch_neighbours`` per seed, which at 100k videos and 200k users must
+stay bounded (values tuned on ML-100K's 1,682 movies would not). ``around`` and ``score`` are what the weekly
+tuning on the lake (``models.evaluation.lake_tuning``) uses: variants near the current parameters.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models import parameters
 from models.evaluation import harness
+
 ALS_SPACE = {"factors": [16, 24, 32, 48, 64], "regularization": [0.5, 1.0, 2.0, 5.0, 10.0, 20.0],
              "alpha": [0.5, 1.0, 2.0, 5.0], "iterations": [15]}
 TWO_STAGE_SPACE = {"candidates.ease_l2": [250.0, 500.0, 1000.0], "ranker.max_depth": [3, 4, 5],
                    "ranker.n_estimators": [150, 300], "ranker.learning_rate": [0.05, 0.1],
                    "negatives_per_user": [50, 100, 200], "folds": [3, 4]}
+CAPS = {"candidates.cowatch_neighbours": 200, "candidates.recent_videos": 200}  # of the two_stage section
 
 
 def _draw(space: dict, rng: np.random.Generator) -> dict:
@@ -42,7 +51,50 @@ def with_overrides(params: dict, dotted: dict) -> dict:
     return out
 
 
-def _score(name: str, params: dict, fit_part, valid, protocol, seed, k, catalog) -> tuple[float, float]:
+def capped(params: dict) -> dict:
+    """``params`` (``{"als", "two_stage"}``) with the two_stage section's ``CAPS`` keys at most their cap."""
+    section = params.get("two_stage", {})
+    over = {}
+    for key, cap in CAPS.items():
+        group, name = key.split(".")
+        value = section.get(group, {}).get(name)
+        if value is not None and value > cap:
+            over[f"two_stage.{key}"] = cap
+    return with_overrides(params, over) if over else params
+
+
+def around(current: dict, trials: int, rng: np.random.Generator, changes: int = 2) -> list[dict]:
+    """``current`` first, then up to ``trials`` distinct variants of its two_stage section, each with
+    ``changes`` keys of ``TWO_STAGE_SPACE`` and ``ALS_SPACE`` (the retrieval ALS) set to another value;
+    every variant within ``CAPS``. Seeded by ``rng``."""
+    space = {k: v for k, v in TWO_STAGE_SPACE.items() if k != "folds"}  # folds: the time protocol has one part
+    space.update({f"als.{k}": v for k, v in ALS_SPACE.items() if len(v) > 1})
+    keys, out, seen = sorted(space), [current], {json.dumps(capped(current), sort_keys=True)}
+    for _ in range(trials * 10):
+        if len(out) > trials:
+            break
+        picked = rng.choice(len(keys), size=min(changes, len(keys)), replace=False)
+        dotted = {}
+        for key in (keys[i] for i in picked):
+            now = _get(current["two_stage"], key)
+            others = [v for v in space[key] if v != now]
+            dotted[f"two_stage.{key}"] = others[int(rng.integers(len(others)))]
+        variant = capped(with_overrides(current, dotted))
+        if json.dumps(variant, sort_keys=True) not in seen:
+            seen.add(json.dumps(variant, sort_keys=True))
+            out.append(variant)
+    return out
+
+
+def _get(section: dict, dotted: str):
+    node = section
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def score(name: str, params: dict, fit_part, valid, protocol, seed, k, catalog) -> tuple[float, float]:
+    """(nDCG@k on ``valid``, seconds) of recommender ``name`` with ``params`` fitted on ``fit_part``."""
     rec = harness.make_recommender(name, seed, protocol, catalog, params)
     started = time.perf_counter()
     metrics = harness.compare(fit_part, valid, {name: rec}, k, catalog)[name]
@@ -57,15 +109,15 @@ def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int
     train, _ = harness.split(df, protocol, seed)
     fit_part, valid = harness.split(train, protocol, seed + 1)
     rng = np.random.default_rng(seed)
-    current = start if start is not None else harness.tuned_params()
+    current = capped(start if start is not None else harness.tuned_params())
     log, best = [], {}
     for name, space in (("als", ALS_SPACE), ("two_stage", TWO_STAGE_SPACE)):
         base = with_overrides(current, {"two_stage.als": best["als"][1]["als"]}) if name == "two_stage" else current
         prefix = "two_stage." if name == "two_stage" else "als."
-        tries = [base] + [with_overrides(base, {prefix + key: v for key, v in _draw(space, rng).items()})
+        tries = [base] + [capped(with_overrides(base, {prefix + key: v for key, v in _draw(space, rng).items()}))
                           for _ in range(trials - 1)]
         for params in tries:
-            ndcg, seconds = _score(name, params, fit_part, valid, protocol, seed, k, catalog)
+            ndcg, seconds = score(name, params, fit_part, valid, protocol, seed, k, catalog)
             log.append({"recommender": name, "params": params.get(name, {}), f"ndcg@{k}": ndcg, "seconds": seconds})
             if name not in best or ndcg > best[name][0]:
                 best[name] = (ndcg, params)
@@ -76,11 +128,10 @@ def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int
               "best": {name: {f"ndcg@{k}": value[0]} for name, value in best.items()},
               "params": chosen, "trials": log}
     if save is not None:
-        save.parent.mkdir(parents=True, exist_ok=True)
         record = {"chosen_by": f"vidrec eval --tune --save on {result['dataset']} ({protocol}, seed {seed}, "
                                f"{trials} trials per recommender) at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
                   "validation": result["validation"], "best": result["best"], "params": chosen}
-        save.write_text(json.dumps(record, indent=2) + "\n")
+        parameters.write(record, save)
     return result
 
 

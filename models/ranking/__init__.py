@@ -5,6 +5,6 @@ point-in-time ranker features), ``ranker`` (the ``train_ranker`` job, XGBoost La
 (filters, creator diversity, exploration, reasons) and ``rank`` (the ``rank`` job: home, related,
 trending and cold-start lists).
 
-May import: ``models.retrieval``, ``models.io``, ``models.manifest``, ``models.metrics`` and the vidrec
-core (never evaluation or publish).
+May import: ``models.retrieval``, ``models.io``, ``models.parameters``, ``models.manifest``, ``models.metrics``
+and the vidrec core (never evaluation or publish).
 """

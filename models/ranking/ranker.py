@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models import io, manifest
+from models import io, manifest, parameters
 from models.metrics import ndcg_of_scores
 from models.ranking.training_set import EVENT_TIMESTAMP, LABEL, LABEL_DS, LABEL_KIND, SPLIT
 from vidrec.settings import Settings
@@ -42,6 +42,11 @@ class RankerParams:
     colsample_bytree: float = 0.8
     eval_k: int = 10
     n_jobs: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> "RankerParams":
+        """The parameters file's ``ranker`` (``models.parameters``, what ``vidrec eval`` measured); overrides win."""
+        return cls(**{**parameters.section(settings, "ranker", cls), **overrides})
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -128,7 +133,7 @@ def validation_metrics(model, valid: pd.DataFrame, features: list[str], k: int) 
 def run(settings: Settings, ds: str) -> dict:
     """Fit on runs/<ds>/training_set.parquet's train split, measure on its valid split; write runs/<ds>/ranker/."""
     started = time.monotonic()
-    out, params = io.run_dir(settings, ds), RankerParams()
+    out, params = io.run_dir(settings, ds), RankerParams.from_settings(settings)
     rows = io.read_parquet(out / "training_set.parquet")
     source = manifest.read_manifest(settings, ds).get("jobs", {}).get("build_training_set", {}).get("feature_source")
     if source is None:

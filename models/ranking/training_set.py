@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from models import io, manifest
+from models import io, manifest, parameters
 from models.ranking.features import EVENT_TIMESTAMP, FeatureCache, entity_features
 from models.retrieval.candidates import CandidateParams, iter_candidates, retrieval_as_of
 from models.retrieval.history import load_histories
@@ -119,7 +119,7 @@ def build_day(settings: Settings, retrieval, snapshot: io.LakeSnapshot, label_ds
     users = np.intersect1d(retrieval.history.active_users, labels[USER_ID].unique())
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
-    chunks = iter_candidates(retrieval, params, settings.candidates_per_user, users=users)
+    chunks = iter_candidates(retrieval, params, parameters.per_user(settings), users=users)
     rows = pd.concat([label_candidates(cands, labels, sample=sample, seed=seed * 7919 + i)
                       for i, cands in enumerate(chunks)], ignore_index=True)
     rows[LABEL_DS] = label_ds
@@ -154,7 +154,9 @@ def run(settings: Settings, ds: str, params: TrainingSetParams | None = None,
         cparams: CandidateParams | None = None) -> dict:
     """Label days ds-label_days+1 .. ds; writes runs/<ds>/training_set.parquet with a train/valid split."""
     started = time.monotonic()
-    params, cparams = params or TrainingSetParams(), cparams or CandidateParams.from_settings(settings)
+    params = params or TrainingSetParams(
+        negatives_per_user=parameters.negatives_per_user(settings, TrainingSetParams.negatives_per_user))
+    cparams = cparams or CandidateParams.from_settings(settings)
     snap = io.LakeSnapshot(settings)
     frames, per_day = [], {}
     for label_ds, rows, per_day[label_ds] in labeled_days(settings, snap, ds, params, cparams):

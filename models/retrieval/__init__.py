@@ -7,6 +7,6 @@ als, cowatch, content, trending, fresh), ``fusion`` (reciprocal-rank fusion), ``
 (CandidateParams), ``pair_features`` (seeds and the ranker's pair features) and ``candidates`` (the
 ``build_candidates`` job, related videos, retrieval as of a past day).
 
-May import: ``models.io``, ``models.manifest``, ``models.metrics`` and the vidrec core only (never
-ranking, evaluation or publish).
+May import: ``models.io``, ``models.parameters``, ``models.manifest``, ``models.metrics`` and the vidrec core
+only (never ranking, evaluation or publish).
 """

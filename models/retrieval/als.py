@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from models import io, manifest
+from models import io, manifest, parameters
 from models.retrieval.history import positives
 from models.retrieval.matrix import IdMap, build_user_items
 from vidrec import dates
@@ -41,8 +41,13 @@ class AlsParams:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> "AlsParams":
-        return replace(cls(factors=settings.als_factors, iterations=settings.als_iterations,
-                           lookback_days=io.lookback_days(settings)), **overrides)
+        """The parameters file's two-stage ALS (``models.parameters``; what ``vidrec eval`` measured), with
+        ``VIDREC_ALS_FACTORS`` / ``VIDREC_ALS_ITERATIONS`` when set (non-zero) and the nightly's window;
+        ``overrides`` win over all of them."""
+        values = parameters.section(settings, "als", cls)
+        values.update({k: v for k, v in (("factors", settings.als_factors),
+                                         ("iterations", settings.als_iterations)) if v})
+        return replace(cls(**{**values, "lookback_days": io.lookback_days(settings)}), **overrides)
 
 
 def _blas_one_thread():

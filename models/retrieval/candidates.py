@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models import io, manifest
+from models import io, manifest, parameters
 from models.retrieval.als import AlsParams, fit_als, load_als
 from models.retrieval.ann_index import AnnParams, build_index, load_index
 from models.retrieval.fusion import fuse
@@ -72,7 +72,8 @@ def drop_unavailable(frame: pd.DataFrame, history: History, excluded=None, block
     """Without videos outside the as-of catalog (the catalog's creator_id is joined, inner), excluded
     (user, video) pairs and blocked creators (``models.retrieval.history.drop_excluded``; ``excluded`` and
     ``blocked`` default to the history's, or are the part of them that the frame's users can match)."""
-    frame = frame.merge(history.videos[[VIDEO_ID, "creator_id"]], on=VIDEO_ID)
+    at = history.catalog.get_indexer(frame[VIDEO_ID])
+    frame = frame[at >= 0].assign(creator_id=history.videos["creator_id"].to_numpy()[at[at >= 0]])
     frame = drop_excluded(frame, history.excluded if excluded is None else excluded,
                           history.blocked_creators if blocked is None else blocked)
     return frame.drop(columns="creator_id")
@@ -173,7 +174,8 @@ def run(settings: Settings, ds: str) -> dict:
                 by_source[source] = by_source.get(source, 0) + int(n)
             yield part
 
-    n_cands = io.write_parquet_parts(counted(iter_candidates(r, params, settings.candidates_per_user)),
+    per_user = parameters.per_user(settings)
+    n_cands = io.write_parquet_parts(counted(iter_candidates(r, params, per_user)),
                                      out / "candidates.parquet")
     related = build_related(r, params)
     io.write_parquet(related, out / "related_candidates.parquet")
@@ -181,7 +183,7 @@ def run(settings: Settings, ds: str) -> dict:
             "related_videos": int(related[VIDEO_ID].nunique())}
     seconds = round(time.monotonic() - started, 2)
     manifest.update_manifest(settings, ds, "build_candidates",
-                             params={**asdict(params), "candidates_per_user": settings.candidates_per_user,
+                             params={**asdict(params), "candidates_per_user": per_user,
                                      "active_days": settings.active_days},
                              inputs=snap.versions, rows=rows, best_source=by_source, seconds=seconds)
     log.info("build_candidates %s: %s %s in %.1f s", ds, rows, by_source, seconds)

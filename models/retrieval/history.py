@@ -127,6 +127,11 @@ class History:
                               lambda: top_per_group(self.affinity(column), USER_ID, "share", n, tiebreak=column))
 
     @cached_property
+    def catalog(self) -> pd.Index:
+        """The as-of catalog's video ids (``videos`` order): ``get_indexer`` finds a video's row."""
+        return pd.Index(self.videos[VIDEO_ID], dtype=object)
+
+    @cached_property
     def user_activity(self) -> pd.DataFrame:
         """Per user_id (index): ``positives`` (positive videos) and ``last_ts`` (latest positive)."""
         return self.positives.groupby(USER_ID).agg(positives=(VIDEO_ID, "size"), last_ts=("last_ts", "max"))

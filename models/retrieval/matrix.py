@@ -70,12 +70,19 @@ def build_user_items(pairs: pd.DataFrame, idmap: IdMap | None = None) -> tuple[s
 
 
 def isin_pairs(a1, b1, a2, b2) -> np.ndarray:
-    """For each pair (a1[i], b1[i]): is it one of the pairs (a2[j], b2[j]). Vectorized on integer codes."""
-    n = len(a1)
-    a, _ = pd.factorize(np.concatenate([np.asarray(a1, dtype=object), np.asarray(a2, dtype=object)]))
-    b, levels = pd.factorize(np.concatenate([np.asarray(b1, dtype=object), np.asarray(b2, dtype=object)]))
-    code = a.astype(np.int64) * max(len(levels), 1) + b
-    return np.isin(code[:n], code[n:])
+    """For each pair (a1[i], b1[i]): is it one of the pairs (a2[j], b2[j]). Vectorized on integer codes: the
+    (usually smaller) second set is factorized and the first is looked up in it, so the first is hashed once."""
+    out = np.zeros(len(a1), bool)
+    if not len(a1) or not len(a2):
+        return out
+    ca2, ua = pd.factorize(np.asarray(a2, dtype=object), use_na_sentinel=False)
+    cb2, ub = pd.factorize(np.asarray(b2, dtype=object), use_na_sentinel=False)
+    ca1 = pd.Index(ua, dtype=object).get_indexer(np.asarray(a1, dtype=object))
+    cb1 = pd.Index(ub, dtype=object).get_indexer(np.asarray(b1, dtype=object))
+    ok = (ca1 >= 0) & (cb1 >= 0)
+    width = max(len(ub), 1)
+    out[ok] = np.isin(ca1[ok].astype(np.int64) * width + cb1[ok], ca2.astype(np.int64) * width + cb2)
+    return out
 
 
 def group_order(group, score) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models import io
+from models import io, parameters
 from vidrec.settings import Settings
 
 
@@ -36,5 +36,9 @@ class CandidateParams:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> "CandidateParams":
-        return cls(**{"lookback_days": io.lookback_days(settings), "cowatch_method": settings.cowatch_method,
-                      **overrides})
+        """The parameters file's ``candidates`` (``models.parameters``; what ``vidrec eval`` measured), with
+        ``VIDREC_COWATCH_METHOD`` when set and the nightly's window; ``overrides`` win over all of them."""
+        values = parameters.section(settings, "candidates", cls)
+        if settings.cowatch_method:
+            values["cowatch_method"] = settings.cowatch_method
+        return cls(**{**values, "lookback_days": io.lookback_days(settings), **overrides})

@@ -15,6 +15,7 @@ EXPECTED = {
                         "feast_apply", "materialize"],
     "train_nightly": ["build_training_set", "train_als", "build_index", "build_candidates", "train_ranker", "rank",
                       "evaluate", "publish"],
+    "tune_weekly": ["tune_params"],
 }
 
 

@@ -1,4 +1,5 @@
-"""Small planted-structure data shared by the model tests (numpy/pandas only, seeded, no clock)."""
+"""Small planted-structure data shared by the model tests (numpy/pandas only, seeded, no clock), and a
+writer of such data as a real Delta lake."""
 
 from __future__ import annotations
 
@@ -107,3 +108,25 @@ def world():
 @pytest.fixture
 def world_big():
     return tiny_world(users_per_category=30, events_per_user=24)
+
+
+def write_tiny_lake(settings, inter, videos, users):
+    """``tiny_world``'s frames as the lake's interactions, videos and users Delta tables (delta-rs)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from vidrec.tables import INTERACTIONS, USERS, VIDEOS, arrow_schema
+
+    inter = inter.assign(event_id=[f"e{i}" for i in range(len(inter))], watch_ms=0, duration_ms=60_000, weight=1.0,
+                         surface="home", device="ios")
+    videos = videos.assign(tags=[["t"]] * len(videos), duration_ms=60_000, language="en")
+    users = users.assign(age_band="25-34", signup_ts=pd.Timestamp("2025-01-01", tz="UTC"))
+    for table, frame, parts in ((INTERACTIONS, inter, ["ds"]), (VIDEOS, videos, None), (USERS, users, None)):
+        data = pa.Table.from_pandas(frame[table.columns], schema=arrow_schema(table.schema), preserve_index=False)
+        write_deltalake(str(settings.lake_root / table.name), data, partition_by=parts)
+
+
+@pytest.fixture(scope="session")
+def write_lake():
+    """``write_tiny_lake`` (test modules cannot import conftest under importlib mode)."""
+    return write_tiny_lake

@@ -79,3 +79,19 @@ def test_only_evaluate_sets_the_gate_and_any_later_job_resets_it(settings):
     assert m["gate"] == {"passed": True} and m["metrics"] == {"ndcg@10": 0.3}
     m = manifest.update_manifest(settings, "2026-11-07", "rank", params={})
     assert m["gate"] == {"passed": False, "reasons": ["not evaluated since rank ran"]}
+
+
+def test_every_job_entry_and_the_run_name_the_parameters_file_and_its_digest(settings):
+    from models import parameters
+
+    shipped = {"path": str(parameters.SHIPPED), "sha256": parameters.digest(parameters.SHIPPED)}
+    m = manifest.update_manifest(settings, "2026-11-07", "train_als", params={})
+    assert m["jobs"]["train_als"]["parameters"] == shipped and m["parameters"] == shipped
+    weekly = parameters.tuned_path(settings)  # the weekly tuning replaces the file in the middle of the run
+    parameters.write({"params": {"als": {}, "two_stage": {"per_user": 5}}}, weekly)
+    m = manifest.update_manifest(settings, "2026-11-07", "rank", params={})
+    assert m["jobs"]["rank"]["parameters"] == {"path": str(weekly), "sha256": parameters.digest(weekly)}
+    assert m["jobs"]["train_als"]["parameters"] == shipped
+    assert m["parameters"] == {**m["jobs"]["rank"]["parameters"], "mixed": True}
+    m = manifest.update_manifest(settings, "2026-11-07", "train_als", params={})
+    assert m["parameters"] == m["jobs"]["rank"]["parameters"]  # every job read the weekly file now

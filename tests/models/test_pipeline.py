@@ -6,31 +6,18 @@ import json
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
 
-from models import manifest
+from models import manifest, parameters
 from models.evaluation import gate as evaluate
 from models.ranking import rank, ranker, training_set
 from models.ranking.rerank import creator_window_ok
 from models.retrieval import als, ann_index, candidates
-from vidrec.tables import INTERACTIONS, USERS, VIDEOS, arrow_schema
 
 DS = "2026-11-07"
 
 
-def write_lake(settings, inter, videos, users):
-    inter = inter.assign(event_id=[f"e{i}" for i in range(len(inter))], watch_ms=0, duration_ms=60_000, weight=1.0,
-                         surface="home", device="ios")
-    videos = videos.assign(tags=[["t"]] * len(videos), duration_ms=60_000, language="en")
-    users = users.assign(age_band="25-34", signup_ts=pd.Timestamp("2025-01-01", tz="UTC"))
-    for table, frame, parts in ((INTERACTIONS, inter, ["ds"]), (VIDEOS, videos, None), (USERS, users, None)):
-        data = pa.Table.from_pandas(frame[table.columns], schema=arrow_schema(table.schema), preserve_index=False)
-        write_deltalake(str(settings.lake_root / table.name), data, partition_by=parts)
-
-
-def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big):
+def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_lake):
     settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
     write_lake(settings, *world_big)
     params = training_set.TrainingSetParams(label_days=2, negatives_per_user=10, features="none")
@@ -52,6 +39,9 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big):
     assert set(m["jobs"]) == {"build_training_set", "train_als", "build_index", "build_candidates", "train_ranker",
                               "rank", "evaluate"}
     assert m["jobs"]["train_als"]["inputs"]["interactions"] == 0 and m["params_digest"]
+    used = parameters.record(settings)  # the file the run read, in every job's entry and in the run's
+    assert used["path"] == str(parameters.SHIPPED) and m["parameters"] == used
+    assert all(job["parameters"] == used for job in m["jobs"].values())
     assert (out / "evaluation.json").exists() and "popularity" in m["metrics"]
     assert m["gate"]["passed"]  # top level, where publish reads it
 
@@ -74,7 +64,25 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big):
     assert np.isfinite(home["score"]).all()
 
 
-def evaluated_with_yesterday_serving(settings, world_big):
+def test_a_nightly_stage_reads_the_pinned_parameters_file_and_its_manifest_names_it(settings, world_big,
+                                                                                      write_lake, tmp_path):
+    """train_als on a small lake with VIDREC_PARAMS_FILE: the model has the file's ALS, the entry names the file."""
+    import hashlib
+
+    write_lake(settings, *world_big)
+    record = json.loads(parameters.SHIPPED.read_text())
+    record["params"]["two_stage"]["als"] = {"factors": 3, "regularization": 0.5, "alpha": 1.0, "iterations": 4}
+    pinned = parameters.write(record, tmp_path / "pinned.json")
+    settings = settings.replace(params_file=pinned, active_days=7)
+    als.run(settings, DS)
+    entry = manifest.read_manifest(settings, DS)["jobs"]["train_als"]
+    assert entry["parameters"] == {"path": str(pinned), "sha256": hashlib.sha256(pinned.read_bytes()).hexdigest()}
+    assert [entry["params"][k] for k in ("factors", "regularization", "alpha", "iterations")] == [3, 0.5, 1.0, 4]
+    model, _ = als.load_als(settings.artifact_root / "runs" / DS / "als")
+    assert model.item_factors.shape[1] == 3
+
+
+def evaluated_with_yesterday_serving(settings, world_big, write_lake):
     """Today's run trained and evaluated, then copied as yesterday's run (the serving model, same ranker):
     (settings, eval params, today's metrics, runs folder)."""
     import shutil
@@ -90,7 +98,7 @@ def evaluated_with_yesterday_serving(settings, world_big):
     return settings, params, metrics, runs
 
 
-def test_ranking_in_chunks_of_users_gives_the_lists_of_one_piece(settings, world_big):
+def test_ranking_in_chunks_of_users_gives_the_lists_of_one_piece(settings, world_big, write_lake):
     """rank reads, scores and re-ranks the candidates a few users at a time: the lists do not change."""
     settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
     write_lake(settings, *world_big)
@@ -108,8 +116,8 @@ def test_ranking_in_chunks_of_users_gives_the_lists_of_one_piece(settings, world
     pd.testing.assert_frame_equal(pieces, whole)
 
 
-def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, world_big, tmp_path):
-    settings, params, first, runs = evaluated_with_yesterday_serving(settings, world_big)
+def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, world_big, write_lake):
+    settings, params, first, runs = evaluated_with_yesterday_serving(settings, world_big, write_lake)
     again = evaluate.run(settings, DS, params)
     assert again["previous"]["ds"] == "2026-11-06" and again["previous"]["same_holdout"]
     assert again["previous"]["ndcg@10"] == pytest.approx(first["ndcg@10"])
@@ -127,14 +135,14 @@ def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, wo
     assert manifest.read_manifest(settings, DS)["gate"]["passed"] is False
 
 
-def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, world_big, caplog):
+def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, world_big, write_lake, caplog):
     """Today's ranker is trained on inverted labels (it learns to put engaged videos last); the serving
     run's ranker, re-measured on today's holdout, is better beyond the tolerance: evaluate refuses, logs
     both models' numbers, and the gate result that publish reads says failed."""
     import logging
 
     from models import io
-    settings, params, good, runs = evaluated_with_yesterday_serving(settings, world_big)  # good model serves
+    settings, params, good, runs = evaluated_with_yesterday_serving(settings, world_big, write_lake)  # serves
 
     rows = io.read_parquet(runs / DS / "training_set.parquet")
     train = rows[rows["split"] == "train"]

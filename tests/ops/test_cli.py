@@ -101,3 +101,27 @@ def test_eval_tune_prints_the_trials_and_writes_nothing_without_save(settings, t
     assert [t["recommender"] for t in result["trials"]] == ["als", "two_stage"]
     assert set(result["params"]) == {"als", "two_stage"} and "test unused" in result["validation"]["how"]
     assert TUNED.read_text() == before
+
+
+def test_eval_uses_the_parameters_file_of_the_nightly_and_save_replaces_that_file(settings, tmp_path):
+    from models import parameters
+    from models.evaluation.harness import TUNED
+
+    rows = ["u,i"] + [f"a{u},{g}{i}" for u in range(16) for g in ("x", "y") if (u % 2 == 0) == (g == "x")
+                      for i in range(8)]
+    data, pinned = tmp_path / "ratings.csv", tmp_path / "pinned.json"
+    data.write_text("\n".join(rows) + "\n")
+    pinned.write_text(TUNED.read_text())
+    args = ["eval", "csv", "--path", str(data), "--user-col", "u", "--item-col", "i", "--k", "5"]
+    table = run(settings, *args, "--recommenders", "popularity").stdout
+    assert f"parameters {TUNED} (sha256 {parameters.digest(TUNED)[:12]})" in table
+    s = settings.replace(params_file=pinned)
+    result = json.loads(run(s, *args, "--recommenders", "popularity", "--json").stdout.strip().splitlines()[-1])
+    assert result["parameters"] == parameters.record(s) == {"path": str(pinned), "sha256": parameters.digest(TUNED)}
+    shipped = TUNED.read_text()
+    run(s, *args, "--tune", "--trials", "1", "--save")
+    assert parameters.load(pinned)["chosen_by"].startswith("vidrec eval --tune --save on")
+    assert TUNED.read_text() == shipped  # the shipped file is not the one in effect here: untouched
+    pinned.write_text('{"params": {}}')
+    out = run(s, *args, "--recommenders", "popularity", check=False)
+    assert out.returncode == 2 and f"parameters file {pinned} has no" in out.stderr

@@ -28,6 +28,7 @@ JOBS = {
     "rank": "models.ranking.rank:run",
     "evaluate": "models.evaluation.gate:run",
     "publish": "models.publish:run",
+    "tune_params": "models.evaluation.lake_tuning:run",
 }
 
 
@@ -83,11 +84,14 @@ def cmd_serve(s: Settings, a) -> int:
 
 
 def cmd_eval(s: Settings, a) -> int:
+    from models import parameters
     from models.evaluation import harness
     from models.evaluation.datasets import align_catalog, load_catalog, load_catalog_csv, load_interactions
 
     fmt = "auto" if a.dataset == "movielens" else "csv"
     try:
+        used = parameters.record(s)  # the file the nightly reads: what is evaluated, and what --save replaces
+        params = parameters.load(Path(used["path"]))["params"]
         df = load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
                                rating_col=a.rating_col, ts_col=a.ts_col)
         catalog = load_catalog(a.path) if a.dataset == "movielens" else None
@@ -95,27 +99,26 @@ def cmd_eval(s: Settings, a) -> int:
             catalog = align_catalog(load_catalog_csv(a.catalog, a.catalog_item_col or a.item_col,
                                                      a.category_col or None, a.creator_col or None, a.upload_col,
                                                      a.sep), df)
-    except (ValueError, FileNotFoundError) as exc:  # missing file or column, unparseable ids
+    except (ValueError, FileNotFoundError) as exc:  # missing file or column, unparseable ids, bad parameters file
         print(f"vidrec eval: {exc}", file=sys.stderr)
         return 2
     seeds = a.seeds or [a.seed if a.seed is not None else s.seed]
     if a.tune:
         from models.evaluation import tuning
         chosen = tuning.tune(df, a.protocol, seed=seeds[0], trials=a.trials, k=a.k, catalog=catalog,
-                             save=harness.TUNED if a.save else None)
-        _print_json(chosen) if a.json else print(tuning.summary(chosen))
+                             save=Path(used["path"]) if a.save else None, start=params)
+        _print_json({**chosen, "parameters": used}) if a.json else print(tuning.summary(chosen))
         return 0
     if len(seeds) == 1:
-        result = harness.evaluate(df, a.protocol, k=a.k, seed=seeds[0], recommenders=a.recommenders,
-                                       catalog=catalog)
+        result = harness.evaluate(df, a.protocol, a.k, seeds[0], a.recommenders, catalog=catalog, params=params)
     else:
-        result = harness.evaluate_seeds(df, a.protocol, seeds, k=a.k, recommenders=a.recommenders,
-                                             catalog=catalog)
+        result = harness.evaluate_seeds(df, a.protocol, seeds, a.k, a.recommenders, catalog=catalog, params=params)
     if a.json:
-        _print_json(result)
+        _print_json({**result, "parameters": used})
     else:
         what = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds}: mean ± standard deviation"
-        print(f"dataset {result['dataset']}, protocol {result['protocol']}, k={result['k']}, {what}\n")
+        print(f"dataset {result['dataset']}, protocol {result['protocol']}, k={result['k']}, {what}; "
+              f"parameters {used['path']} (sha256 {used['sha256'][:12]})\n")
         print(harness.markdown_table(result))
     return 0
 
@@ -220,7 +223,8 @@ def _add_eval_command(sub) -> None:
     q.add_argument("--tune", action="store_true",
                    help="hyper-parameter search for als and two_stage on a validation part of the training split")
     q.add_argument("--trials", type=int, default=8, help="--tune: configurations tried per recommender")
-    q.add_argument("--save", action="store_true", help="--tune: write the chosen parameters to models/tuned/")
+    q.add_argument("--save", action="store_true",
+                   help="--tune: write the choice over the parameters file in effect (the nightly's; README)")
     q.add_argument("--sep", default=",", help="CSV separator")
     q.add_argument("--user-col", default="user_id", help="CSV user column")
     q.add_argument("--item-col", default="item_id", help="CSV item column")
