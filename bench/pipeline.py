@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_for(data_dir, port)
         code, version = checkout(a.code, Path(tmp) / "code")
         env = airflow_env.airflow_env(settings)
+        env = {k: v for k, v in env.items() if v or not k.startswith("VIDREC_")}  # empty = default, in any version
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
         tasks = dag_jobs(code, "features_hourly") + dag_jobs(code, "train_nightly")
         redis = services.start_redis(port, Path(tmp) / "redis")
