@@ -60,36 +60,46 @@ def entity_features(settings: Settings, rows: pd.DataFrame, service: str = "rank
     for projection in fs.get_feature_service(service).feature_view_projections:
         keys = list(fs.get_feature_view(projection.name).join_keys) + [EVENT_TIMESTAMP]
         refs = [f"{projection.name_to_use()}:{feature.name}" for feature in projection.features]
-        known = _fetch_missing(fs, cache.views.get((service, projection.name)), rows, keys, refs)
-        cache.views[(service, projection.name)] = known
-        at = known.index.get_indexer(pd.MultiIndex.from_frame(rows[keys]))
+        codes, first = _tuple_codes(rows, keys)
+        distinct = rows[keys].iloc[first].reset_index(drop=True)
+        known_keys, known = cache.views.get((service, projection.name), (distinct.iloc[:0], None))
+        at = _positions(known_keys, distinct, keys)
+        missing = distinct[at < 0].reset_index(drop=True)
+        if len(missing) or known is None:
+            found = _join(fs, missing, refs)
+            at[at < 0] = len(known_keys) + np.arange(len(missing))
+            known_keys = pd.concat([known_keys, missing], ignore_index=True)
+            known = found if known is None else pd.concat([known, found], ignore_index=True)
+            cache.views[(service, projection.name)] = (known_keys, known)
         for name in known.columns:
-            columns[name] = known[name].take(at).reset_index(drop=True)
+            columns[name] = known[name].take(at[codes]).reset_index(drop=True)
     return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
 
 
-def _fetch_missing(fs, known: pd.DataFrame | None, rows: pd.DataFrame, keys: list[str], refs: list[str]) -> pd.DataFrame:
-    """``known`` (features indexed by the ``keys`` tuple) plus one Feast join for the distinct key tuples of
-    ``rows`` it does not hold yet."""
-    _, distinct = _distinct(rows, keys)
-    if known is not None:
-        distinct = distinct[known.index.get_indexer(pd.MultiIndex.from_frame(distinct[keys])) < 0]
-        distinct = distinct.assign(**{_KEY: np.arange(len(distinct))})
-        if not len(distinct):
-            return known
-    found = fs.get_historical_features(entity_df=distinct, features=refs, full_feature_names=True).to_df()
+def _join(fs, entities: pd.DataFrame, refs: list[str]) -> pd.DataFrame:
+    """Feast's point-in-time join of ``refs`` for each row of ``entities`` (feature columns, rows' order)."""
+    entities = entities.assign(**{_KEY: np.arange(len(entities))})
+    found = fs.get_historical_features(entity_df=entities, features=refs, full_feature_names=True).to_df()
     found = found.sort_values(_KEY, kind="stable").reset_index(drop=True)
-    if not np.array_equal(found[_KEY].to_numpy(), np.arange(len(distinct))):
+    if not np.array_equal(found[_KEY].to_numpy(), np.arange(len(entities))):
         raise RuntimeError(f"the join of {refs[0].split(':')[0]} did not return exactly one row per entity")
-    found.index = pd.MultiIndex.from_frame(distinct[keys])
-    found = found[[c for c in found.columns if c not in distinct.columns]]
-    return found if known is None else pd.concat([known, found])
+    return found[[c for c in found.columns if c not in entities.columns]]
 
 
-def _distinct(rows: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """(code of each row's distinct ``keys`` tuple, the distinct tuples with ``_entity_row`` = their code)."""
-    codes, uniques = pd.MultiIndex.from_frame(rows[keys]).factorize()
-    distinct = uniques.to_frame(index=False)
-    distinct.columns = keys  # factorize drops the level names
-    distinct[_KEY] = np.arange(len(distinct))
-    return codes, distinct
+def _tuple_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row's ``keys`` tuple, index of the first row of each code): per-column integer codes
+    combined, never a tuple per row."""
+    code = np.zeros(len(frame), np.int64)
+    for key in keys:
+        column, levels = pd.factorize(frame[key], use_na_sentinel=False)
+        code = code * max(len(levels), 1) + column
+    _, first, codes = np.unique(code, return_index=True, return_inverse=True)
+    return codes.ravel(), first
+
+
+def _positions(known: pd.DataFrame, wanted: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Row of ``known`` (distinct tuples) holding each of ``wanted``'s ``keys`` tuples; -1 when absent."""
+    if not len(known):
+        return np.full(len(wanted), -1, np.int64)
+    codes, _ = _tuple_codes(pd.concat([known[keys], wanted[keys]], ignore_index=True), keys)
+    return pd.Index(codes[:len(known)]).get_indexer(codes[len(known):]).astype(np.int64)

@@ -169,7 +169,7 @@ def test_features_fetched_once_per_entity_equal_the_per_row_join(repo):
     for column in fetched.columns:
         assert [None if _missing(x) else _plain(x) for x in both[column]] == \
             [None if _missing(x) else _plain(x) for x in fetched[column]], column
-    held = {view: len(frame) for (_, view), frame in cache.views.items()}
+    held = {view: len(keys) for (_, view), (keys, _) in cache.views.items()}
     assert held == {"user_features": len(rows[["user_id", "event_timestamp"]].drop_duplicates()),
                     "video_features": len(rows[["video_id", "event_timestamp"]].drop_duplicates())}
 
