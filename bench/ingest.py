@@ -1,10 +1,21 @@
-"""Benchmark: ingest N synthetic events end to end and print events/s and peak memory.
+"""Benchmark: ingest N synthetic events end to end: events/s, seconds, peak memory, against a baseline revision.
 
-    .venv/bin/python bench/ingest.py [--events 1000000] [--format parquet|jsonl] [--keep DIR]
+    .venv/bin/python bench/ingest.py [--events 1000000] [--format parquet|jsonl] [--baseline REV]
+                                     [--code tree|REV] [--connect] [--rounds 1] [--keep DIR]
 
-Runs the real `vidrec ingest` command in a child process on a fresh lake in a temp folder (Spark
-start-up included, as an hourly Airflow task pays it), samples the resident memory of the whole
-process tree (Python driver + Spark JVM) every 0.1 s, and prints one JSON line.
+Generates N seeded events once, then runs the real `vidrec ingest` command in a child process on a fresh
+lake (Spark start-up included, as an hourly Airflow task pays it), then a forced replay of the same files
+into that lake (every event is then a duplicate). Variants, interleaved in each round (the order turns):
+
+- ``current``: this working tree (``--code tree``, the default) or a commit;
+- ``baseline``: with ``--baseline REV``, that commit exported with `git archive` (bench/pipeline.py's checkout);
+- ``connect``: with ``--connect``, the current code attached to a long-lived Spark Connect server
+  (VIDREC_SPARK_REMOTE), started once before the rounds and warmed up by one untimed ingest.
+
+Per run: wall seconds, events/s, peak RSS of the process tree (vidrec + its Spark JVM; for ``connect`` the
+server's RSS is reported apart), CPU seconds of the tree, the machine's mean load, the counts, and a check
+that nothing was lost (read = accepted + quarantined + duplicates; the replay accepts nothing). The last line
+is one JSON object: per variant the median run, and each variant's events/s as a ratio to the baseline's.
 """
 
 from __future__ import annotations
@@ -12,69 +23,133 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import shutil
+import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
+from pipeline import checkout, measure  # bench/pipeline.py: git-archive export, measured child process
 
 from vidrec.ops import services
 from vidrec.settings import Settings
 from vidrec.sources import synthetic_events
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
+def check_counts(first: dict, replay: dict, events: int) -> None:
+    """Nothing lost: every row read is accepted, quarantined or a duplicate; a replay adds nothing."""
+    for name, c in (("ingest", first), ("replay", replay)):
+        if c["read"] != c["accepted"] + c["quarantined"] + c["duplicates"]:
+            raise SystemExit(f"{name}: read {c['read']} != accepted + quarantined + duplicates ({c})")
+    if first["read"] != events or replay["accepted"] != 0 or replay["duplicates"] != first["accepted"]:
+        raise SystemExit(f"counts do not add up: ingest {first}, replay {replay}")
 
 
-def run_measured(cmd: list[str], env: dict) -> tuple[float, int, str]:
-    start = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    proc, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        peak = max(peak, tree_rss(proc))
-        time.sleep(0.1)
-    out = child.stdout.read()
-    if child.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed with exit code {child.returncode}")
-    return time.perf_counter() - start, peak, out
+def run_variant(name: str, code: Path, landing: Path, work: Path, extra_env: dict, events: int) -> dict:
+    """One fresh lake: `vidrec ingest`, then `vidrec ingest --force` (the replay); measured, counts checked."""
+    data_dir = work / f"{name}-{time.monotonic_ns()}"
+    shutil.copytree(landing, data_dir / "landing")
+    env = {**os.environ, "VIDREC_DATA_DIR": str(data_dir), "SPARK_LOCAL_IP": "127.0.0.1",
+           "GX_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(code), **extra_env}
+    vidrec, logs = services.vidrec_command(), data_dir / "bench-logs"
+    first = measure([vidrec, "ingest"], env, logs / "ingest.log", None, code)
+    replay = measure([vidrec, "ingest", "--force"], env, logs / "replay.log", None, code)
+    for r in (first, replay):
+        if r["code"] or not r["last"]:
+            raise SystemExit(f"{name}: vidrec ingest failed ({r['code']}); see {logs}")
+    check_counts(first["last"], replay["last"], events)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return {"variant": name, "ingest_s": first["s"], "events_per_s": round(events / first["s"]),
+            "peak_rss_mb": first["rss_mb"], "cpu_s": first["cpu_s"], "load": first["load"],
+            "replay_s": replay["s"], "replay_rss_mb": replay["rss_mb"],
+            **{k: first["last"][k] for k in ("read", "accepted", "quarantined", "duplicates")},
+            "replay_duplicates": replay["last"]["duplicates"]}
 
 
-def main() -> None:
+def tree_rss_mb(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        return round(sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20)
+    except psutil.Error:
+        return 0
+
+
+def start_connect(work: Path, code: Path, landing: Path, events: int) -> tuple[Settings, dict]:
+    """The long-lived Spark Connect server (current code's settings), warmed up by one untimed ingest."""
+    settings = Settings(data_dir=work / "connect-server", spark_remote=f"sc://127.0.0.1:{services.free_port()}")
+    started = time.perf_counter()
+    info = services.spark_connect_up(settings)
+    info["start_s"] = round(time.perf_counter() - started, 1)
+    warm = run_variant("warmup", code, landing, work, {"VIDREC_SPARK_REMOTE": settings.spark_remote}, events)
+    info["first_ingest_s"], info["rss_mb"] = warm["ingest_s"], tree_rss_mb(info["pid"])
+    print(json.dumps({"connect_server": info}), flush=True)
+    return settings, info
+
+
+def summarize(runs: list[dict], connect: dict | None) -> dict:
+    """Per variant the median run (by ingest seconds); each variant's events/s relative to the baseline's."""
+    out = {}
+    for name in dict.fromkeys(r["variant"] for r in runs):
+        mine = sorted((r for r in runs if r["variant"] == name), key=lambda r: r["ingest_s"])
+        out[name] = {**mine[len(mine) // 2], "runs": len(mine),
+                     "ingest_s_all": [r["ingest_s"] for r in mine]}
+        out[name].pop("variant")
+    if connect:
+        out["connect"]["server_rss_mb"] = connect["rss_mb"]
+    if "baseline" in out:
+        base = statistics.median(r["events_per_s"] for r in runs if r["variant"] == "baseline")
+        for name in out:
+            out[name]["vs_baseline"] = round(out[name]["events_per_s"] / base, 2)
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    ap.add_argument("--code", default="tree", help="the current code: `tree` (this working tree) or a commit")
+    ap.add_argument("--baseline", metavar="REV", help="also run this commit (git archive), for the ratio")
+    ap.add_argument("--connect", action="store_true", help="also run attached to a warm Spark Connect server")
+    ap.add_argument("--rounds", type=int, default=1, help="runs per variant, interleaved (median reported)")
     ap.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
-    a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(a.keep or tmp)
-        settings = Settings(data_dir=work / "var")
-        t0 = time.perf_counter()
-        summary = synthetic_events.generate(settings.landing_dir, events=a.events, seed=42, fmt=a.format)
-        gen_s = time.perf_counter() - t0
-        env = {**services.child_env(settings), "SPARK_LOCAL_IP": "127.0.0.1", "GX_ANALYTICS_ENABLED": "false"}
-        vidrec = services.vidrec_command()
-        wall, peak, out = run_measured([vidrec, "ingest"], env)
-        counts = json.loads(out.strip().splitlines()[-1])
-        replay_wall, _, replay_out = run_measured([vidrec, "ingest", "--force"], env)
-        replay = json.loads(replay_out.strip().splitlines()[-1])
-    result = {
-        "events": summary["events"], "format": a.format, "cores": os.cpu_count(),
-        "generate_s": round(gen_s, 2), "ingest_s": round(wall, 2), "events_per_s": round(summary["events"] / wall),
-        "peak_rss_mb": round(peak / 2**20), "read": counts["read"], "accepted": counts["accepted"],
-        "quarantined": counts["quarantined"], "duplicates": counts["duplicates"],
-        "replay_s": round(replay_wall, 2), "replay_accepted": replay["accepted"],
-        "replay_duplicates": replay["duplicates"],
-    }
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="vidrec-bench-ingest-") as tmp:
+        work = Path(a.keep or tmp).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        landing = work / "landing-src"
+        started = time.perf_counter()
+        synthetic_events.generate(landing, events=a.events, seed=42, fmt=a.format)
+        print(f"generated {a.events} events ({a.format}) in {time.perf_counter() - started:.1f} s; "
+              f"{os.cpu_count()} cores; work dir {work}", flush=True)
+        code, version = checkout(a.code, work / "code-current")
+        variants = [("current", code, {})]
+        if a.baseline:
+            base, base_version = checkout(a.baseline, work / "code-baseline")
+            variants.append(("baseline", base, {}))
+        connect = server = None
+        try:
+            if a.connect:
+                server, connect = start_connect(work, code, landing, a.events)
+                variants.append(("connect", code, {"VIDREC_SPARK_REMOTE": server.spark_remote}))
+            runs = []
+            for r in range(a.rounds):
+                for name, path, env in variants[r % len(variants):] + variants[:r % len(variants)]:
+                    runs.append(run_variant(name, path, landing, work, env, a.events))
+                    print(json.dumps(runs[-1]), flush=True)
+        finally:
+            if server is not None:
+                services.down(server)
+    result = {"events": a.events, "format": a.format, "cores": os.cpu_count(), "code": version,
+              "baseline": base_version if a.baseline else None, "variants": summarize(runs, connect)}
     print(json.dumps(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

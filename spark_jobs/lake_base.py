@@ -59,6 +59,14 @@ class BaseLake:
 
         return DeltaTable(str(self.path(table))).version() if self.exists(table) else None
 
+    def partition_values(self, table: Table | str, column: str) -> set[str]:
+        """The values a partition column has in the table's current snapshot, from the Delta log (no data read)."""
+        from deltalake import DeltaTable
+
+        if not self.exists(table):
+            return set()
+        return {p[column] for p in DeltaTable(str(self.path(table))).partitions() if p.get(column) is not None}
+
     def committed_batches(self, table: Table | str, limit: int = 100) -> set[str]:
         """Batch ids recorded in the table's recent commits (makes commit steps safe to retry)."""
         from deltalake import DeltaTable

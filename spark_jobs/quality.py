@@ -115,7 +115,7 @@ def first_failed_rule(rules: list[Rule]):
 
 
 def run_suite(df, rules: list[Rule], suite_name: str, result_format: str = "BASIC") -> dict:
-    """Validate a Spark DataFrame with a GX suite built from ``rules``.
+    """Validate a Spark (or pandas) DataFrame with a GX suite built from ``rules``.
 
     Returns {"success", "evaluated", "failures": {rule: unexpected_count}}; with result_format
     "BOOLEAN_ONLY" (faster: no counts) the counts are None. Nothing is raised here.
@@ -126,7 +126,9 @@ def run_suite(df, rules: list[Rule], suite_name: str, result_format: str = "BASI
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = ctx.data_sources.add_spark(suite_name).add_dataframe_asset(suite_name)
+    pandas = type(df).__module__.startswith("pandas")
+    source = ctx.data_sources.add_pandas(suite_name) if pandas else ctx.data_sources.add_spark(suite_name)
+    asset = source.add_dataframe_asset(suite_name)
     batch_def = asset.add_batch_definition_whole_dataframe(suite_name)
     suite = ctx.suites.add(gx.ExpectationSuite(name=suite_name, expectations=[r.expectation() for r in rules]))
     definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch_def, suite=suite))

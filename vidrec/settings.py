@@ -42,6 +42,8 @@ class Settings:
     spark_master: str = field(default="local[2]", metadata={"help": "Spark master (local[2], spark://..., yarn)"})
     spark_shuffle_partitions: int = field(default=4, metadata={"help": "spark.sql.shuffle.partitions"})
     spark_driver_memory: str = field(default="2g", metadata={"help": "spark.driver.memory"})
+    spark_remote: str = field(default="", metadata={
+        "help": "Spark Connect URL (sc://host:port) of a long-lived Spark the jobs attach to (empty: in-process)"})
     delta_mode: str = field(default="auto", metadata={"help": "auto | bridge (delta-rs) | native (delta-spark jars)"})
     min_event_ts: str = field(default="1995-01-01T00:00:00Z", metadata={"help": "events before this are quarantined"})
     max_clock_skew_s: int = field(default=86400, metadata={"help": "events this far past ingest time are quarantined"})

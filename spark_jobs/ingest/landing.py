@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 from vidrec.settings import Settings
-from vidrec.tables import (EVENT_FIELDS, INGEST_FILES, LANDING_FORMATS, LANDING_KINDS, USER_FIELDS, VIDEO_FIELDS,
-                           arrow_schema)
+from vidrec.tables import (EVENT_FIELDS, INGEST_FILES, LANDING_FORMATS, LANDING_KINDS, TS, USER_FIELDS,
+                           VIDEO_FIELDS, arrow_schema)
 
 REJECTED_DIR = "_rejected"
 FIELDS = {"events": EVENT_FIELDS, "videos": VIDEO_FIELDS, "users": USER_FIELDS}
@@ -74,6 +74,27 @@ def _check_parquet(path: Path, kind: str) -> str | None:
     wrong = [f"{f.name}: {schema.field(f.name).type} (expected {f.type})" for f in expected
              if f.name in schema.names and not _compatible(schema.field(f.name).type, f.type)]
     return f"incompatible column types: {'; '.join(wrong)}" if wrong else None
+
+
+def ts_days(path: Path) -> list[str] | None:
+    """[first, last] UTC day of a Parquet file's ``ts`` values, from its row-group statistics (no data read);
+    [] when it has no timestamps, None when the statistics do not tell (then Spark finds the days)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    if TS not in meta.schema.names or meta.schema.column(meta.schema.names.index(TS)).physical_type != "INT64":
+        return None
+    col, lows, highs = meta.schema.names.index(TS), [], []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is not None and stats.has_null_count and stats.null_count == meta.row_group(i).num_rows:
+            continue
+        if stats is None or not stats.has_min_max:
+            return None
+        lows.append(stats.min)
+        highs.append(stats.max)
+    day = lambda t: (t.astimezone(dt.timezone.utc) if t.tzinfo else t).date().isoformat()  # noqa: E731
+    return [day(min(lows)), day(max(highs))] if lows else []
 
 
 def _compatible(actual, expected) -> bool:
@@ -137,6 +158,8 @@ def land(settings: Settings, paths: list[Path] | None, batch_id: str, force: boo
         error = check_file(p, kind)
         entry = {"path": str(p), "size": st.st_size, "mtime": st.st_mtime, "kind": kind,
                  "format": LANDING_FORMATS.get(p.suffix.lower())}
+        if not error and kind == "events" and entry["format"] == "parquet":
+            entry["ts_days"] = ts_days(p)
         if error:
             rejected.append({**entry, "moved_to": str(move_aside(p, error)), "error": error})
         else:

@@ -1,4 +1,5 @@
-"""Local services for the demo: a private redis-server on loopback (`vidrec services up|down|status`).
+"""Local services for the demo: a private redis-server on loopback (`vidrec services up|down|status`), and
+the long-lived Spark Connect server the Spark jobs attach to when VIDREC_SPARK_REMOTE is a loopback URL.
 
 Tests use ``start_redis`` too, on a free port of their own, so demo and tests run the same real server.
 Also what every started child process needs: ``spawn`` (a background process with a pidfile),
@@ -139,8 +140,37 @@ def redis_up(settings: Settings) -> dict:
     return {"redis": "running", "url": settings.redis_url, "started": True, "pid": proc.pid}
 
 
+def _spark_connect_endpoint(settings: Settings) -> tuple[str, int]:
+    url = urlparse(settings.spark_remote.replace("sc://", "http://", 1))
+    return url.hostname or "127.0.0.1", url.port or 15002
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=0.2):
+        return True
+
+
+def spark_connect_up(settings: Settings, wait_s: float = 180.0) -> dict:
+    """Start the long-lived Spark Connect server of VIDREC_SPARK_REMOTE when it is a loopback URL nobody serves."""
+    if not settings.spark_remote:
+        return {"spark_connect": "not configured (jobs start Spark in-process)"}
+    host, port = _spark_connect_endpoint(settings)
+    if host not in ("127.0.0.1", "localhost"):
+        return {"spark_connect": "external", "url": settings.spark_remote}
+    if wait_until(lambda: _listening(host, port), 0.3):
+        return {"spark_connect": "running", "url": settings.spark_remote, "started": False}
+    from spark_jobs.session import connect_server_command
+
+    env = {**child_env(settings), "SPARK_LOCAL_IP": "127.0.0.1"}
+    pid = spawn(settings, "spark-connect", connect_server_command(settings, "127.0.0.1", port), env=env)
+    if not wait_until(lambda: _listening(host, port), wait_s, interval_s=0.5, failed=lambda: not _alive(pid)):
+        raise RuntimeError(f"the Spark Connect server did not listen on {host}:{port} within {wait_s:.0f}s; see "
+                           f"{Path(settings.data_dir) / 'run' / 'spark-connect.log'}")
+    return {"spark_connect": "running", "url": settings.spark_remote, "started": True, "pid": pid}
+
+
 def up(settings: Settings) -> dict:
-    return redis_up(settings)
+    return {**redis_up(settings), **spark_connect_up(settings)}
 
 
 def down(settings: Settings) -> dict:
@@ -161,6 +191,9 @@ def down(settings: Settings) -> dict:
 def status(settings: Settings) -> dict:
     host, port = _endpoint(settings)
     out = {"redis": "running" if ping(host, port) else "stopped", "url": settings.redis_url}
+    if settings.spark_remote:
+        listening = wait_until(lambda: _listening(*_spark_connect_endpoint(settings)), 0.3)
+        out["spark_connect"] = {"url": settings.spark_remote, "state": "running" if listening else "stopped"}
     for name in ("api", "airflow"):
         if _pidfile(settings, name).exists():
             out[name] = "running" if running_pid(settings, name) else "stopped"

@@ -131,6 +131,27 @@ def test_a_file_repeating_events_only_adds_its_new_events(ingested):
     assert (counts["read"], counts["accepted"], counts["duplicates"]) == (2, 1, 1)
 
 
+def test_every_row_read_is_accepted_quarantined_or_a_duplicate(ingested):
+    """A second batch mixing every outcome: each count is exact, they add up to the rows read, nothing is lost."""
+    settings, _ = ingested
+    bogus = event(61, event_type="bogus")
+    lines = [(event(1), "dup: already in the lake"), (event(60), None), (event(60, device="tv"), "dup: in the batch"),
+             (bogus, "unknown_event_type"), (bogus, "unknown_event_type: a copy, quarantined once"),
+             ('{"event_id": "e63", "broken', "malformed_record"), (event(62, watch_ms=-5), "negative_watch_ms"),
+             (event(64, event_type="share"), None)]
+    write_events(settings.landing_dir, "mixed.jsonl", lines)
+    quarantine_before = stats(settings)["tables"]["events_quarantine"]["rows"]
+    counts = ingest.run_step(settings)
+    assert counts["read"] == len(lines) == counts["accepted"] + counts["quarantined"] + counts["duplicates"]
+    assert (counts["accepted"], counts["quarantined"], counts["duplicates"]) == (2, 4, 2)
+    assert counts["reasons"] == {"unknown_event_type": 2, "malformed_record": 1, "negative_watch_ms": 1}
+    events = DeltaTable(str(settings.lake_root / "events")).to_pyarrow_table().to_pylist()
+    assert sorted(e["event_id"] for e in events) == ["e1", "e2", "e3", "e60", "e64"]
+    assert [e["device"] for e in events if e["event_id"] == "e60"] == ["web"]  # the first copy wins
+    assert stats(settings)["tables"]["events_quarantine"]["rows"] == quarantine_before + 3
+    assert stats(settings)["tables"]["interactions"]["rows"] == 5
+
+
 def test_corrupt_files_are_moved_aside_and_the_run_goes_on(settings, spark):
     write_catalog(settings.landing_dir)
     good = write_events(settings.landing_dir, "good.jsonl", BATCH[:2])
@@ -165,6 +186,25 @@ def test_split_steps_give_the_same_result_and_commit_retries_are_harmless(settin
     assert snapshot(settings) == before
 
 
+def test_a_batch_staged_before_the_outcome_split_still_commits(settings, spark):
+    """validated.json without "layout": a folder per table (what the code before staged), as after a deploy
+    between the validate and commit tasks of one batch."""
+    write_catalog(settings.landing_dir)
+    write_events(settings.landing_dir)
+    ingest.run_step(settings, "land", batch_id="b1")
+    validated = ingest.run_step(settings, "validate", batch_id="b1")
+    bdir = landing.batch_dir(settings, "b1")
+    for kind in ("videos", "users", "events"):
+        shutil.move(bdir / kind / "outcome=accepted", bdir / f"{kind}-accepted")
+        shutil.rmtree(bdir / kind)
+        shutil.move(bdir / f"{kind}-accepted", bdir / kind)
+    shutil.copytree(bdir / "events", bdir / "interactions")  # extra columns are not read
+    (bdir / "validated.json").write_text(json.dumps({k: v for k, v in validated.items() if k != "layout"}))
+    committed = ingest.run_step(settings, "commit", batch_id="b1")
+    assert (committed["accepted"], committed["written"]["events"], committed["written"]["interactions"]) == (3, 3, 3)
+    assert committed["written"]["events_quarantine"] == 9 and committed["written"]["videos"] == 2
+
+
 def test_parquet_landing_files_are_read_with_the_declared_schema(settings, spark):
     write_catalog(settings.landing_dir)
     rows = [{**json.loads(event(i)), "ts": T0} for i in (1, 2)]
@@ -173,6 +213,18 @@ def test_parquet_landing_files_are_read_with_the_declared_schema(settings, spark
                    settings.landing_dir / "events" / "p.parquet")
     counts = ingest.run_step(settings)
     assert (counts["read"], counts["accepted"]) == (2, 2)
+    forced = ingest.run_step(settings, force=True)  # the lake's days to check come from the files' footers
+    assert (forced["read"], forced["accepted"], forced["duplicates"]) == (2, 0, 2)
+
+
+def test_the_land_step_reads_each_parquet_files_days_from_its_footer(tmp_path):
+    ts = [T0, T0 + dt.timedelta(days=2), None]
+    pq.write_table(pa.table({"ts": pa.array(ts, pa.timestamp("us", tz="UTC"))}), tmp_path / "a.parquet")
+    pq.write_table(pa.table({"ts": pa.array([None], pa.timestamp("us", tz="UTC"))}), tmp_path / "b.parquet")
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "c.parquet")
+    assert landing.ts_days(tmp_path / "a.parquet") == ["2026-11-01", "2026-11-03"]
+    assert landing.ts_days(tmp_path / "b.parquet") == []
+    assert landing.ts_days(tmp_path / "c.parquet") is None  # unknown: Spark finds the days
 
 
 def test_a_step_without_its_predecessor_says_what_to_run(settings):
