@@ -217,7 +217,8 @@ def pipeline(run: Run, a, settings: Settings, ds: str) -> None:
         gen = [vidrec, "generate", "--events", str(a.events), "--days", str(a.days), "--start", START,
                "--out", str(settings.landing_dir)] + (["--catalog", str(CATALOG)] if CATALOG.exists() else [])
         run.stage("generate", gen) and run.stage("ingest", [vidrec, "ingest"])
-    run.stage("backfill", [python, "-c", BACKFILL, ds])
+    if not a.skip_backfill:
+        run.stage("backfill", [python, "-c", BACKFILL, ds])
     for task in run.tasks:
         run.stage(task, [vidrec, "run", task, "--ds", ds])
 
@@ -233,6 +234,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "or `tree`: the working tree as it is (its uncommitted edits included)")
     ap.add_argument("--skip-generate-ingest", metavar="DATA_DIR",
                     help="a data dir (from --keep) that already holds the generated and ingested lake")
+    ap.add_argument("--skip-backfill", action="store_true",
+                    help="with --skip-generate-ingest: the data dir also holds the feature days before ds")
     return ap.parse_args(argv)
 
 

@@ -8,9 +8,10 @@ current parameters first, then ``trials - 1`` draws from ``ALS_SPACE`` (ALS alon
 parameters are written over the parameters file in effect (``models.parameters.resolve``: what the nightly
 and ``vidrec eval`` read) with how they were chosen.
 
-Every two-stage configuration tried keeps the co-watch knobs within ``CAPS``: the nightly multiplies each
-user's ``recent_videos`` seeds by ``cowatch_neighbours`` per seed, which at 100k videos and 200k users must
-stay bounded (values tuned on ML-100K's 1,682 movies would not). ``around`` and ``score`` are what the weekly
+Every two-stage configuration tried stays within ``CAPS``: the nightly multiplies each user's
+``recent_videos`` seeds by ``cowatch_neighbours`` per seed, scores ``per_user`` candidate rows per user with
+``ranker.n_estimators`` trees each, and at 100k videos and 200k users all of that must stay bounded (values
+tuned on ML-100K's 1,682 movies would not). ``around`` and ``score`` are what the weekly
 tuning on the lake (``models.evaluation.lake_tuning``) uses: variants near the current parameters.
 """
 
@@ -30,9 +31,11 @@ from models.evaluation import harness
 ALS_SPACE = {"factors": [16, 24, 32, 48, 64], "regularization": [0.5, 1.0, 2.0, 5.0, 10.0, 20.0],
              "alpha": [0.5, 1.0, 2.0, 5.0], "iterations": [15]}
 TWO_STAGE_SPACE = {"candidates.ease_l2": [250.0, 500.0, 1000.0], "ranker.max_depth": [3, 4, 5],
-                   "ranker.n_estimators": [150, 300], "ranker.learning_rate": [0.05, 0.1],
+                   "ranker.n_estimators": [100, 150], "ranker.learning_rate": [0.05, 0.1, 0.2],
                    "negatives_per_user": [50, 100, 200], "folds": [3, 4]}
-CAPS = {"candidates.cowatch_neighbours": 200, "candidates.recent_videos": 200}  # of the two_stage section
+# Upper bounds in the two_stage section: co-watch work per user, candidate rows per user and trees per row.
+CAPS = {"candidates.cowatch_neighbours": 200, "candidates.recent_videos": 200, "per_user": 150,
+        "ranker.n_estimators": 150}
 
 
 def _draw(space: dict, rng: np.random.Generator) -> dict:
@@ -56,8 +59,7 @@ def capped(params: dict) -> dict:
     section = params.get("two_stage", {})
     over = {}
     for key, cap in CAPS.items():
-        group, name = key.split(".")
-        value = section.get(group, {}).get(name)
+        value = get_dotted(section, key)
         if value is not None and value > cap:
             over[f"two_stage.{key}"] = cap
     return with_overrides(params, over) if over else params
@@ -76,7 +78,7 @@ def around(current: dict, trials: int, rng: np.random.Generator, changes: int = 
         picked = rng.choice(len(keys), size=min(changes, len(keys)), replace=False)
         dotted = {}
         for key in (keys[i] for i in picked):
-            now = _get(current["two_stage"], key)
+            now = get_dotted(current["two_stage"], key)
             others = [v for v in space[key] if v != now]
             dotted[f"two_stage.{key}"] = others[int(rng.integers(len(others)))]
         variant = capped(with_overrides(current, dotted))
@@ -86,7 +88,7 @@ def around(current: dict, trials: int, rng: np.random.Generator, changes: int = 
     return out
 
 
-def _get(section: dict, dotted: str):
+def get_dotted(section: dict, dotted: str):
     node = section
     for part in dotted.split("."):
         node = node.get(part) if isinstance(node, dict) else None

@@ -24,8 +24,8 @@ def _compile():
     if _KERNEL is None:
         from numba import njit
 
-        _take = njit(_take)  # numba resolves the global when it compiles the kernel
-        _KERNEL = njit(_order_users)
+        _take = njit(_take, cache=True)  # numba resolves the global when it compiles the kernel
+        _KERNEL = njit(_order_users, cache=True)
     return _KERNEL
 
 

@@ -33,7 +33,7 @@ from models.ranking.rerank import RerankParams, explain, rerank
 from models.ranking.training_set import EVENT_TIMESTAMP, fetch_features
 from models.retrieval.candidates import CandidateParams
 from models.retrieval.fusion import fuse
-from models.retrieval.history import History, load_history, within_users
+from models.retrieval.history import History, exclusion_sets, load_history
 from models.retrieval.sources.trending import read_trending, recent_popularity, trending_scores
 from vidrec import dates
 from vidrec.settings import Settings
@@ -85,9 +85,8 @@ def build_home(scored: pd.DataFrame, hist: History, rp: RerankParams, low: set) 
     rows = scored[[USER_ID, VIDEO_ID, "score", "best_source", "seed_video_id", "trend_region", "score_fresh"]]
     rows = catalog_columns(rows, hist, seed="seed_video_id").rename(columns={"best_source": "source"})
     pool = rows[rows["score_fresh"].notna() & rows[VIDEO_ID].isin(low)]
-    users = rows[USER_ID].unique()  # the exclusions these users can match (a slice, not all users')
-    home = rerank(rows, rp, excluded=within_users(hist.excluded, users),
-                  blocked=within_users(hist.blocked_creators, users), explore=pool)
+    excluded, blocked = exclusion_sets(hist, np.sort(rows[USER_ID].unique()))  # these users' slice, hashed once
+    home = rerank(rows, rp, excluded=excluded, blocked=blocked, explore=pool)
     return home.assign(reason=explain(home))[HOME]
 
 

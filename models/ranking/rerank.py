@@ -33,7 +33,7 @@ import pandas as pd
 
 from models.ranking.ordering import order_users
 from models.retrieval.history import drop_excluded
-from models.retrieval.matrix import group_order
+from models.retrieval.matrix import PairSet, group_order
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
 
@@ -114,8 +114,8 @@ def _pool_bounds(keys: np.ndarray, pool_keys: np.ndarray) -> tuple[np.ndarray, n
     return np.searchsorted(pool_keys, keys, "left"), np.searchsorted(pool_keys, keys, "right")
 
 
-def rerank(items: pd.DataFrame, params: RerankParams, *, excluded: pd.DataFrame | None = None,
-           blocked: pd.DataFrame | None = None, explore: pd.DataFrame | None = None,
+def rerank(items: pd.DataFrame, params: RerankParams, *, excluded: pd.DataFrame | PairSet | None = None,
+           blocked: pd.DataFrame | PairSet | None = None, explore: pd.DataFrame | None = None,
            key: str = USER_ID) -> pd.DataFrame:
     """Per ``key``: filtered, diversified list of at most ``topn + spare`` rows with ``rank`` from 1.
 

@@ -31,7 +31,7 @@ from models import io, manifest, parameters
 from models.retrieval.als import AlsParams, fit_als, load_als
 from models.retrieval.ann_index import AnnParams, build_index, load_index
 from models.retrieval.fusion import fuse
-from models.retrieval.history import History, drop_excluded, load_history, within_users
+from models.retrieval.history import History, drop_excluded, exclusion_sets, load_history
 from models.retrieval.matrix import IdMap, build_user_items, top_per_group, top_per_row
 from models.retrieval.pair_features import add_pair_features, attach_seeds
 from models.retrieval.params import CandidateParams
@@ -110,7 +110,7 @@ def _candidates_of(r: Retrieval, params: CandidateParams, per_user: int, users: 
         "trending": trending_source(hist, trend, users),
         "fresh": fresh_source(hist, quality, users, params),
     }
-    excluded, blocked = within_users(hist.excluded, users), within_users(hist.blocked_creators, users)
+    excluded, blocked = exclusion_sets(hist, users)  # hashed once for the five sources
     frames = {s: drop_unavailable(f, hist, excluded, blocked) for s, f in frames.items()}
     frames["als"] = top_per_group(frames["als"], USER_ID, "score", params.als_k)  # searched 2k to survive exclusions
     cands = fuse(frames, USER_ID, VIDEO_ID, per_user)

@@ -74,7 +74,7 @@ def _compiled():
     if _KERNEL is None:
         from numba import njit
 
-        _KERNEL = njit(_fuse_keys)
+        _KERNEL = njit(_fuse_keys, cache=True)
     return _KERNEL
 
 

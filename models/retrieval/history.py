@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from models.retrieval.matrix import CONFIDENCE, isin_pairs, top_per_group
+from models.retrieval.matrix import CONFIDENCE, PairSet, isin_pairs, top_per_group
 from vidrec import dates
 from vidrec.tables import EVENT_TYPE, EVENT_WEIGHTS, TS, USER_ID, VIDEO_ID, WATCH_FRACTION, WATCH_WEIGHT_CAP
 
@@ -199,13 +199,23 @@ def within_users(frame: pd.DataFrame, users) -> pd.DataFrame:
     return frame.iloc[np.searchsorted(ids, users.min(), "left"):np.searchsorted(ids, users.max(), "right")]
 
 
-def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | None, blocked: pd.DataFrame | None,
-                  key: str = USER_ID) -> pd.DataFrame:
+def exclusion_sets(history: "History", users) -> tuple[PairSet, PairSet]:
+    """The excluded (user, video) and blocked (user, creator) pairs that ``users`` (a sorted chunk) can match,
+    as ``PairSet``s for ``drop_excluded`` on several frames of the same users."""
+    ex, bl = within_users(history.excluded, users), within_users(history.blocked_creators, users)
+    return PairSet(ex[USER_ID], ex[VIDEO_ID]), PairSet(bl[USER_ID], bl["creator_id"])
+
+
+def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | PairSet | None,
+                  blocked: pd.DataFrame | PairSet | None, key: str = USER_ID) -> pd.DataFrame:
     """``items`` without (key, video_id) pairs of ``excluded`` and (key, creator_id) pairs of ``blocked``
-    (``History.excluded`` and ``History.blocked_creators`` when key is the user); None or empty: no filter."""
+    (``History.excluded`` and ``History.blocked_creators`` when key is the user, or their ``exclusion_sets``);
+    None or empty: no filter."""
     def hit(frame, other, col):
-        if other is None or other.empty or frame.empty:
+        if other is None or not len(other) or frame.empty:
             return np.zeros(len(frame), bool)
+        if isinstance(other, PairSet):  # built once for several frames
+            return other.contains(frame[key], frame[col])
         return isin_pairs(frame[key], frame[col], other[key], other[col])
 
     return items[~(hit(items, excluded, VIDEO_ID) | hit(items, blocked, "creator_id"))].reset_index(drop=True)

@@ -69,20 +69,40 @@ def build_user_items(pairs: pd.DataFrame, idmap: IdMap | None = None) -> tuple[s
     return matrix, idmap
 
 
-def isin_pairs(a1, b1, a2, b2) -> np.ndarray:
-    """For each pair (a1[i], b1[i]): is it one of the pairs (a2[j], b2[j]). Vectorized on integer codes: the
-    (usually smaller) second set is factorized and the first is looked up in it, so the first is hashed once."""
-    out = np.zeros(len(a1), bool)
-    if not len(a1) or not len(a2):
+class PairSet:
+    """The pairs (a2[j], b2[j]) for repeated lookups (``contains``, ``positions``): both sides are factorized
+    and the pair keys hashed once, then each lookup hashes only the pairs it looks up."""
+
+    def __init__(self, a2, b2):
+        ca, ua = pd.factorize(np.asarray(a2, dtype=object), use_na_sentinel=False)
+        cb, ub = pd.factorize(np.asarray(b2, dtype=object), use_na_sentinel=False)
+        self._a, self._b, self._width = pd.Index(ua, dtype=object), pd.Index(ub, dtype=object), max(len(ub), 1)
+        keys, self._first = np.unique(ca.astype(np.int64) * self._width + cb, return_index=True)
+        self._keys = pd.Index(keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def positions(self, a1, b1) -> np.ndarray:
+        """For each pair (a1[i], b1[i]): the first j with (a2[j], b2[j]) equal to it, or -1."""
+        out = np.full(len(a1), -1, np.int64)
+        if not len(a1) or not len(self._keys):
+            return out
+        ca = self._a.get_indexer(np.asarray(a1, dtype=object))
+        cb = self._b.get_indexer(np.asarray(b1, dtype=object))
+        ok = np.flatnonzero((ca >= 0) & (cb >= 0))
+        at = self._keys.get_indexer(ca[ok].astype(np.int64) * self._width + cb[ok])
+        out[ok[at >= 0]] = self._first[at[at >= 0]]
         return out
-    ca2, ua = pd.factorize(np.asarray(a2, dtype=object), use_na_sentinel=False)
-    cb2, ub = pd.factorize(np.asarray(b2, dtype=object), use_na_sentinel=False)
-    ca1 = pd.Index(ua, dtype=object).get_indexer(np.asarray(a1, dtype=object))
-    cb1 = pd.Index(ub, dtype=object).get_indexer(np.asarray(b1, dtype=object))
-    ok = (ca1 >= 0) & (cb1 >= 0)
-    width = max(len(ub), 1)
-    out[ok] = np.isin(ca1[ok].astype(np.int64) * width + cb1[ok], ca2.astype(np.int64) * width + cb2)
-    return out
+
+    def contains(self, a1, b1) -> np.ndarray:
+        """For each pair (a1[i], b1[i]): is it in the set."""
+        return self.positions(a1, b1) >= 0
+
+
+def isin_pairs(a1, b1, a2, b2) -> np.ndarray:
+    """For each pair (a1[i], b1[i]): is it one of the pairs (a2[j], b2[j]) (``PairSet`` of the second, once)."""
+    return PairSet(a2, b2).contains(a1, b1)
 
 
 def group_order(group, score) -> np.ndarray:
@@ -131,11 +151,11 @@ _KERNELS: dict = {}
 
 
 def _compiled(name: str, fn):
-    """``fn`` compiled by numba on first use (the import and compilation cost about a second)."""
+    """``fn`` compiled by numba on first use (the import costs about a second; the compiled code is cached)."""
     if name not in _KERNELS:
         from numba import njit
 
-        _KERNELS[name] = njit(fn)
+        _KERNELS[name] = njit(fn, cache=True)  # compiled once per install (__pycache__), not per process
     return _KERNELS[name]
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from models.retrieval.history import History, within_users
-from models.retrieval.matrix import IdMap
+from models.retrieval.matrix import IdMap, PairSet
 from vidrec import dates
 from vidrec.tables import USER_ID, VIDEO_ID
 
@@ -70,8 +70,10 @@ def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFra
     for start in range(0, len(known), chunk):
         at = known[start:start + chunk]
         dot[at] = np.einsum("ij,ij->i", model.user_factors[u[at]], model.item_factors[v[at]])
-    out = cands.assign(als_dot=dot).merge(
-        quality[[VIDEO_ID, "category", "creator_id", "age_days", "video_popularity"]], on=VIDEO_ID, how="left")
+    at = pd.Index(quality[VIDEO_ID], dtype=object).get_indexer(cands[VIDEO_ID])  # -1: not in the catalog (NaN)
+    video = {c: quality[c].reset_index(drop=True).reindex(at).to_numpy()
+             for c in ("category", "creator_id", "age_days", "video_popularity")}
+    out = cands.reset_index(drop=True).assign(als_dot=dot, **video)
     activity = history.user_activity
     out["user_positives"] = out[USER_ID].map(activity["positives"]).fillna(0).to_numpy(float)
     user_last = out[USER_ID].map(activity["last_ts"])
@@ -79,7 +81,9 @@ def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFra
     out["video_lead_days"] = (out[VIDEO_ID].map(history.video_first_ts) - user_last) / DAY
     users = cands[USER_ID].unique()
     for column, name in (("category", "category_affinity"), ("creator_id", "creator_affinity")):
-        share = within_users(history.affinity(column), users).rename(columns={"share": name})
-        out = out.merge(share, on=[USER_ID, column], how="left")
-        out[name] = out[name].fillna(0.0)
+        share = within_users(history.affinity(column), users)  # one row per (user, value)
+        row = PairSet(share[USER_ID], share[column]).positions(out[USER_ID], out[column])
+        value = np.zeros(len(out))
+        value[row >= 0] = share["share"].to_numpy(float)[row[row >= 0]]
+        out[name] = value
     return out.drop(columns=["category", "creator_id"])

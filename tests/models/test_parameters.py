@@ -94,17 +94,16 @@ def test_vidrec_eval_and_the_nightly_read_the_same_file(settings):
     assert RankerParams.from_settings(settings).n_estimators == 13
 
 
-def test_tuning_stays_within_the_co_watch_caps(settings):
+def test_tuning_stays_within_the_caps(settings):
     current = json.loads(parameters.SHIPPED.read_text())["params"]
-    over = tuning.with_overrides(current, {"two_stage.candidates.cowatch_neighbours": 5000,
-                                           "two_stage.candidates.recent_videos": 5000})
-    capped = tuning.capped(over)["two_stage"]["candidates"]
-    assert (capped["cowatch_neighbours"], capped["recent_videos"]) == tuple(tuning.CAPS.values())
+    over = tuning.with_overrides(current, {f"two_stage.{key}": 5000 for key in tuning.CAPS})
+    capped = tuning.capped(over)["two_stage"]
+    assert {key: tuning.get_dotted(capped, key) for key in tuning.CAPS} == tuning.CAPS
+    assert tuning.capped(current) == current  # the shipped file is within the caps
     tries = tuning.around(over, 5, np.random.default_rng(1), changes=2)
     assert tries[0] is over and len(tries) == 6
     assert len({json.dumps(t, sort_keys=True) for t in tries}) == 6
     for variant in tries[1:]:
-        cands = variant["two_stage"]["candidates"]
-        assert cands["cowatch_neighbours"] <= tuning.CAPS["candidates.cowatch_neighbours"]
-        assert cands["recent_videos"] <= tuning.CAPS["candidates.recent_videos"]
+        for key, cap in tuning.CAPS.items():
+            assert tuning.get_dotted(variant["two_stage"], key) <= cap
         assert variant["als"] == over["als"]  # only the nightly's section is varied

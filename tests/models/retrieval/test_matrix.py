@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from models.retrieval.history import History, confidence, positives
-from models.retrieval.matrix import build_user_items, top_per_dense_row, top_per_row
+from models.retrieval.matrix import PairSet, build_user_items, isin_pairs, top_per_dense_row, top_per_row
 from models.retrieval.similarity import build_cowatch
 
 T0 = pd.Timestamp("2026-11-01", tz="UTC")
@@ -95,3 +95,22 @@ def test_top_per_dense_row_keeps_what_top_per_row_keeps_ties_and_zeros_included(
         assert got.nnz == expected.nnz and (got != expected).nnz == 0
     assert top_per_dense_row(np.array([[0, 2, 2, 1]], np.float32), 2).toarray().tolist() == [[0, 2, 2, 0]]
     assert top_per_dense_row(np.array([[0, 2, 2, 1]], np.float32), 1).toarray().tolist() == [[0, 2, 0, 0]]
+
+
+def test_pair_set_membership_matches_a_python_set():
+    rng = np.random.default_rng(3)
+    users = np.array([f"u{i}" for i in rng.integers(0, 40, 3000)], dtype=object)
+    videos = np.array([f"v{i}" for i in rng.integers(0, 60, 3000)], dtype=object)
+    pairs = PairSet(users[:500], videos[:500])  # with repeated pairs
+    expected = {(u, v) for u, v in zip(users[:500], videos[:500])}
+    assert len(pairs) == len(expected)
+    found = pairs.contains(users, videos)
+    assert found.tolist() == [(u, v) in expected for u, v in zip(users, videos)]
+    assert 0 < found.sum() < len(found)
+    assert isin_pairs(users, videos, users[:500], videos[:500]).tolist() == found.tolist()
+    assert not PairSet([], []).contains(users, videos).any()
+    assert not pairs.contains(np.array(["nobody"], dtype=object), np.array(["v1"], dtype=object)).any()
+    first = {}
+    for j, pair in enumerate(zip(users[:500], videos[:500])):
+        first.setdefault(pair, j)
+    assert pairs.positions(users, videos).tolist() == [first.get(p, -1) for p in zip(users, videos)]
