@@ -20,16 +20,30 @@ DAY = pd.Timedelta(days=1)
 
 def _best_seed(pairs: pd.DataFrame, seeds: pd.DataFrame, strength, chunk: int = 50_000) -> np.ndarray:
     """For each (u, v) row of ``pairs``: the ``seed`` of the ``seeds`` row (u, s, w, seed) maximizing
-    w * strength(s, v) (vectorized over rows); None when the user has no seed or every strength is 0.
-    Works on ``chunk`` pairs at a time, so at most chunk x recent_videos rows are expanded at once."""
+    w * strength(s, v) (ties: the first such row of ``seeds``); None when the user has no seed or every
+    strength is 0. Each pair is expanded into its user's seed rows by position (no join, no sort), ``chunk``
+    pairs at a time, so at most chunk x recent_videos rows exist at once."""
     out = np.full(len(pairs), None, dtype=object)
+    order = np.argsort(seeds["u"].to_numpy(), kind="stable")
+    su, ss = seeds["u"].to_numpy()[order], seeds["s"].to_numpy()[order]
+    sw, names = seeds["w"].to_numpy(float)[order], seeds["seed"].to_numpy()[order]
+    pu, pv = pairs["u"].to_numpy(), pairs["v"].to_numpy()
+    lo_all, hi_all = np.searchsorted(su, pu, "left"), np.searchsorted(su, pu, "right")
     for start in range(0, len(pairs), chunk):
-        part = pairs.iloc[start:start + chunk][["u", "v"]].reset_index(drop=True).reset_index(names="pos")
-        part = part.merge(seeds, on="u")
-        value = part["w"].to_numpy() * strength(part["s"].to_numpy(), part["v"].to_numpy())
-        best = part.assign(value=value)[value > 0].sort_values(["pos", "value"], ascending=[True, False])
-        best = best.drop_duplicates("pos")
-        out[start + best["pos"].to_numpy()] = best["seed"].to_numpy()
+        lo, n = lo_all[start:start + chunk], (hi_all - lo_all)[start:start + chunk]
+        total = int(n.sum())
+        if not total:
+            continue
+        first_row = np.cumsum(n) - n  # of each pair's run in the expanded rows
+        pos = np.repeat(np.arange(len(n)), n)
+        rows = lo[pos] + np.arange(total) - first_row[pos]
+        value = sw[rows] * strength(ss[rows], pv[start:start + chunk][pos])
+        value[~(value > 0)] = 0.0  # NaN and non-positive never explain
+        best = np.zeros(len(n))
+        best[n > 0] = np.maximum.reduceat(value, first_row[n > 0])
+        hit = np.flatnonzero((value == best[pos]) & (value > 0))
+        hit = hit[np.r_[True, pos[hit][1:] != pos[hit][:-1]]] if len(hit) else hit  # the first per pair
+        out[start + pos[hit]] = names[rows[hit]]
     return out
 
 
