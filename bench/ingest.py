@@ -9,11 +9,12 @@ into that lake (every event is then a duplicate). Variants, interleaved in each 
 
 - ``current``: this working tree (``--code tree``, the default) or a commit;
 - ``baseline``: with ``--baseline REV``, that commit exported with `git archive` (bench/pipeline.py's checkout);
-- ``connect``: with ``--connect``, the current code attached to a long-lived Spark Connect server
-  (VIDREC_SPARK_REMOTE), started once before the rounds and warmed up by one untimed ingest.
+- ``connect``: with ``--connect``, the current code with the long-lived services of `vidrec services up`: a
+  Spark Connect server (VIDREC_SPARK_REMOTE) and the Great Expectations server (VIDREC_GX_SOCKET), started
+  once before the rounds and warmed up by one untimed ingest.
 
 Per run: wall seconds, events/s, peak RSS of the process tree (vidrec + its Spark JVM; for ``connect`` the
-server's RSS is reported apart), CPU seconds of the tree, the machine's mean load, the counts, and a check
+servers' RSS is reported apart, and their CPU seconds during the run are added to the run's), CPU seconds of the tree, the machine's mean load, the counts, and a check
 that nothing was lost (read = accepted + quarantined + duplicates; the replay accepts nothing). The last line
 is one JSON object: per variant the median run, and each variant's events/s as a ratio to the baseline's.
 """
@@ -76,16 +77,34 @@ def tree_rss_mb(pid: int) -> int:
         return 0
 
 
+def connect_env(settings: Settings) -> dict:
+    return {"VIDREC_SPARK_REMOTE": settings.spark_remote, "VIDREC_GX_SOCKET": str(settings.gx_socket)}
+
+
 def start_connect(work: Path, code: Path, landing: Path, events: int) -> tuple[Settings, dict]:
-    """The long-lived Spark Connect server (current code's settings), warmed up by one untimed ingest."""
+    """The long-lived servers of `vidrec services up` (current code's settings): Spark Connect and Great
+    Expectations, warmed up by one untimed ingest."""
     settings = Settings(data_dir=work / "connect-server", spark_remote=f"sc://127.0.0.1:{services.free_port()}")
     started = time.perf_counter()
     info = services.spark_connect_up(settings)
+    info["gx_pid"] = services.gx_up(settings)["pid"]
     info["start_s"] = round(time.perf_counter() - started, 1)
-    warm = run_variant("warmup", code, landing, work, {"VIDREC_SPARK_REMOTE": settings.spark_remote}, events)
-    info["first_ingest_s"], info["rss_mb"] = warm["ingest_s"], tree_rss_mb(info["pid"])
+    warm = run_variant("warmup", code, landing, work, connect_env(settings), events)
+    info["first_ingest_s"], info["rss_mb"] = warm["ingest_s"], tree_rss_mb(info["pid"]) + tree_rss_mb(info["gx_pid"])
     print(json.dumps({"connect_server": info}), flush=True)
     return settings, info
+
+
+def servers_cpu_s(info: dict | None) -> float:
+    """CPU seconds the long-lived servers have used so far (0 without them)."""
+    total = 0.0
+    for pid in (info or {}).get("pid"), (info or {}).get("gx_pid"):
+        try:
+            root = psutil.Process(pid)
+            total += sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+        except (psutil.Error, TypeError):
+            pass
+    return total
 
 
 def summarize(runs: list[dict], connect: dict | None) -> dict:
@@ -136,11 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if a.connect:
                 server, connect = start_connect(work, code, landing, a.events)
-                variants.append(("connect", code, {"VIDREC_SPARK_REMOTE": server.spark_remote}))
+                variants.append(("connect", code, connect_env(server)))
             runs = []
             for r in range(a.rounds):
                 for name, path, env in variants[r % len(variants):] + variants[:r % len(variants)]:
+                    before = servers_cpu_s(connect) if name == "connect" else 0.0
                     runs.append(run_variant(name, path, landing, work, env, a.events))
+                    if name == "connect":  # the servers' share of the run (ingest and replay)
+                        runs[-1]["servers_cpu_s"] = round(servers_cpu_s(connect) - before, 1)
                     print(json.dumps(runs[-1]), flush=True)
         finally:
             if server is not None:

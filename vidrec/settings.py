@@ -19,6 +19,7 @@ _DERIVED_DIRS = {
     "redis_dir": "redis",
     "airflow_home": "airflow",
     "feast_dir": "feast",
+    "gx_socket": "run/gx.sock",
 }
 
 
@@ -44,6 +45,9 @@ class Settings:
     spark_driver_memory: str = field(default="2g", metadata={"help": "spark.driver.memory"})
     spark_remote: str = field(default="", metadata={
         "help": "Spark Connect URL (sc://host:port) of a long-lived Spark the jobs attach to (empty: in-process)"})
+    gx_socket: Path = field(default=Path(""), metadata={
+        "help": "Unix socket of the long-lived Great Expectations server of `vidrec services up` that ingest "
+                "sends its frames to (data_dir/run/gx.sock; none listening: a helper process per ingest)"})
     delta_mode: str = field(default="auto", metadata={"help": "auto | bridge (delta-rs) | native (delta-spark jars)"})
     min_event_ts: str = field(default="1995-01-01T00:00:00Z", metadata={"help": "events before this are quarantined"})
     max_clock_skew_s: int = field(default=86400, metadata={"help": "events this far past ingest time are quarantined"})

@@ -144,7 +144,7 @@ def validate(settings: Settings, batch_id: str, lake: BaseLake | None = None) ->
     if (bdir / "validated.json").exists():
         return json.loads((bdir / "validated.json").read_text())
     manifest = landing.load_manifest(settings, batch_id)
-    gx_process.start()  # GX imports in its helper process while Spark works
+    gx_process.start(settings.gx_socket)  # the GX server, or a helper that imports GX while Spark works
     lake, at = lake or _spark_lake(settings), dt.datetime.fromisoformat(manifest["landed_at"])
     for part in (QUARANTINE_DIR, *KINDS, "interactions"):
         shutil.rmtree(bdir / part, ignore_errors=True)
@@ -251,7 +251,7 @@ def run_step(settings: Settings, step: str = "all", *, paths: list[Path] | None 
     if not m["files"]:
         return {"batch": batch_id, "read": 0, "accepted": 0, "quarantined": 0, "duplicates": 0, "files": 0,
                 "files_rejected": len(m["rejected"]), "note": "no new files"}
-    gx_process.start()  # before Spark starts: the helper's GX import overlaps the JVM's start
+    gx_process.start(settings.gx_socket)  # before Spark starts: a helper's GX import overlaps the JVM's start
     lake = _spark_lake(settings)
     validate(settings, batch_id, lake)
     return commit(settings, batch_id, lake)

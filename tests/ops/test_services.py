@@ -1,6 +1,9 @@
-"""The private redis-server of `vidrec services`: a real server, started and stopped."""
+"""The local services of `vidrec services`: a real redis-server and the Great Expectations server, started and
+stopped."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +16,10 @@ def test_services_up_status_down(settings):
     assert services.status(s)["redis"] == "stopped"
     up = services.up(s)
     try:
-        assert up["started"] and services.status(s)["redis"] == "running"
-        assert services.up(s)["started"] is False  # running already: nothing new started
+        assert up["redis"]["started"] and services.status(s)["redis"] == "running"
+        assert up["great_expectations"]["started"] and services.status(s)["gx"] == "running"
+        again = services.up(s)  # running already: nothing new started
+        assert again["redis"]["started"] is again["great_expectations"]["started"] is False
         import redis
 
         client = redis.Redis.from_url(s.redis_url)
@@ -29,6 +34,7 @@ def test_services_up_status_down(settings):
             break
         time.sleep(0.1)
     assert services.status(s)["redis"] == "stopped"
+    assert not Path(up["great_expectations"]["socket"]).exists()  # the GX server removed its socket on SIGTERM
 
 
 def test_session_redis_fixture_is_a_real_server(redis_server):

@@ -246,9 +246,9 @@ def _add_data_commands(sub) -> None:
     q.add_argument("action", choices=["stats"])
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=cmd_lake)
-    q = sub.add_parser("services", help="the private redis-server for the demo")
+    q = sub.add_parser("services", help="the local services: redis-server, Spark Connect, the GX server")
     q.add_argument("action", choices=["up", "down", "status", "airflow"],
-                   help="up: redis-server; airflow: the Airflow UI and scheduler; down: stop all of them")
+                   help="up: redis-server, Spark Connect (a loopback VIDREC_SPARK_REMOTE), the GX server; airflow: the Airflow UI and scheduler; down: stop all of them")
     q.set_defaults(func=cmd_services)
     q = sub.add_parser("generate", help="write a seeded synthetic catalog and event stream as landing files")
     q.add_argument("--events", type=int, default=100_000, help="number of events (10k to 50M)")

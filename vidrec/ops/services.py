@@ -1,5 +1,6 @@
-"""Local services for the demo: a private redis-server on loopback (`vidrec services up|down|status`), and
-the long-lived Spark Connect server the Spark jobs attach to when VIDREC_SPARK_REMOTE is a loopback URL.
+"""Local services for the demo: a private redis-server on loopback (`vidrec services up|down|status`), the
+long-lived Spark Connect server the Spark jobs attach to when VIDREC_SPARK_REMOTE is a loopback URL, and the
+long-lived Great Expectations server the ingest sends its frames to (VIDREC_GX_SOCKET).
 
 Tests use ``start_redis`` too, on a free port of their own, so demo and tests run the same real server.
 Also what every started child process needs: ``spawn`` (a background process with a pidfile),
@@ -169,12 +170,36 @@ def spark_connect_up(settings: Settings, wait_s: float = 180.0) -> dict:
     return {"spark_connect": "running", "url": settings.spark_remote, "started": True, "pid": pid}
 
 
+def gx_up(settings: Settings, wait_s: float = 120.0) -> dict:
+    """Start the long-lived Great Expectations server on VIDREC_GX_SOCKET (spark_jobs.ingest.gx_process): each
+    ingest then sends it its frames instead of importing GX (~6 s of CPU) in a helper of its own."""
+    from spark_jobs.ingest import gx_process
+
+    path = gx_process.socket_path(settings.gx_socket)
+    if running_pid(settings, "gx") and path.exists():
+        return {"great_expectations": "running", "socket": str(path), "started": False}
+    pid = spawn(settings, "gx", [sys.executable, "-m", "spark_jobs.ingest.gx_process", "--socket", str(path)],
+                env=child_env(settings))
+    if not wait_until(lambda: _unix_listening(path), wait_s, interval_s=0.2, failed=lambda: not _alive(pid)):
+        raise RuntimeError(f"the Great Expectations server did not listen on {path} within {wait_s:.0f}s; see "
+                           f"{Path(settings.data_dir) / 'run' / 'gx.log'}")
+    return {"great_expectations": "running", "socket": str(path), "started": True, "pid": pid}
+
+
+def _unix_listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        return True
+
+
 def up(settings: Settings) -> dict:
-    return {**redis_up(settings), **spark_connect_up(settings)}
+    return {"redis": redis_up(settings), "spark_connect": spark_connect_up(settings),
+            "great_expectations": gx_up(settings)}
 
 
 def down(settings: Settings) -> dict:
-    """Stop every process that vidrec started (redis-server, API, Airflow), whole process groups."""
+    """Stop every process that vidrec started (redis-server, Spark Connect, GX server, API, Airflow), whole process
+    groups."""
     stopped = {}
     run_dir = Path(settings.data_dir) / "run"
     for pidfile in sorted(run_dir.glob("*.pid")) if run_dir.exists() else []:
@@ -194,7 +219,7 @@ def status(settings: Settings) -> dict:
     if settings.spark_remote:
         listening = wait_until(lambda: _listening(*_spark_connect_endpoint(settings)), 0.3)
         out["spark_connect"] = {"url": settings.spark_remote, "state": "running" if listening else "stopped"}
-    for name in ("api", "airflow"):
+    for name in ("gx", "api", "airflow"):
         if _pidfile(settings, name).exists():
             out[name] = "running" if running_pid(settings, name) else "stopped"
     return out

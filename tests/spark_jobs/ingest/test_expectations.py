@@ -12,9 +12,10 @@ from pyspark.sql import functions as F
 
 from spark_jobs import quality
 from spark_jobs.ingest import batch as ingest
-from spark_jobs.ingest import expectations, landing
+from spark_jobs.ingest import expectations, gx_process, landing
 from spark_jobs.ingest.classify import CORRUPT, UNFIT, classify, read_landed, with_max_watch
 from spark_jobs.ingest.staging import outcome_dir
+from vidrec.ops import services
 from vidrec.tables import EVENT_FIELDS, INTERACTIONS, VIDEO_FIELDS, arrow_schema
 
 pytestmark = pytest.mark.spark
@@ -71,6 +72,20 @@ def test_the_staged_report_equals_the_whole_batch_report(settings, spark, landed
     assert report["checked"]["failing"] <= expectations.WITNESSES * len(report["failures"])
     assert report["checked"]["sample"] == validated["accepted"] == 30
     assert validated["interactions_gate"]["success"]
+
+
+def test_a_running_gx_server_checks_the_batch_with_the_same_report(settings, spark, landed):
+    gx_process.stop()  # this process's helper, if an earlier test started one
+    services.gx_up(settings)
+    try:
+        report = ingest.run_step(settings, "validate", batch_id="b1")["expectations"]
+        assert gx_process.start(settings.gx_socket) == "server"  # the batch talked to the server
+    finally:
+        gx_process.stop()
+        services.down(settings)
+    whole = whole_batch_report(spark, settings, landed)
+    assert (report["success"], report["evaluated"], report["failures"]) == (False, whole["evaluated"],
+                                                                           whole["failures"])
 
 
 def test_a_clean_batch_is_checked_on_its_sample_alone(settings, spark, landed):
