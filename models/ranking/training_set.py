@@ -119,6 +119,7 @@ def build_day(settings: Settings, retrieval, snapshot: io.LakeSnapshot, label_ds
     users = np.intersect1d(retrieval.history.active_users, labels[USER_ID].unique())
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
+    retrieval.history.focus(users)  # per-user aggregates of the sampled users only
     chunks = iter_candidates(retrieval, params, parameters.per_user(settings), users=users)
     rows = pd.concat([label_candidates(cands, labels, sample=sample, seed=seed * 7919 + i)
                       for i, cands in enumerate(chunks)], ignore_index=True)

@@ -64,12 +64,28 @@ class History:
     active_days: int = 30
     exclusions: pd.DataFrame | None = None
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _focus: pd.Index | None = field(default=None, init=False, repr=False, compare=False)
 
     def _memoized(self, key: tuple, make):
         """``make()`` once per key (per-user aggregates are read by every chunk of users; never mutate them)."""
         if key not in self._memo:
             self._memo[key] = make()
         return self._memo[key]
+
+    def focus(self, users) -> "History":
+        """From now on compute the per-user aggregates (recent videos, affinities, exclusions, regions,
+        activity) for ``users`` only: each user's rows are what they would be unfocused, other users have
+        none. What is global (positives, active users, video aggregates) is unchanged. The training set
+        samples 10k of ~150k users per label day; it need not aggregate the others. Returns self."""
+        self._focus = pd.Index(pd.unique(np.asarray(users, dtype=object)), dtype=object)
+        self._memo.clear()
+        for name in _PER_USER:
+            self.__dict__.pop(name, None)
+        return self
+
+    def _of_focus(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows of the focused users (all rows when unfocused)."""
+        return frame if self._focus is None else frame[frame[USER_ID].isin(self._focus)]
 
     @cached_property
     def positives(self) -> pd.DataFrame:
@@ -82,7 +98,7 @@ class History:
         return np.sort(recent[USER_ID].unique())
 
     def _excluding_rows(self) -> pd.DataFrame:
-        rows = self.interactions if self.exclusions is None else self.exclusions
+        rows = self._of_focus(self.interactions if self.exclusions is None else self.exclusions)
         return rows[rows[EVENT_TYPE].isin(EXCLUDED_EVENTS)]
 
     @cached_property
@@ -106,7 +122,7 @@ class History:
         return self._memoized(("recent", n), lambda: self._recent_videos(n))
 
     def _recent_videos(self, n: int) -> pd.DataFrame:
-        pos = self.positives.sort_values([USER_ID, "last_ts", VIDEO_ID], ascending=[True, False, True])
+        pos = self._of_focus(self.positives).sort_values([USER_ID, "last_ts", VIDEO_ID], ascending=[True, False, True])
         pos = pos.assign(recency=pos.groupby(USER_ID).cumcount())
         return pos[pos["recency"] < n][[USER_ID, VIDEO_ID, CONFIDENCE, "recency"]].reset_index(drop=True)
 
@@ -115,7 +131,7 @@ class History:
         return self._memoized(("affinity", column), lambda: self._affinity(column))
 
     def _affinity(self, column: str) -> pd.DataFrame:
-        pos = self.positives.merge(self.videos[[VIDEO_ID, column]], on=VIDEO_ID)
+        pos = self._of_focus(self.positives).merge(self.videos[[VIDEO_ID, column]], on=VIDEO_ID)
         per = pos.groupby([USER_ID, column], sort=True)[CONFIDENCE].sum().rename("share").reset_index()
         per["share"] /= per.groupby(USER_ID)["share"].transform("sum")
         return per
@@ -134,7 +150,8 @@ class History:
     @cached_property
     def user_activity(self) -> pd.DataFrame:
         """Per user_id (index): ``positives`` (positive videos) and ``last_ts`` (latest positive)."""
-        return self.positives.groupby(USER_ID).agg(positives=(VIDEO_ID, "size"), last_ts=("last_ts", "max"))
+        return self._of_focus(self.positives).groupby(USER_ID).agg(positives=(VIDEO_ID, "size"),
+                                                                   last_ts=("last_ts", "max"))
 
     @cached_property
     def video_first_ts(self) -> pd.Series:
@@ -144,8 +161,9 @@ class History:
     @cached_property
     def user_region(self) -> pd.Series:
         """user_id -> region: the users table, else the region of the user's latest event."""
-        latest = self.interactions.sort_values(TS).drop_duplicates(USER_ID, keep="last").set_index(USER_ID)["region"]
-        table = self.users.dropna(subset=["region"]).set_index(USER_ID)["region"]
+        latest = (self._of_focus(self.interactions).sort_values(TS).drop_duplicates(USER_ID, keep="last")
+                  .set_index(USER_ID)["region"])
+        table = self._of_focus(self.users).dropna(subset=["region"]).set_index(USER_ID)["region"]
         return table.combine_first(latest)
 
     def exposure(self, days: int) -> pd.Series:
@@ -153,6 +171,9 @@ class History:
         rows = self.interactions[(self.interactions["ds"] >= dates.shift_ds(self.ds, -(days - 1)))
                                  & (self.interactions[EVENT_TYPE] == "impression")]
         return rows.groupby(VIDEO_ID).size()
+
+
+_PER_USER = ("excluded", "blocked_creators", "user_activity", "user_region")  # cached per-user aggregates
 
 
 def load_history(snapshot, ds: str, *, lookback_days: int, active_days: int,

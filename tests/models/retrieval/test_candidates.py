@@ -139,6 +139,21 @@ def test_candidates_exclude_watched_videos_and_blocked_creators_and_respect_the_
     assert not cands.duplicated(["user_id", "video_id"]).any()
 
 
+def test_a_history_focused_on_some_users_gives_them_the_same_candidates(world):
+    inter, videos, users = world
+    marked = pd.DataFrame({"user_id": ["u0_1"], "video_id": ["v010"], "event_type": ["not_interested"],
+                           "watch_fraction": [None], "ts": [pd.Timestamp(DS, tz="UTC")], "ds": [DS], "region": ["us"]})
+    r = retrieval((pd.concat([inter, marked], ignore_index=True), videos, users))
+    some = np.union1d(r.history.active_users[::3], ["u0_1"])
+    assert "u0_1" in set(some) and len(some) < len(r.history.active_users)
+    whole = build_candidates(r, SMALL, per_user=15, users=some)
+    assert len(r.history.recent_videos(3)["user_id"].unique()) > len(some)  # aggregated for every user so far
+    r.history.focus(some)
+    assert set(r.history.recent_videos(3)["user_id"]) <= set(some)
+    assert set(r.history.excluded["user_id"]) <= set(some) and len(r.history.blocked_creators) == 1
+    pd.testing.assert_frame_equal(build_candidates(r, SMALL, per_user=15, users=some), whole)
+
+
 def test_als_and_cowatch_candidates_stay_in_the_users_category_and_are_explained_by_a_recent_video(world):
     r = retrieval(world)
     cands = build_candidates(r, SMALL, per_user=40).merge(r.history.videos, on="video_id")
