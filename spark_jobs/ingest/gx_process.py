@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import hashlib
 import os
 import pickle
@@ -45,6 +46,14 @@ def socket_path(configured: str | Path) -> Path:
         return path
     digest = hashlib.sha1(os.fsencode(path)).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"vidrec-gx-{digest}.sock"
+
+
+def listening(path: Path) -> bool:
+    """Is a server accepting connections on ``path``."""
+    sock = _connect(path)
+    if sock is not None:
+        sock.close()
+    return sock is not None
 
 
 def _connect(path: Path) -> socket.socket | None:
@@ -117,7 +126,7 @@ def stop(wait_s: float = 1.0) -> None:
             _helper = _channel = None
 
 
-def _answer(reader, writer, lock: threading.Lock | None = None) -> None:
+def _answer(reader, writer, lock=contextlib.nullcontext()) -> None:
     """(frame, rules, name) in, (ok, report or error) out, until the other side closes."""
     from spark_jobs import quality
 
@@ -127,7 +136,7 @@ def _answer(reader, writer, lock: threading.Lock | None = None) -> None:
         except EOFError:
             return
         try:
-            with lock or threading.Lock():
+            with lock:
                 reply = (True, quality.run_suite(frame, rules, name))
         except Exception as exc:  # reported to the caller, which raises it
             reply = (False, f"{type(exc).__name__}: {exc}")

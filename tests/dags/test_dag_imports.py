@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -18,9 +17,6 @@ FORBIDDEN = {
     "vidrec", "spark_jobs", "models", "serving",
 }
 IMPORT_AND_LIST_MODULES = "import runpy, sys; runpy.run_path(sys.argv[1]); print('@@MODULES@@', *sys.modules)"
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("airflow") is None, reason="Airflow is not installed")
-
 
 def test_there_are_dag_files():
     assert DAG_FILES, f"no DAG files in {airflow_env.DAGS_FOLDER}"

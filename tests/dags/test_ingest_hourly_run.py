@@ -39,7 +39,6 @@ def table_rows(path, **filters) -> int:
 
 
 def test_one_hourly_run_lands_every_generated_event_in_events_or_quarantine(settings, hermetic_env):
-    pytest.importorskip("deltalake")
     from vidrec.sources import synthetic_events as sample
     assert shutil.which("vidrec", path=airflow_env.airflow_env(settings)["PATH"]), "install the repo: make setup"
     sample.generate(settings.landing_dir, events=EVENTS, seed=7)

@@ -39,7 +39,6 @@ def test_event_types_update_the_state():
 @pytest.fixture(scope="module")
 def feast_config(redis_server, tmp_path_factory):
     """A Feast registry holding the user_realtime view, online store = database 8 of the real redis-server."""
-    pytest.importorskip("feast")
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig, ValueType
     from feast.types import Array, String
 

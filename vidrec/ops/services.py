@@ -176,20 +176,14 @@ def gx_up(settings: Settings, wait_s: float = 120.0) -> dict:
     from spark_jobs.ingest import gx_process
 
     path = gx_process.socket_path(settings.gx_socket)
-    if running_pid(settings, "gx") and path.exists():
+    if running_pid(settings, "gx") and gx_process.listening(path):
         return {"great_expectations": "running", "socket": str(path), "started": False}
     pid = spawn(settings, "gx", [sys.executable, "-m", "spark_jobs.ingest.gx_process", "--socket", str(path)],
                 env=child_env(settings))
-    if not wait_until(lambda: _unix_listening(path), wait_s, interval_s=0.2, failed=lambda: not _alive(pid)):
+    if not wait_until(lambda: gx_process.listening(path), wait_s, interval_s=0.2, failed=lambda: not _alive(pid)):
         raise RuntimeError(f"the Great Expectations server did not listen on {path} within {wait_s:.0f}s; see "
                            f"{Path(settings.data_dir) / 'run' / 'gx.log'}")
     return {"great_expectations": "running", "socket": str(path), "started": True, "pid": pid}
-
-
-def _unix_listening(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(str(path))
-        return True
 
 
 def up(settings: Settings) -> dict:

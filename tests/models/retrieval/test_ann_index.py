@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("scann")
-
-from models.retrieval.ann_index import AnnParams, build_index, exact_topk, load_index, recall_at_k, save_index  # noqa: E402
-from vidrec.settings import Settings  # noqa: E402
+from models.retrieval.ann_index import AnnParams, build_index, exact_topk, load_index, recall_at_k, save_index
+from vidrec.settings import Settings
 
 
 def als_shaped(n, dim, n_users, seed):
