@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 
 import psutil
-from pipeline import checkout, measure  # bench/pipeline.py: git-archive export, measured child process
+from pipeline import checkout  # bench/pipeline.py: the git-archive export
+from stages import measure  # bench/stages.py: a measured child process
 
 from vidrec.ops import services
 from vidrec.settings import Settings

@@ -1,4 +1,5 @@
-"""Hourly features: interactions -> user/video features and trending lists -> validated -> Feast -> Redis.
+"""Hourly features: interactions -> user/video features and trending lists (side by side) -> validated -> Feast
+-> Redis.
 
 Thin DAG (STYLE.md B6): each task is one `vidrec run <job> --ds <day>` command. The day is the one the
 finished hour belongs to, so the 00:00 run finalizes yesterday's partition. Re-running a day replaces it.
@@ -10,11 +11,17 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import chain, dag
+from airflow.sdk import dag
 
 DAY = "{{ (logical_date - macros.timedelta(hours=1)).strftime('%Y-%m-%d') }}"
-JOBS = ["build_user_features", "build_video_features", "build_trending", "validate_features", "feast_apply",
-        "materialize"]
+JOBS = {  # task: the tasks it waits for (bench/pipeline.py runs the same graph)
+    "build_user_features": [],
+    "build_video_features": [],
+    "build_trending": [],
+    "validate_features": ["build_user_features", "build_video_features", "build_trending"],
+    "feast_apply": ["validate_features"],
+    "materialize": ["feast_apply"],
+}
 
 
 @dag(
@@ -27,7 +34,9 @@ JOBS = ["build_user_features", "build_video_features", "build_trending", "valida
     doc_md=__doc__,
 )
 def features_hourly():
-    chain(*[BashOperator(task_id=job, bash_command=f"vidrec run {job} --ds {DAY}") for job in JOBS])
+    tasks = {job: BashOperator(task_id=job, bash_command=f"vidrec run {job} --ds {DAY}") for job in JOBS}
+    for job, upstream in JOBS.items():
+        tasks[job].set_upstream([tasks[u] for u in upstream])
 
 
 features_hourly()

@@ -1,7 +1,13 @@
 """Nightly training and publishing for yesterday's partition (a complete day).
 
-training set -> ALS -> ScaNN index -> candidates -> XGBoost ranker -> rank and re-rank -> evaluate -> publish.
-`publish` refuses a model that failed the evaluation gate: the serving version stays. Each task is one
+Two branches run side by side, then the lists are ranked, evaluated and published:
+
+    build_training_set -> train_ranker ----------------------\
+    train_als -> build_index -> build_candidates -------------> rank -> evaluate -> publish
+
+The training set rebuilds retrieval for its own label days, so it needs none of the other branch's outputs;
+jobs of one run record themselves in the run's manifest under a lock, in any order. `publish` refuses a
+model that failed the evaluation gate: the serving version stays. Each task is one
 `vidrec run <job> --ds <day>` command (STYLE.md B6).
 """
 
@@ -11,11 +17,19 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import chain, dag
+from airflow.sdk import dag
 
 DAY = "{{ macros.ds_add(ds, -1) }}"
-JOBS = ["build_training_set", "train_als", "build_index", "build_candidates", "train_ranker", "rank", "evaluate",
-        "publish"]
+JOBS = {  # task: the tasks it waits for (bench/pipeline.py runs the same graph)
+    "build_training_set": [],
+    "train_ranker": ["build_training_set"],
+    "train_als": [],
+    "build_index": ["train_als"],
+    "build_candidates": ["build_index"],
+    "rank": ["train_ranker", "build_candidates"],
+    "evaluate": ["rank"],
+    "publish": ["evaluate"],
+}
 
 
 @dag(
@@ -28,7 +42,9 @@ JOBS = ["build_training_set", "train_als", "build_index", "build_candidates", "t
     doc_md=__doc__,
 )
 def train_nightly():
-    chain(*[BashOperator(task_id=job, bash_command=f"vidrec run {job} --ds {DAY}") for job in JOBS])
+    tasks = {job: BashOperator(task_id=job, bash_command=f"vidrec run {job} --ds {DAY}") for job in JOBS}
+    for job, upstream in JOBS.items():
+        tasks[job].set_upstream([tasks[u] for u in upstream])
 
 
 train_nightly()
