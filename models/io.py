@@ -105,8 +105,8 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def write_parquet_parts(frames, path: Path) -> int:
-    """Write an iterable of frames with the same columns as one parquet file, a row group (or more) per
-    frame, so only one frame is in memory at a time; atomic like ``write_parquet``. Returns the rows.
+    """Write an iterable of frames (or Arrow tables) with the same columns as one parquet file, a row group
+    (or more) per frame, so only one frame is in memory at a time; atomic like ``write_parquet``. Returns the rows.
     The first frame sets the schema; a column that is all null there is typed string (the object columns
     of ids and names are the only ones that can be all null in one frame)."""
     import pyarrow as pa
@@ -115,7 +115,7 @@ def write_parquet_parts(frames, path: Path) -> int:
     tmp, writer, rows = _tmp(path), None, 0
     try:
         for frame in frames:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:
                 schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema])
                 writer = pq.ParquetWriter(tmp, schema)

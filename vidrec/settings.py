@@ -82,6 +82,8 @@ class Settings:
     ann_reorder: int = field(default=0, metadata={"help": "tree hits re-scored exactly per query (0: 8 x 100)"})
     ann_recall_target: float = field(default=0.95, metadata={"help": "recall@100 the leaves are tuned to reach"})
     use_gpu: bool = field(default=False, metadata={"help": "let implicit use CUDA (never probed)"})
+    workers: int = field(default=0, metadata={
+        "help": "processes a model job spreads its chunks of users over (rank; 0: the machine's cores, 1: none)"})
 
     def __post_init__(self) -> None:
         base = Path(self.data_dir).absolute()

@@ -54,6 +54,13 @@ def entity_features(settings: Settings, rows: pd.DataFrame, service: str = "rank
     ``event_timestamp``), in the rows' order, with the values ``historical_features`` gives: one Feast join
     per view over the distinct (join key, event_timestamp) pairs of ``rows`` instead of one per row; with a
     ``cache``, only over the pairs no earlier call asked for."""
+    return pd.DataFrame(entity_columns(settings, rows, service, cache), index=pd.RangeIndex(len(rows)))
+
+
+def entity_columns(settings: Settings, rows: pd.DataFrame, service: str = "ranker_v1",
+                   cache: FeatureCache | None = None) -> dict:
+    """``entity_features`` as {column: array in the rows' order}, without building a frame (rank reads the
+    arrays straight into the ranker's matrix)."""
     cache = cache or FeatureCache()
     fs = cache.open(settings)
     columns = {}
@@ -72,8 +79,8 @@ def entity_features(settings: Settings, rows: pd.DataFrame, service: str = "rank
             known = found if known is None else pd.concat([known, found], ignore_index=True)
             cache.views[(service, projection.name)] = (known_keys, known)
         for name in known.columns:
-            columns[name] = known[name].take(at[codes]).reset_index(drop=True)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+            columns[name] = known[name].array.take(at[codes])
+    return columns
 
 
 def _join(fs, entities: pd.DataFrame, refs: list[str]) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The lists serving reads, for run ``ds``: home feeds, related videos, trending and cold-start lists.
 
 - ``lists/home.parquet`` (user_id, rank, video_id, score, reason, source): the run's candidates scored
-  by the run's ranker with features as of the end of ``ds`` (the same ``fetch_features`` and service
+  by the run's ranker with features as of the end of ``ds`` (the same ``feature_values`` and service
   as training, ``event_timestamp`` = ds + 1 day), then ``rerank`` (filters, creator window,
   exploration, reasons). ``topn`` + ``spare`` (50) rows per user, so serving can refill after dropping.
   The exploration pool is the user's ``fresh`` candidates whose impressions over the last
@@ -19,18 +19,20 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from models import io, manifest
+from models import io, manifest, workers
 from models.ranking.features import FeatureCache
 from models.ranking.ranker import load_ranker, score
-from models.ranking.rerank import RerankParams, explain, rerank
-from models.ranking.training_set import EVENT_TIMESTAMP, fetch_features
+from models.ranking.rerank import EXPLORE, RerankParams, explain, rerank
+from models.ranking.training_set import EVENT_TIMESTAMP, feature_values
 from models.retrieval.candidates import CandidateParams
 from models.retrieval.fusion import fuse
 from models.retrieval.history import History, exclusion_sets, load_history
@@ -41,6 +43,8 @@ from vidrec.tables import USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.rank")
 HOME = [USER_ID, "rank", VIDEO_ID, "score", "reason", "source"]
+HOME_PARTS = ".home-parts"  # lists/.home-parts/part-NNNNN.parquet: the workers' pieces of home.parquet
+HOME_INPUT = [USER_ID, VIDEO_ID, "best_source", "seed_video_id", "trend_region", "score_fresh"]  # + score
 
 
 @dataclass(frozen=True)
@@ -52,16 +56,23 @@ class RankParams:
     chunk_rows: int = 1_000_000  # candidate rows scored and re-ranked at a time (whole users)
 
 
-def score_candidates(settings: Settings, cands: pd.DataFrame, model, meta: dict, ds: str,
-                     cache: FeatureCache | None = None) -> pd.DataFrame:
-    """``cands`` with ``score`` from the ranker, features fetched as the ranker was trained (``cache``: the
-    features earlier chunks fetched)."""
-    rows = cands.assign(**{EVENT_TIMESTAMP: pd.Timestamp(dates.day_end(ds))})
+def chunk_features(settings: Settings, cands: pd.DataFrame, meta: dict, ds: str,
+                   cache: FeatureCache | None = None) -> dict:
+    """The features the ranker was trained with for ``cands``, as of the end of ``ds`` ({column: array in
+    the rows' order}; ``cache``: the features earlier chunks fetched)."""
+    keys = cands[[USER_ID, VIDEO_ID]].assign(**{EVENT_TIMESTAMP: pd.Timestamp(dates.day_end(ds))})
     trained_on = meta.get("feature_source") or "none"
-    rows, source = fetch_features(settings, rows, "none" if trained_on == "none" else "feast", cache)
+    values, source = feature_values(settings, keys, "none" if trained_on == "none" else "feast", cache)
     if source != trained_on:
         raise RuntimeError(f"ranker trained on {trained_on} features, scoring got {source}")
-    return rows.assign(score=score(model, rows, meta["features"]).astype(np.float64))
+    return values
+
+
+def score_candidates(cands: pd.DataFrame, model, meta: dict, values: dict) -> pd.DataFrame:
+    """``cands``' columns that ``build_home`` reads, with ``score`` from the ranker (``values``: the chunk's
+    ``chunk_features``)."""
+    scores = score(model, cands, meta["features"], values).astype(np.float64)
+    return cands[HOME_INPUT].assign(score=scores)
 
 
 def catalog_columns(frame: pd.DataFrame, hist: History, item: str = VIDEO_ID, seed: str | None = None) -> pd.DataFrame:
@@ -82,7 +93,7 @@ def explore_videos(hist: History, params: RankParams) -> set:
 
 def build_home(scored: pd.DataFrame, hist: History, rp: RerankParams, low: set) -> pd.DataFrame:
     """Re-ranked home lists of the users in ``scored``; the exploration pool is their fresh candidates in ``low``."""
-    rows = scored[[USER_ID, VIDEO_ID, "score", "best_source", "seed_video_id", "trend_region", "score_fresh"]]
+    rows = scored[[*HOME_INPUT, "score"]]
     rows = catalog_columns(rows, hist, seed="seed_video_id").rename(columns={"best_source": "source"})
     pool = rows[rows["score_fresh"].notna() & rows[VIDEO_ID].isin(low)]
     excluded, blocked = exclusion_sets(hist, np.sort(rows[USER_ID].unique()))  # these users' slice, hashed once
@@ -109,14 +120,45 @@ def user_chunks(path, rows: int):
 
 
 def rank_home(settings: Settings, ds: str, hist: History, rp: RerankParams, params: RankParams) -> tuple:
-    """(home lists of every candidate user, the ranker's meta), a chunk of whole users at a time."""
+    """(parquet parts of the home lists of every candidate user, in user order; the ranker's meta). This
+    process reads a chunk of whole users, fetches its features and scores it (Feast's DuckDB and XGBoost's
+    OpenMP threads stay here: neither survives a fork); a forked worker re-ranks it (``models.workers``),
+    on as many cores as ``settings.workers`` allows."""
     out = io.run_dir(settings, ds)
     model, meta = load_ranker(out / "ranker")
-    low, parts, cache = explore_videos(hist, params), [], FeatureCache()
-    for chunk in user_chunks(out / "candidates.parquet", params.chunk_rows):
-        parts.append(build_home(score_candidates(settings, chunk, model, meta, ds, cache), hist, rp, low))
-    home = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=HOME)
-    return home, meta
+    low, cache = explore_videos(hist, params), FeatureCache()
+    hist.excluded, hist.blocked_creators  # build_home's exclusions, built once here before the workers fork
+    scored = (score_candidates(chunk, model, meta, chunk_features(settings, chunk, meta, ds, cache))
+              for chunk in user_chunks(out / "candidates.parquet", params.chunk_rows))
+    parts = out / "lists" / HOME_PARTS
+    shutil.rmtree(parts, ignore_errors=True)
+    return workers.map_chunks(lambda chunk: build_home(chunk, hist, rp, low), scored,
+                              workers.worker_count(settings), parts), meta
+
+
+def write_home(paths: list, path, topn: int) -> dict:
+    """The home parts as one file (Arrow only, no pandas); rows, users, explore share of the first ``topn``
+    slots, rows per source."""
+    rows = users = top = explored = 0
+    sources: dict[str, int] = {}
+
+    def tables():
+        nonlocal rows, users, top, explored
+        for part in paths:
+            table = pq.read_table(part)
+            rows, users = rows + table.num_rows, users + pc.count_distinct(table[USER_ID]).as_py()
+            shown = table.filter(pc.less_equal(table["rank"], topn))["source"]
+            top, explored = top + len(shown), explored + (pc.sum(pc.equal(shown, EXPLORE)).as_py() or 0)
+            for count in pc.value_counts(table["source"]).to_pylist():
+                sources[count["values"]] = sources.get(count["values"], 0) + count["counts"]
+            yield table
+
+    if paths:
+        io.write_parquet_parts(tables(), path)
+    else:
+        io.write_parquet(pd.DataFrame(columns=HOME), path)
+    return {"rows": rows, "users": users, "explore_share": round(explored / top, 4) if top else 0.0,
+            "sources": dict(sorted(sources.items(), key=lambda kv: -kv[1]))}
 
 
 def build_related_lists(related: pd.DataFrame, hist: History, rp: RerankParams, params: RankParams) -> pd.DataFrame:
@@ -155,21 +197,19 @@ def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
     snap = io.LakeSnapshot(settings)
     hist = load_history(snap, ds, lookback_days=cparams.lookback_days, active_days=settings.active_days,
                         exclusion_days=cparams.exclusion_days)
-    home, meta = rank_home(settings, ds, hist, rp, params)
+    parts, meta = rank_home(settings, ds, hist, rp, params)
+    home = write_home(parts, out / "lists" / "home.parquet", rp.topn)
+    shutil.rmtree(out / "lists" / HOME_PARTS, ignore_errors=True)
     trend = trending_scores(hist, replace(cparams, trending_k=settings.topn), read_trending(snap, ds))
     lists = {
-        "home": home,
         "related": build_related_lists(io.read_parquet(out / "related_candidates.parquet"), hist, rp, params),
         "trending": build_trending_lists(trend),
         "coldstart": build_coldstart(hist, trend, rp, cparams),
     }
     for name, frame in lists.items():
         io.write_parquet(frame, out / "lists" / f"{name}.parquet")
-    rows = {name: len(frame) for name, frame in lists.items()}
-    home = lists["home"]
-    stats = {"users": int(home[USER_ID].nunique()),
-             "explore_share": round(float((home.loc[home["rank"] <= rp.topn, "source"] == "explore").mean()), 4),
-             "sources": {k: int(v) for k, v in home["source"].value_counts().items()}}
+    rows = {"home": home.pop("rows"), **{name: len(frame) for name, frame in lists.items()}}
+    stats = home  # users, explore_share, sources
     seconds = round(time.monotonic() - started, 2)
     manifest.update_manifest(settings, ds, "rank", params={**asdict(params), **asdict(rp)}, inputs=snap.versions,
                              rows=rows, stats=stats, feature_source=meta.get("feature_source"), seconds=seconds)

@@ -92,9 +92,15 @@ def fit_ranker(train: pd.DataFrame, features: list[str], params: RankerParams, *
     return model
 
 
-def score(model, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """Ranker score per row of ``frame``, in the frame's own order (missing feature columns are NaN)."""
-    X = frame.reindex(columns=features).to_numpy(dtype=np.float32, na_value=np.nan)
+def score(model, frame: pd.DataFrame, features: list[str], extra: dict | None = None) -> np.ndarray:
+    """Ranker score per row of ``frame``, in the frame's own order: each feature from ``frame``, else from
+    ``extra`` ({column: array in the frame's order}), else NaN; read column by column into one float32
+    matrix (no frame holding both is built)."""
+    X = np.full((len(frame), len(features)), np.nan, np.float32)
+    for j, name in enumerate(features):
+        values = frame[name] if name in frame.columns else (extra or {}).get(name)
+        if values is not None:
+            X[:, j] = pd.Series(values, copy=False).to_numpy(dtype=np.float32, na_value=np.nan)
     return model.predict(X) if len(X) else np.empty(0, np.float32)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models import io, manifest, parameters
-from models.ranking.features import EVENT_TIMESTAMP, FeatureCache, entity_features
+from models.ranking.features import EVENT_TIMESTAMP, FeatureCache, entity_columns
 from models.retrieval.candidates import CandidateParams, iter_candidates, retrieval_as_of
 from models.retrieval.history import load_histories
 from models.retrieval.matrix import isin_pairs
@@ -86,27 +86,38 @@ def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int |
 
 def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast",
                    cache: FeatureCache | None = None) -> tuple[pd.DataFrame, str]:
-    """``rows`` (user_id, video_id, event_timestamp, ...) plus the ranker's point-in-time features, and
-    the name of the feature source used: the one place that decides where ranker features come from.
-    rank.py calls it with the source the ranker was trained with, so training and scoring never see
-    features computed two ways.
+    """``rows`` (user_id, video_id, event_timestamp, ...) plus the ranker's point-in-time features
+    (``feature_values``), and the name of the feature source used."""
+    values, name = feature_values(settings, rows, source, cache)
+    if source == "none":
+        return rows, name
+    return pd.concat([rows.reset_index(drop=True), pd.DataFrame(values, index=pd.RangeIndex(len(rows)))],
+                     axis=1), name
 
-    ``source="feast"``: Feast service ``ranker_v1`` through ``models.ranking.features.entity_features``,
+
+def feature_values(settings: Settings, rows: pd.DataFrame, source: str = "feast",
+                   cache: FeatureCache | None = None) -> tuple[dict, str]:
+    """The ranker's point-in-time features of ``rows`` (user_id, video_id, event_timestamp) that ``rows``
+    does not already hold, as {column: array in the rows' order}, and the name of the feature source used:
+    the one place that decides where ranker features come from. rank.py calls it with the source the ranker
+    was trained with, so training and scoring never see features computed two ways.
+
+    ``source="feast"``: Feast service ``ranker_v1`` through ``models.ranking.features.entity_columns``,
     which joins each feature view once per distinct (user or video, event_timestamp) and spreads the
     answers back over the rows, in the rows' order. Only numeric features are kept: the ranker cannot use
     the service's lists and strings (top_categories, category, ...); the pair features of candidates.py
-    carry that information (``cache``: see ``FeatureCache``). ``source="none"``: rows unchanged (the ranker then uses retrieval and pair
-    features only; for tests and for lakes without feature tables).
+    carry that information (``cache``: see ``FeatureCache``). ``source="none"``: no features (the ranker then
+    uses retrieval and pair features only; for tests and for lakes without feature tables).
     """
     if source == "none":
-        return rows, "none"
+        return {}, "none"
     if source != "feast":
         raise ValueError(f"unknown feature source {source!r}")
-    feats = entity_features(settings, rows[[USER_ID, VIDEO_ID, EVENT_TIMESTAMP]].reset_index(drop=True),
+    values = entity_columns(settings, rows[[USER_ID, VIDEO_ID, EVENT_TIMESTAMP]].reset_index(drop=True),
                             service=FEATURE_SERVICE, cache=cache)
-    added = [c for c in feats.columns if c not in rows.columns
-             and (pd.api.types.is_numeric_dtype(feats[c]) or pd.api.types.is_bool_dtype(feats[c]))]
-    return pd.concat([rows.reset_index(drop=True), feats[added]], axis=1), f"feast:{FEATURE_SERVICE}"
+    numeric = {c: v for c, v in values.items() if c not in rows.columns
+               and (pd.api.types.is_numeric_dtype(v.dtype) or pd.api.types.is_bool_dtype(v.dtype))}
+    return numeric, f"feast:{FEATURE_SERVICE}"
 
 
 def build_day(settings: Settings, retrieval, snapshot: io.LakeSnapshot, label_ds: str, *, sample: int | None,

@@ -20,6 +20,7 @@ every row gets the ranker's pair features (both in ``models.retrieval.pair_featu
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models import io, manifest, parameters
+from models import io, manifest, parameters, workers
 from models.retrieval.als import AlsParams, fit_als, load_als
 from models.retrieval.ann_index import AnnParams, build_index, load_index
 from models.retrieval.fusion import fuse
@@ -45,6 +46,7 @@ from vidrec.tables import USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.candidates")
 CHUNK_ROWS = 2_000_000  # candidate rows built at a time (whole users)
+CANDIDATE_PARTS = ".candidates-parts"  # runs/<ds>/.candidates-parts/part-NNNNN.parquet: the workers' pieces
 
 
 @dataclass
@@ -84,14 +86,22 @@ def iter_candidates(r: Retrieval, params: CandidateParams, per_user: int, users=
     """``build_candidates`` a chunk of about ``chunk_rows // per_user`` users at a time, in user order (each
     chunk sorted by user, then retrieval_score): memory follows the chunk, not users x candidates. What
     every chunk shares (video quality, the co-watch matrix, trending) is computed once."""
-    hist = r.history
+    shared = shared_inputs(r, params)
+    for batch in user_batches(r.history, per_user, users, chunk_rows):
+        yield _candidates_of(r, params, per_user, batch, *shared)
+
+
+def shared_inputs(r: Retrieval, params: CandidateParams) -> tuple:
+    """(video quality, the co-watch matrix, trending scores): what every chunk of users reads."""
+    return (video_quality(r.history, params), r.cowatch(params, params.cowatch_neighbours),
+            trending_scores(r.history, params, r.trending_table))
+
+
+def user_batches(hist: History, per_user: int, users=None, chunk_rows: int = CHUNK_ROWS) -> list[np.ndarray]:
+    """``users`` (default: the history's active users), sorted, in batches of about ``chunk_rows // per_user``."""
     users = np.sort(np.asarray(hist.active_users if users is None else users, dtype=object))
-    quality = video_quality(hist, params)
-    cowatch = r.cowatch(params, params.cowatch_neighbours)
-    trend = trending_scores(hist, params, r.trending_table)
     step = max(1, chunk_rows // max(per_user, 1))
-    for start in range(0, max(len(users), 1), step):
-        yield _candidates_of(r, params, per_user, users[start:start + step], quality, cowatch, trend)
+    return [users[start:start + step] for start in range(0, max(len(users), 1), step)]
 
 
 def build_candidates(r: Retrieval, params: CandidateParams, per_user: int, users=None) -> pd.DataFrame:
@@ -141,6 +151,27 @@ def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
                     "n_sources"]]
 
 
+def write_candidates(paths: list, path) -> tuple[int, int, dict]:
+    """The workers' parts as one file in user order (Arrow only; rank reads it in user chunks): (rows,
+    users, rows per best_source)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    users, by_source = 0, {}
+
+    def tables():
+        nonlocal users
+        for part in paths:
+            table = pq.read_table(part)
+            users += pc.count_distinct(table[USER_ID]).as_py()  # a user's rows are in one part
+            for count in pc.value_counts(table["best_source"]).to_pylist():
+                by_source[count["values"]] = by_source.get(count["values"], 0) + count["counts"]
+            yield table
+
+    rows = io.write_parquet_parts(tables(), path)
+    return rows, users, dict(sorted(by_source.items(), key=lambda kv: -kv[1]))
+
+
 def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, params: CandidateParams,
                     als_params=None, ann_params=None, history: History | None = None) -> Retrieval:
     """Retrieval as the nightly run of ``ds`` would have built it: history up to ``ds`` (``history``, or read
@@ -155,9 +186,12 @@ def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, para
     return Retrieval(hist, model, idmap, index, read_trending(snapshot, ds))
 
 
-def run(settings: Settings, ds: str) -> dict:
+def run(settings: Settings, ds: str, chunk_rows: int = CHUNK_ROWS) -> dict:
     """Candidates for the users active in the last ``active_days`` up to ``ds``, with runs/<ds>/als and
-    runs/<ds>/index; writes runs/<ds>/candidates.parquet and related_candidates.parquet."""
+    runs/<ds>/index; writes runs/<ds>/candidates.parquet and related_candidates.parquet. The users are
+    split in chunks of about ``chunk_rows`` candidate rows; the first chunk is built here (what it builds
+    lazily, the history's per-user aggregates, is then shared), the others by forked workers
+    (``models.workers``, ``settings.workers``)."""
     started = time.monotonic()
     params, out = CandidateParams.from_settings(settings), io.run_dir(settings, ds)
     snap = io.LakeSnapshot(settings)
@@ -165,21 +199,17 @@ def run(settings: Settings, ds: str) -> dict:
                         exclusion_days=params.exclusion_days)
     model, idmap = load_als(out / "als")
     r = Retrieval(hist, model, idmap, load_index(out / "index"), read_trending(snap, ds))
-    users, by_source = set(), {}
-
-    def counted(parts):
-        for part in parts:  # chunks come in user order, each sorted by user: rank reads the file in user chunks
-            users.update(part[USER_ID].unique())
-            for source, n in part["best_source"].value_counts().items():
-                by_source[source] = by_source.get(source, 0) + int(n)
-            yield part
-
-    per_user = parameters.per_user(settings)
-    n_cands = io.write_parquet_parts(counted(iter_candidates(r, params, per_user)),
-                                     out / "candidates.parquet")
+    per_user, shared = parameters.per_user(settings), shared_inputs(r, params)
+    parts = out / CANDIDATE_PARTS
+    shutil.rmtree(parts, ignore_errors=True)
+    batches = user_batches(hist, per_user, chunk_rows=chunk_rows)
+    paths = workers.map_chunks(lambda users: _candidates_of(r, params, per_user, users, *shared), batches,
+                               workers.worker_count(settings), parts, first_here=True)
+    n_cands, n_users, by_source = write_candidates(paths, out / "candidates.parquet")
+    shutil.rmtree(parts, ignore_errors=True)
     related = build_related(r, params)
     io.write_parquet(related, out / "related_candidates.parquet")
-    rows = {"users": len(users), "candidates": n_cands, "related": len(related),
+    rows = {"users": n_users, "candidates": n_cands, "related": len(related),
             "related_videos": int(related[VIDEO_ID].nunique())}
     seconds = round(time.monotonic() - started, 2)
     manifest.update_manifest(settings, ds, "build_candidates",

@@ -42,7 +42,8 @@ def test_the_benchmark_reads_the_graph_the_dag_file_declares(pipeline, dag_id):
                 if isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "JOBS" for t in n.targets))
     graph = pipeline.dag_graph(REPO, dag_id)
     assert graph == {task: list(upstream) for task, upstream in jobs.items()}
-    assert any(len(upstream) > 1 for upstream in graph.values())  # a task that joins two branches
+    if dag_id == "train_nightly":
+        assert any(len(upstream) > 1 for upstream in graph.values())  # rank joins two branches
 
 
 def test_independent_tasks_run_side_by_side_and_a_join_waits_for_both(pipeline, tmp_path):

@@ -98,9 +98,11 @@ def evaluated_with_yesterday_serving(settings, world_big, write_lake):
     return settings, params, metrics, runs
 
 
-def test_ranking_in_chunks_of_users_gives_the_lists_of_one_piece(settings, world_big, write_lake):
-    """rank reads, scores and re-ranks the candidates a few users at a time: the lists do not change."""
-    settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
+def test_candidates_and_ranking_in_chunks_of_users_give_the_lists_of_one_piece(settings, world_big, write_lake):
+    """build_candidates and rank work a few users at a time, in forked workers (after ALS and XGBoost ran in
+    this process): the candidates and the lists do not change."""
+    settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7,
+                                workers=1)
     write_lake(settings, *world_big)
     training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10,
                                                                    features="none"))
@@ -108,12 +110,19 @@ def test_ranking_in_chunks_of_users_gives_the_lists_of_one_piece(settings, world
     out = settings.artifact_root / "runs" / DS
     cands = pd.read_parquet(out / "candidates.parquet")
     assert cands["user_id"].is_monotonic_increasing and cands["user_id"].nunique() > 5
+    forked = candidates.run(settings.replace(workers=3), DS, chunk_rows=100)  # chunks of a few users, forked
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "candidates.parquet"), cands)
+    assert forked["users"] == cands["user_id"].nunique() and forked["candidates"] == len(cands)
+    assert sum(forked["best_source"].values()) == len(cands)
+    assert not (out / candidates.CANDIDATE_PARTS).exists()
     rank.run(settings, DS, rank.RankParams(chunk_rows=10**9))
     whole = pd.read_parquet(out / "lists" / "home.parquet")
-    rank.run(settings, DS, rank.RankParams(chunk_rows=57))  # a piece ends inside a user's rows
+    ranked = rank.run(settings.replace(workers=3), DS, rank.RankParams(chunk_rows=57))  # pieces end inside users
     pieces = pd.read_parquet(out / "lists" / "home.parquet")
-    assert len(pieces) > 0 and pieces["user_id"].nunique() == cands["user_id"].nunique()
+    assert len(pieces) > 0 and pieces["user_id"].nunique() == cands["user_id"].nunique() == ranked["users"]
     pd.testing.assert_frame_equal(pieces, whole)
+    assert ranked["home"] == len(whole) and sum(ranked["sources"].values()) == len(whole)
+    assert not (out / "lists" / rank.HOME_PARTS).exists()
 
 
 def test_evaluate_compares_with_the_serving_run_on_the_same_holdout(settings, world_big, write_lake):
