@@ -133,6 +133,31 @@ def write_parquet_parts(frames, path: Path) -> int:
     return rows
 
 
+
+def join_parts(paths: list[Path], path: Path, key: str, count: str, each=None) -> dict:
+    """The parquet ``paths`` (parts of one result, each holding whole ``key``s) as one file in their order,
+    through Arrow only (``write_parquet_parts``): {"rows", "keys": distinct ``key`` values, "counts": rows per
+    value of ``count``, most first}. ``each(table)`` sees every part on the way."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    keys, counts = 0, {}
+
+    def tables():
+        nonlocal keys
+        for part in paths:
+            table = pq.read_table(part)
+            keys += pc.count_distinct(table[key]).as_py()
+            for c in pc.value_counts(table[count]).to_pylist():
+                counts[c["values"]] = counts.get(c["values"], 0) + c["counts"]
+            if each is not None:
+                each(table)
+            yield table
+
+    rows = write_parquet_parts(tables(), path)
+    return {"rows": rows, "keys": keys, "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1]))}
+
+
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return pd.read_parquet(path, columns=columns)
 

@@ -137,28 +137,21 @@ def rank_home(settings: Settings, ds: str, hist: History, rp: RerankParams, para
 
 
 def write_home(paths: list, path, topn: int) -> dict:
-    """The home parts as one file (Arrow only, no pandas); rows, users, explore share of the first ``topn``
+    """The home parts as one file (``io.join_parts``); rows, users, explore share of the first ``topn``
     slots, rows per source."""
-    rows = users = top = explored = 0
-    sources: dict[str, int] = {}
-
-    def tables():
-        nonlocal rows, users, top, explored
-        for part in paths:
-            table = pq.read_table(part)
-            rows, users = rows + table.num_rows, users + pc.count_distinct(table[USER_ID]).as_py()
-            shown = table.filter(pc.less_equal(table["rank"], topn))["source"]
-            top, explored = top + len(shown), explored + (pc.sum(pc.equal(shown, EXPLORE)).as_py() or 0)
-            for count in pc.value_counts(table["source"]).to_pylist():
-                sources[count["values"]] = sources.get(count["values"], 0) + count["counts"]
-            yield table
-
-    if paths:
-        io.write_parquet_parts(tables(), path)
-    else:
+    if not paths:
         io.write_parquet(pd.DataFrame(columns=HOME), path)
-    return {"rows": rows, "users": users, "explore_share": round(explored / top, 4) if top else 0.0,
-            "sources": dict(sorted(sources.items(), key=lambda kv: -kv[1]))}
+        return {"rows": 0, "users": 0, "explore_share": 0.0, "sources": {}}
+    shown = []  # per part: (slots within topn, of which explore)
+
+    def explored(table):
+        source = table.filter(pc.less_equal(table["rank"], topn))["source"]
+        shown.append((len(source), pc.sum(pc.equal(source, EXPLORE)).as_py() or 0))
+
+    joined = io.join_parts(paths, path, USER_ID, "source", explored)
+    top, explore = (sum(x) for x in zip(*shown))
+    return {"rows": joined["rows"], "users": joined["keys"],
+            "explore_share": round(explore / top, 4) if top else 0.0, "sources": joined["counts"]}
 
 
 def build_related_lists(related: pd.DataFrame, hist: History, rp: RerankParams, params: RankParams) -> pd.DataFrame:

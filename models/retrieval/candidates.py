@@ -151,27 +151,6 @@ def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
                     "n_sources"]]
 
 
-def write_candidates(paths: list, path) -> tuple[int, int, dict]:
-    """The workers' parts as one file in user order (Arrow only; rank reads it in user chunks): (rows,
-    users, rows per best_source)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    users, by_source = 0, {}
-
-    def tables():
-        nonlocal users
-        for part in paths:
-            table = pq.read_table(part)
-            users += pc.count_distinct(table[USER_ID]).as_py()  # a user's rows are in one part
-            for count in pc.value_counts(table["best_source"]).to_pylist():
-                by_source[count["values"]] = by_source.get(count["values"], 0) + count["counts"]
-            yield table
-
-    rows = io.write_parquet_parts(tables(), path)
-    return rows, users, dict(sorted(by_source.items(), key=lambda kv: -kv[1]))
-
-
 def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, params: CandidateParams,
                     als_params=None, ann_params=None, history: History | None = None) -> Retrieval:
     """Retrieval as the nightly run of ``ds`` would have built it: history up to ``ds`` (``history``, or read
@@ -205,7 +184,8 @@ def run(settings: Settings, ds: str, chunk_rows: int = CHUNK_ROWS) -> dict:
     batches = user_batches(hist, per_user, chunk_rows=chunk_rows)
     paths = workers.map_chunks(lambda users: _candidates_of(r, params, per_user, users, *shared), batches,
                                workers.worker_count(settings), parts, first_here=True)
-    n_cands, n_users, by_source = write_candidates(paths, out / "candidates.parquet")
+    joined = io.join_parts(paths, out / "candidates.parquet", USER_ID, "best_source")  # rank reads it by user
+    n_cands, n_users, by_source = joined["rows"], joined["keys"], joined["counts"]
     shutil.rmtree(parts, ignore_errors=True)
     related = build_related(r, params)
     io.write_parquet(related, out / "related_candidates.parquet")
