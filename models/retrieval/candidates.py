@@ -31,9 +31,9 @@ import scipy.sparse as sp
 from models import io, manifest, parameters, workers
 from models.retrieval.als import AlsParams, fit_als, load_als
 from models.retrieval.ann_index import AnnParams, build_index, load_index
-from models.retrieval.fusion import fuse
-from models.retrieval.history import History, drop_excluded, exclusion_sets, load_history
-from models.retrieval.matrix import IdMap, build_user_items, top_per_group, top_per_row
+from models.retrieval.fusion import U, V, fuse
+from models.retrieval.history import History, load_history, within_users
+from models.retrieval.matrix import IdMap, build_user_items, in_sorted, top_per_group, top_per_row
 from models.retrieval.pair_features import add_pair_features, attach_seeds
 from models.retrieval.params import CandidateParams
 from models.retrieval.sources.als import als_source
@@ -70,15 +70,50 @@ class Retrieval:
         return have[1] if have[0] == neighbours else top_per_row(have[1], neighbours)
 
 
-def drop_unavailable(frame: pd.DataFrame, history: History, excluded=None, blocked=None) -> pd.DataFrame:
-    """Without videos outside the as-of catalog (the catalog's creator_id is joined, inner), excluded
-    (user, video) pairs and blocked creators (``models.retrieval.history.drop_excluded``; ``excluded`` and
-    ``blocked`` default to the history's, or are the part of them that the frame's users can match)."""
-    at = history.catalog.get_indexer(frame[VIDEO_ID])
-    frame = frame[at >= 0].assign(creator_id=history.videos["creator_id"].to_numpy()[at[at >= 0]])
-    frame = drop_excluded(frame, history.excluded if excluded is None else excluded,
-                          history.blocked_creators if blocked is None else blocked)
-    return frame.drop(columns="creator_id")
+@dataclass
+class Shared:
+    """What every chunk of users reads, computed once (``shared_inputs``)."""
+
+    quality: pd.DataFrame        # the catalog with video quality (``video_quality``)
+    cowatch: sp.csr_matrix       # the co-watch matrix (ALS video rows x ALS video rows)
+    trend: pd.DataFrame          # trending scores per region (``trending_scores``)
+    als_codes: np.ndarray        # ALS video row -> catalog code (-1: outside the as-of catalog)
+    creators: pd.Index           # the catalog's distinct creators
+    creator_of: np.ndarray       # catalog code -> position in ``creators``
+
+
+def shared_inputs(r: Retrieval, params: CandidateParams) -> Shared:
+    hist = r.history
+    creator_of, creators = pd.factorize(hist.by_code("creator_id"), use_na_sentinel=False)
+    return Shared(video_quality(hist, params), r.cowatch(params, params.cowatch_neighbours),
+                  trending_scores(hist, params, r.trending_table), hist.video_codes(r.idmap.videos),
+                  pd.Index(creators, dtype=object), creator_of)
+
+
+def exclusion_keys(history: History, users, shared: Shared) -> tuple[np.ndarray, np.ndarray]:
+    """The excluded (user, video) and blocked (user, creator) pairs that a sorted chunk of ``users`` can
+    match, as sorted int64 keys: ``u * videos + code`` and ``u * creators + creator`` (u: the user's
+    position in ``users``); ``drop_unavailable`` looks them up."""
+    ex, bl = within_users(history.excluded, users), within_users(history.blocked_creators, users)
+    at = pd.Index(users)
+    u, v = at.get_indexer(ex[USER_ID]), history.video_codes(ex[VIDEO_ID])
+    ok = (u >= 0) & (v >= 0)
+    excluded = np.unique(u[ok].astype(np.int64) * len(history.video_ids) + v[ok])
+    u, c = at.get_indexer(bl[USER_ID]), shared.creators.get_indexer(bl["creator_id"])
+    ok = (u >= 0) & (c >= 0)
+    return excluded, np.unique(u[ok].astype(np.int64) * len(shared.creators) + c[ok])
+
+
+def drop_unavailable(frame: pd.DataFrame, history: History, shared: Shared, excluded: np.ndarray,
+                     blocked: np.ndarray) -> pd.DataFrame:
+    """A source's rows (``models.retrieval.fusion.source_frame``) without videos outside the as-of catalog,
+    excluded (user, video) pairs and blocked creators (``exclusion_keys`` of the chunk's users)."""
+    u, v = frame[U].to_numpy(), frame[V].to_numpy()
+    ok = v >= 0
+    u, v = u[ok], v[ok]
+    ok[ok] = ~(in_sorted(u * len(history.video_ids) + v, excluded)
+               | in_sorted(u * len(shared.creators) + shared.creator_of[v], blocked))
+    return frame[ok]
 
 
 def iter_candidates(r: Retrieval, params: CandidateParams, per_user: int, users=None,
@@ -88,13 +123,7 @@ def iter_candidates(r: Retrieval, params: CandidateParams, per_user: int, users=
     every chunk shares (video quality, the co-watch matrix, trending) is computed once."""
     shared = shared_inputs(r, params)
     for batch in user_batches(r.history, per_user, users, chunk_rows):
-        yield _candidates_of(r, params, per_user, batch, *shared)
-
-
-def shared_inputs(r: Retrieval, params: CandidateParams) -> tuple:
-    """(video quality, the co-watch matrix, trending scores): what every chunk of users reads."""
-    return (video_quality(r.history, params), r.cowatch(params, params.cowatch_neighbours),
-            trending_scores(r.history, params, r.trending_table))
+        yield _candidates_of(r, params, per_user, batch, shared)
 
 
 def user_batches(hist: History, per_user: int, users=None, chunk_rows: int = CHUNK_ROWS) -> list[np.ndarray]:
@@ -109,27 +138,30 @@ def build_candidates(r: Retrieval, params: CandidateParams, per_user: int, users
     return pd.concat(list(iter_candidates(r, params, per_user, users)), ignore_index=True)
 
 
-def _candidates_of(r: Retrieval, params: CandidateParams, per_user: int, users: np.ndarray, quality, cowatch,
-                   trend) -> pd.DataFrame:
+def _candidates_of(r: Retrieval, params: CandidateParams, per_user: int, users: np.ndarray,
+                   shared: Shared) -> pd.DataFrame:
     hist = r.history
     seeds = seed_matrix(hist, r.idmap, params, users)
     frames = {
-        "als": als_source(users, r.model, r.idmap, r.index, params.als_k),
-        "cowatch": cowatch_source(seeds, users, cowatch, r.idmap, params.cowatch_k),
-        "content": content_source(hist, quality, users, params),
-        "trending": trending_source(hist, trend, users),
-        "fresh": fresh_source(hist, quality, users, params),
+        "als": als_source(users, r.model, r.idmap, r.index, params.als_k, shared.als_codes),
+        "cowatch": cowatch_source(seeds, shared.cowatch, shared.als_codes, params.cowatch_k),
+        "content": content_source(hist, shared.quality, users, params),
+        "trending": trending_source(hist, shared.trend, users),
+        "fresh": fresh_source(hist, shared.quality, users, params),
     }
-    excluded, blocked = exclusion_sets(hist, users)  # hashed once for the five sources
-    frames = {s: drop_unavailable(f, hist, excluded, blocked) for s, f in frames.items()}
-    frames["als"] = top_per_group(frames["als"], USER_ID, "score", params.als_k)  # searched 2k to survive exclusions
-    cands = fuse(frames, USER_ID, VIDEO_ID, per_user)
+    excluded, blocked = exclusion_keys(hist, users, shared)
+    frames = {s: drop_unavailable(f, hist, shared, excluded, blocked) for s, f in frames.items()}
+    frames["als"] = top_per_group(frames["als"], U, "score", params.als_k, tiebreak=V)  # searched 2k (exclusions)
+    cands = fuse(frames, U, V, per_user)  # codes sort like ids: the same order and ties as on the ids
+    u, v = cands.pop(U).to_numpy(np.int64), cands.pop(V).to_numpy(np.int64)
+    cands.insert(0, VIDEO_ID, hist.video_ids[v])
+    cands.insert(0, USER_ID, np.asarray(users, dtype=object)[u])
     if "trend_region" not in cands.columns:  # no source row carried it (no users, no trending)
         cands["trend_region"] = None
     if params.reason_videos < params.recent_videos:
         seeds = seed_matrix(hist, r.idmap, replace(params, recent_videos=params.reason_videos), users)
-    cands = attach_seeds(cands, seeds, users, r.model, r.idmap, cowatch)
-    return add_pair_features(cands, hist, quality, r.model, r.idmap)
+    cands = attach_seeds(cands, seeds, users, r.model, r.idmap, shared.cowatch)
+    return add_pair_features(cands, hist, shared.quality, r.model, r.idmap)
 
 
 def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
@@ -182,7 +214,7 @@ def run(settings: Settings, ds: str, chunk_rows: int = CHUNK_ROWS) -> dict:
     parts = out / CANDIDATE_PARTS
     shutil.rmtree(parts, ignore_errors=True)
     batches = user_batches(hist, per_user, chunk_rows=chunk_rows)
-    paths = workers.map_chunks(lambda users: _candidates_of(r, params, per_user, users, *shared), batches,
+    paths = workers.map_chunks(lambda users: _candidates_of(r, params, per_user, users, shared), batches,
                                workers.worker_count(settings), parts, first_here=True)
     joined = io.join_parts(paths, out / "candidates.parquet", USER_ID, "best_source")  # rank reads it by user
     n_cands, n_users, by_source = joined["rows"], joined["keys"], joined["counts"]

@@ -1,8 +1,10 @@
 """Reciprocal-rank fusion of the candidate sources (``fuse``), shared by user candidates, related videos
 and the cold-start lists.
 
-Each source produces (key, item, score) rows (``source_frame``); scores are comparable only within a
-source. ``fuse`` keeps, per (key, item), the best score of each source (``score_<source>``, NaN where the
+Each source produces (key, item, score) rows; scores are comparable only within a source. Retrieval's
+sources produce them as integers (``source_frame``: the user's position in the chunk of users, the
+video's code in the as-of catalog, ``models.retrieval.history.History.video_ids``), so that excluding and
+fusing never hash a string; ``fuse`` takes any key and item columns. ``fuse`` keeps, per (key, item), the best score of each source (``score_<source>``, NaN where the
 source did not retrieve it) and its rank in the key's list of that source (``rank_<source>``), and
 scores the pair ``retrieval_score = sum_s 1 / (RRF_K + rank_s)``; ``best_source`` is the source that
 ranked it best.
@@ -13,17 +15,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vidrec.tables import USER_ID, VIDEO_ID
-
 SOURCES = ("als", "cowatch", "content", "trending", "fresh")
 SCORES = [f"score_{s}" for s in SOURCES]
 RANKS = [f"rank_{s}" for s in SOURCES]
 RRF_K = 60.0
 
 
+U, V = "u", "v"  # a source row's user (position in the chunk's users) and video (code in the as-of catalog)
+
+
 def source_frame(users, videos, scores, **extra) -> pd.DataFrame:
-    """One source's rows: (user_id, video_id, score float64) plus ``extra`` columns."""
-    return pd.DataFrame({USER_ID: users, VIDEO_ID: videos, "score": np.asarray(scores, np.float64), **extra})
+    """One source's rows: (u, v, score float64) plus ``extra`` columns; ``users`` are positions in the chunk
+    of users and ``videos`` catalog codes (both int64; -1: a video outside the as-of catalog)."""
+    return pd.DataFrame({U: np.asarray(users, np.int64), V: np.asarray(videos, np.int64),
+                         "score": np.asarray(scores, np.float64), **extra})
 
 
 def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> pd.DataFrame:

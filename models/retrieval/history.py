@@ -143,9 +143,26 @@ class History:
                               lambda: top_per_group(self.affinity(column), USER_ID, "share", n, tiebreak=column))
 
     @cached_property
-    def catalog(self) -> pd.Index:
-        """The as-of catalog's video ids (``videos`` order): ``get_indexer`` finds a video's row."""
-        return pd.Index(self.videos[VIDEO_ID], dtype=object)
+    def _code_order(self) -> np.ndarray:
+        return np.argsort(self.videos[VIDEO_ID].to_numpy(dtype=object), kind="stable")
+
+    @cached_property
+    def video_ids(self) -> np.ndarray:
+        """The as-of catalog's video ids, sorted. A video's *code* is its position here: retrieval's sources
+        work on codes (integers that sort like the ids) and the ids come back once, for the kept rows."""
+        return self.videos[VIDEO_ID].to_numpy(dtype=object)[self._code_order]
+
+    @cached_property
+    def _code_index(self) -> pd.Index:
+        return pd.Index(self.video_ids, dtype=object)
+
+    def video_codes(self, ids) -> np.ndarray:
+        """The code of each of ``ids`` (-1: not in the as-of catalog)."""
+        return self._code_index.get_indexer(np.asarray(ids, dtype=object))
+
+    def by_code(self, column: str) -> np.ndarray:
+        """The catalog's ``column`` (of ``videos``) in code order: ``by_code(c)[code]`` is the video's value."""
+        return self.videos[column].to_numpy()[self._code_order]
 
     @cached_property
     def user_activity(self) -> pd.DataFrame:

@@ -100,6 +100,13 @@ class PairSet:
         return self.positions(a1, b1) >= 0
 
 
+def in_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """For each of ``keys``: is it one of ``sorted_keys`` (sorted ascending; a binary search, no hashing)."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), bool)
+    return sorted_keys[np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)] == keys
+
+
 def isin_pairs(a1, b1, a2, b2) -> np.ndarray:
     """For each pair (a1[i], b1[i]): is it one of the pairs (a2[j], b2[j]) (``PairSet`` of the second, once)."""
     return PairSet(a2, b2).contains(a1, b1)
@@ -123,27 +130,41 @@ def rank_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
 
 
 def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
-    """Keep the ``m`` largest entries of every row of a CSR matrix (ties: lower column first). Rows are
-    selected one by one in compiled code (a sort of each long row, not of the whole matrix: the seeds x
-    co-watch product of a chunk of users has hundreds of millions of entries)."""
+    """Keep the ``m`` largest entries of every row of a CSR matrix (ties: lower column first; NaN below
+    every number). Rows are selected one by one in compiled code by partition, not by sorting: the seeds x
+    co-watch product of a chunk of users has hundreds of millions of entries, in no column order, and only
+    the kept ones are sorted by column."""
     matrix = matrix.tocsr()
-    matrix.sort_indices()
-    keep = _compiled("top_rows", _top_rows)(matrix.indptr.astype(np.int64), matrix.data, int(m))
+    keep = _compiled("top_rows", _top_rows)(matrix.indptr.astype(np.int64), matrix.indices, matrix.data, int(m))
     indptr = np.concatenate([[0], np.cumsum(keep)])[matrix.indptr]  # kept entries before each row's start
-    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    out = sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+    out.sort_indices()
+    return out
 
 
-def _top_rows(indptr, data, m):
-    """Mask of each row's ``m`` largest entries (stable: among ties the earlier, i.e. lower, column)."""
+def _top_rows(indptr, indices, data, m):
+    """Mask of each row's ``m`` largest entries: the values above the row's m-th largest, then among the
+    values equal to it the lowest columns (NaN counts as the smallest value; NaNs tie among themselves)."""
     keep = np.zeros(len(data), np.bool_)
+    if m <= 0:
+        return keep
     for r in range(len(indptr) - 1):
         a, b = indptr[r], indptr[r + 1]
         if b - a <= m:
             keep[a:b] = True
+            continue
+        row = data[a:b]
+        numbers = np.flatnonzero(~np.isnan(row))
+        if len(numbers) <= m:  # every number, then the NaNs of the lowest columns
+            keep[a + numbers] = True
+            tied, need = np.flatnonzero(np.isnan(row)), m - len(numbers)
         else:
-            order = np.argsort(-data[a:b], kind="mergesort")
-            for j in range(m):
-                keep[a + order[j]] = True
+            kth = -np.partition(-row[numbers], m - 1)[m - 1]
+            above = numbers[row[numbers] > kth]
+            keep[a + above] = True
+            tied, need = numbers[row[numbers] == kth], m - len(above)
+        if need > 0:
+            keep[a + tied[np.argsort(indices[a + tied], kind="mergesort")[:need]]] = True
     return keep
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.retrieval.fusion import source_frame
+from models.retrieval.fusion import U, source_frame
 from models.retrieval.history import History, within_users
 from models.retrieval.matrix import CONFIDENCE, top_per_group
 from models.retrieval.params import CandidateParams
@@ -19,7 +19,8 @@ DAY = pd.Timedelta(days=1)
 
 
 def video_quality(history: History, params: CandidateParams) -> pd.DataFrame:
-    """Catalog with ``quality`` = log1p(positive confidence in popular_days) + freshness in [0, 1]."""
+    """Catalog with ``quality`` = log1p(positive confidence in popular_days) + freshness in [0, 1], and each
+    video's ``code`` (``History.video_codes``)."""
     end = pd.Timestamp(dates.day_end(history.ds))
     recent = history.positives[history.positives["last_ts"] >= end - params.popular_days * DAY]
     pop = recent.groupby(VIDEO_ID)[CONFIDENCE].sum()
@@ -28,6 +29,7 @@ def video_quality(history: History, params: CandidateParams) -> pd.DataFrame:
     videos["freshness"] = (1.0 - videos["age_days"] / params.fresh_days).clip(lower=0.0)
     videos["video_popularity"] = np.log1p(videos[VIDEO_ID].map(pop).fillna(0.0))
     videos["quality"] = videos["video_popularity"] + videos["freshness"]
+    videos["code"] = history.video_codes(videos[VIDEO_ID])
     return videos
 
 
@@ -36,9 +38,15 @@ def content_source(history: History, quality: pd.DataFrame, users, params: Candi
     out = []
     for column, n, k in (("category", params.top_categories, params.content_k),
                          ("creator_id", params.top_creators, max(1, params.content_k // 3))):
-        mine = within_users(history.top_affinity(column, n), users)
-        mine = mine[mine[USER_ID].isin(users)]
-        best = top_per_group(quality, column, "quality", k)[[column, VIDEO_ID, "quality"]]
+        mine = users_top(history, column, n, users)
+        best = top_per_group(quality, column, "quality", k)[[column, "code", "quality"]]
         rows = mine.merge(best, on=column)
-        out.append(source_frame(rows[USER_ID].to_numpy(), rows[VIDEO_ID].to_numpy(), rows["share"] * rows["quality"]))
+        out.append(source_frame(rows[U], rows["code"], rows["share"] * rows["quality"]))
     return pd.concat(out, ignore_index=True)
+
+
+def users_top(history: History, column: str, n: int, users) -> pd.DataFrame:
+    """(u, <column>, share): ``History.top_affinity`` of the chunk's ``users``, u their position in it."""
+    mine = within_users(history.top_affinity(column, n), users)
+    at = pd.Index(users).get_indexer(mine[USER_ID])
+    return pd.DataFrame({U: at, column: mine[column].to_numpy(), "share": mine["share"].to_numpy()})[at >= 0]

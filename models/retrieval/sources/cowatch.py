@@ -32,7 +32,8 @@ def cowatch_matrix(history: History, idmap: IdMap, params: CandidateParams, neig
     return item_similarity(user_items, neighbours, params.cowatch_method, params.ease_l2)
 
 
-def cowatch_source(seeds: sp.csr_matrix, users, cowatch: sp.csr_matrix, idmap: IdMap, k: int) -> pd.DataFrame:
-    """Per user: sum over recent seeds s of weight(s) * cowatch(s, v); top ``k`` videos."""
+def cowatch_source(seeds: sp.csr_matrix, cowatch: sp.csr_matrix, codes: np.ndarray, k: int) -> pd.DataFrame:
+    """Per user (row of ``seeds``): sum over recent seeds s of weight(s) * cowatch(s, v); top ``k`` videos
+    (``codes``: the catalog code of each ALS video, the columns of both matrices)."""
     scores = top_per_row((seeds @ cowatch).tocsr(), k).tocoo()
-    return source_frame(np.asarray(users, dtype=object)[scores.row], idmap.videos[scores.col], scores.data)
+    return source_frame(scores.row, codes[scores.col], scores.data)

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from models import io
-from models.retrieval.fusion import source_frame
+from models.retrieval.fusion import U, source_frame
 from models.retrieval.history import History, confidence
 from models.retrieval.matrix import top_per_group
 from models.retrieval.params import CandidateParams
 from vidrec import dates
-from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
+from vidrec.tables import GLOBAL_REGION, VIDEO_ID
 
 
 def read_trending(snapshot: io.LakeSnapshot, ds: str) -> pd.DataFrame | None:
@@ -61,9 +61,10 @@ def trending_source(history: History, trend: pd.DataFrame, users) -> pd.DataFram
     """The user's region list and the global list of ``trend`` (``trending_scores``); ``trend_region``
     says which one."""
     region = history.user_region.reindex(users)
-    who = pd.DataFrame({USER_ID: np.asarray(users, dtype=object), "region": region.fillna(GLOBAL_REGION).to_numpy()})
+    who = pd.DataFrame({U: np.arange(len(users)), "region": region.fillna(GLOBAL_REGION).to_numpy()})
+    trend = pd.DataFrame({"region": trend["region"].to_numpy(), "code": history.video_codes(trend[VIDEO_ID]),
+                          "score": trend["score"].to_numpy()})
     local = who.merge(trend, on="region")
-    glob = who[[USER_ID]].merge(trend[trend["region"] == GLOBAL_REGION], how="cross")
+    glob = who[[U]].merge(trend[trend["region"] == GLOBAL_REGION], how="cross")
     rows = pd.concat([local, glob], ignore_index=True)
-    return source_frame(rows[USER_ID].to_numpy(), rows[VIDEO_ID].to_numpy(), rows["score"],
-                        trend_region=rows["region"].to_numpy())
+    return source_frame(rows[U], rows["code"], rows["score"], trend_region=rows["region"].to_numpy())

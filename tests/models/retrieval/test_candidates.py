@@ -14,7 +14,7 @@ from models.retrieval.ann_index import AnnParams, build_index
 from models.retrieval.candidates import CandidateParams, Retrieval, build_candidates, build_related
 from models.retrieval.fusion import fuse
 from models.retrieval.history import History
-from models.retrieval.matrix import IdMap, build_user_items
+from models.retrieval.matrix import build_user_items
 from models.retrieval.similarity import build_cowatch
 from models.retrieval.sources.cowatch import cowatch_source, seed_matrix
 from models.retrieval.sources.trending import trending_scores
@@ -34,11 +34,12 @@ def retrieval(world) -> Retrieval:
 def test_cowatch_scores_are_the_seed_weighted_sum_of_similarities():
     ui = sp.csr_matrix(np.array([[1, 1, 0], [3, 1, 1], [0, 2, 1]], np.float32))
     co = build_cowatch(ui, neighbours=5)  # c01 = c12 = 2/sqrt(6), c02 = 1/2
-    idmap = IdMap(np.array(["x"], dtype=object), np.array(["a", "b", "c"], dtype=object))
     seeds = sp.csr_matrix(np.array([[1.0, 0.0, 0.85]], np.float32))  # latest a, then c
-    got = cowatch_source(seeds, ["x"], co, idmap, k=3).set_index("video_id")["score"]
-    assert got.to_dict() == pytest.approx({"a": 0.85 * 0.5, "b": 1.85 * 2 / np.sqrt(6), "c": 0.5})
-    assert cowatch_source(seeds, ["x"], co, idmap, k=1)["video_id"].tolist() == ["b"]
+    codes = np.array([2, 0, 1])  # the catalog codes of the ALS videos a, b, c
+    got = cowatch_source(seeds, co, codes, k=3)
+    assert got["u"].tolist() == [0, 0, 0]
+    assert dict(zip(got["v"], got["score"])) == pytest.approx({2: 0.85 * 0.5, 0: 1.85 * 2 / np.sqrt(6), 1: 0.5})
+    assert cowatch_source(seeds, co, codes, k=1)["v"].tolist() == [0]  # b
 
 
 def test_seed_matrix_weights_recent_videos_by_decay(world):

@@ -66,6 +66,32 @@ def test_top_per_row_keeps_the_largest_and_breaks_ties_by_column():
     assert top_per_row(m, 2).toarray().tolist() == [[3, 0, 3, 0], [0, 0, 5, 0]]
 
 
+def test_top_per_row_on_unsorted_rows_keeps_what_sorting_each_row_keeps():
+    """Rows in no column order (what a sparse product returns), NaNs and many ties: the kept entries are
+    those of a full sort by (value descending, NaN last, column ascending)."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n_rows, n_cols = int(rng.integers(1, 12)), int(rng.integers(1, 30))
+        dense = rng.integers(-2, 3, size=(n_rows, n_cols)).astype(np.float64)
+        dense[rng.random(dense.shape) < 0.1] = np.nan
+        dense[rng.random(dense.shape) < 0.3] = 0
+        matrix = sp.csr_matrix(dense)  # NaNs are entries
+        for row in range(n_rows):  # shuffle each row's entries
+            a, b = matrix.indptr[row], matrix.indptr[row + 1]
+            perm = a + rng.permutation(b - a)
+            matrix.indices[a:b], matrix.data[a:b] = matrix.indices[perm], matrix.data[perm]
+        matrix.has_sorted_indices = False
+        m = int(rng.integers(0, 12))
+        got = top_per_row(matrix, m)
+        for row in range(n_rows):
+            cols = np.flatnonzero(dense[row] != 0)  # NaN != 0
+            vals = dense[row, cols]
+            order = sorted(range(len(cols)), key=lambda i: (np.isnan(vals[i]), -np.nan_to_num(vals[i]), cols[i]))
+            expected = sorted(cols[order[:m]].tolist())
+            a, b = got.indptr[row], got.indptr[row + 1]
+            assert got.indices[a:b].tolist() == expected
+
+
 def test_history_aggregates():
     inter = events([("u1", "a", "watch", 1.0, 0, "2026-11-01"), ("u1", "b", "like", None, 5, "2026-11-02"),
                     ("u1", "c", "not_interested", None, 6, "2026-11-02"), ("u1", "d", "skip", None, 7, "2026-11-02"),
