@@ -76,11 +76,19 @@ def score_candidates(cands: pd.DataFrame, model, meta: dict, values: dict) -> pd
 
 
 def catalog_columns(frame: pd.DataFrame, hist: History, item: str = VIDEO_ID, seed: str | None = None) -> pd.DataFrame:
-    """Adds creator_id and category of ``item`` and, with ``seed``, the title of that video as seed_title."""
-    videos = hist.videos.set_index(VIDEO_ID)
-    out = frame.assign(creator_id=frame[item].map(videos["creator_id"]), category=frame[item].map(videos["category"]))
+    """Adds creator_id and category of ``item`` and, with ``seed``, the title of that video as seed_title
+    (NaN for a video outside the as-of catalog); one catalog lookup per column of ids."""
+    codes = hist.video_codes(frame[item])
+    out = frame.assign(creator_id=_of_codes(hist.by_code("creator_id"), codes),
+                       category=_of_codes(hist.by_code("category"), codes))
     if seed is not None:
-        out["seed_title"] = frame[seed].map(videos["title"])
+        out["seed_title"] = _of_codes(hist.by_code("title"), hist.video_codes(frame[seed]))
+    return out
+
+
+def _of_codes(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    out = values.astype(object)[codes]
+    out[codes < 0] = np.nan
     return out
 
 
@@ -112,11 +120,16 @@ def user_chunks(path, rows: int):
         if len(users) > 1 and not (users[1:] >= users[:-1]).all():
             raise RuntimeError(f"{path} is not sorted by {USER_ID}: run build_candidates again")
         cut = int(np.searchsorted(users == users[-1], True))  # the last user's first row (sorted: one run)
-        carry = frame.iloc[cut:].reset_index(drop=True)
+        carry = _rows(frame, cut, len(frame))
         if cut:
-            yield frame.iloc[:cut].reset_index(drop=True)
+            yield _rows(frame, 0, cut)
     if carry is not None and len(carry):
         yield carry
+
+
+def _rows(frame: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
+    """Rows start:stop of ``frame`` indexed from 0, without copying them."""
+    return frame.iloc[start:stop].set_axis(pd.RangeIndex(stop - start), axis=0, copy=False)
 
 
 def rank_home(settings: Settings, ds: str, hist: History, rp: RerankParams, params: RankParams) -> tuple:

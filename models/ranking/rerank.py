@@ -151,12 +151,20 @@ def explain(frame: pd.DataFrame) -> pd.Series:
            for c in ("source", "seed_title", "trend_region", "creator_id", "category")}
     src = col["source"].astype(object)
     region = col["trend_region"].where(col["trend_region"] != GLOBAL_REGION)
-    reason = np.select(
+    kind = np.select(
         [src.isin(["als", "cowatch"]).to_numpy() & col["seed_title"].notna().to_numpy(),
          (src == "trending").to_numpy() & region.notna().to_numpy(),
          (src == "trending").to_numpy(),
-         src.isin(["fresh", EXPLORE]).to_numpy() & col["creator_id"].notna().to_numpy()],
-        ["because you watched " + col["seed_title"].astype(str), "trending in " + region.astype(str),
-         pd.Series("trending worldwide", index=frame.index), "new from " + col["creator_id"].astype(str)],
-        default=("popular in " + col["category"].fillna("your feed").astype(str)).to_numpy())
+         src.isin(["fresh", EXPLORE]).to_numpy() & col["creator_id"].notna().to_numpy()], [0, 1, 2, 3], default=4)
+    texts = [lambda at: "because you watched " + col["seed_title"][at].astype(str),
+             lambda at: "trending in " + region[at].astype(str),
+             lambda at: "trending worldwide",
+             lambda at: "new from " + col["creator_id"][at].astype(str),
+             lambda at: "popular in " + col["category"][at].fillna("your feed").astype(str)]
+    reason = np.empty(len(frame), dtype=object)
+    for k, text in enumerate(texts):  # each reason built for its own rows only
+        at = kind == k
+        if at.any():
+            made = text(at)
+            reason[at] = made if isinstance(made, str) else made.to_numpy()
     return pd.Series(reason, index=frame.index, dtype=object)
