@@ -1,12 +1,16 @@
 """Nightly training and publishing for yesterday's partition (a complete day).
 
-Two branches run side by side, then the lists are ranked, evaluated and published:
+Two branches run side by side; `rank` joins them and `publish` waits for the lists and the gate:
 
-    build_training_set -> train_ranker ----------------------\
-    train_als -> build_index -> build_candidates -------------> rank -> evaluate -> publish
+    build_training_set -> train_ranker -> evaluate
+    train_als -> build_index -> build_candidates
+    rank     waits for train_ranker and build_candidates
+    publish  waits for rank and evaluate
 
 The training set rebuilds retrieval for its own label days, so it needs none of the other branch's outputs;
-jobs of one run record themselves in the run's manifest under a lock, in any order. `publish` refuses a
+`evaluate` measures the ranker on the training set's held-out day and reads none of rank's lists, so the
+gate is known while the lists are still being ranked. Jobs of one run record themselves in the run's
+manifest under a lock, in any order. `publish` refuses a
 model that failed the evaluation gate: the serving version stays. Each task is one
 `vidrec run <job> --ds <day>` command (STYLE.md B6).
 """
@@ -27,8 +31,8 @@ JOBS = {  # task: the tasks it waits for (bench/pipeline.py runs the same graph)
     "build_index": ["train_als"],
     "build_candidates": ["build_index"],
     "rank": ["train_ranker", "build_candidates"],
-    "evaluate": ["rank"],
-    "publish": ["evaluate"],
+    "evaluate": ["train_ranker"],
+    "publish": ["rank", "evaluate"],
 }
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from models import io
+from models import io, workers
 from models import manifest as run_manifest
 from vidrec.recstore import codec
 from vidrec.recstore.keys import COLDSTART, HOME, RELATED, TRENDING, VIDEO
@@ -212,14 +214,33 @@ def encode_lists(items: pa.Table, key: str, catalog: pa.Table, default_source: s
     return Encoded(ids.take(pa.array(starts)), values, n, items.num_rows - n)
 
 
-def iter_entries(collection: str, enc: Encoded, chunk: int = 1000):
+def iter_entries(collection: str, enc: Encoded, chunk: int = 1000, threads: int = 1):
     """(collection, entity_id, value) tuples, materializing ``chunk`` values at a time; lists are packed
-    (zlib, ``codec.pack``), ``video:`` rows stay JSON text."""
+    (zlib, ``codec.pack``), ``video:`` rows stay JSON text. With ``threads`` > 1, chunks are packed ahead
+    in that many threads (zlib releases the GIL) while the caller writes the previous ones."""
     pack = codec.pack if collection != VIDEO else (lambda text: text)
-    for start in range(0, len(enc.keys), chunk):
+
+    def entries(start: int) -> list:
         keys = enc.keys.slice(start, chunk).to_pylist()
-        values = enc.values.slice(start, chunk).to_pylist()
-        yield from ((collection, k, pack(v)) for k, v in zip(keys, values))
+        return [(collection, k, pack(v)) for k, v in zip(keys, enc.values.slice(start, chunk).to_pylist())]
+
+    for rows in _ahead(entries, range(0, len(enc.keys), chunk), threads):
+        yield from rows
+
+
+def _ahead(func, items, threads: int):
+    """``map(func, items)`` in order, computed up to ``2 * threads`` items ahead in ``threads`` threads."""
+    if threads <= 1:
+        yield from map(func, items)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(func, item))
+            if len(pending) > 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def read_lists(settings: Settings, ds: str) -> dict[str, pa.Table]:
@@ -261,7 +282,8 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
     videos = Encoded(catalog[VIDEO_ID].combine_chunks(), catalog["row"].combine_chunks(), catalog.num_rows, 0)
     store = store or RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
     version = choose_version(store, ds, manifest.get("params_digest"))
-    entries = (e for c, enc in [*encoded.items(), (VIDEO, videos)] for e in iter_entries(c, enc))
+    threads = workers.worker_count(settings)
+    entries = (e for c, enc in [*encoded.items(), (VIDEO, videos)] for e in iter_entries(c, enc, threads=threads))
     meta = {"ds": ds, "params_digest": manifest.get("params_digest"), "metrics": manifest.get("metrics"),
             "gate": manifest.get("gate"), "run_dir": str(io.run_path(settings, ds)),
             "items": {c: e.items for c, e in encoded.items()},

@@ -83,7 +83,8 @@ class Settings:
     ann_recall_target: float = field(default=0.95, metadata={"help": "recall@100 the leaves are tuned to reach"})
     use_gpu: bool = field(default=False, metadata={"help": "let implicit use CUDA (never probed)"})
     workers: int = field(default=0, metadata={
-        "help": "processes a model job spreads its chunks of users over (rank; 0: the machine's cores, 1: none)"})
+        "help": "processes a model job spreads its chunks of users over (build_candidates, rank), threads publish "
+                "packs lists in (0: the machine's cores, 1: none)"})
 
     def __post_init__(self) -> None:
         base = Path(self.data_dir).absolute()

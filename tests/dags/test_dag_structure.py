@@ -19,7 +19,7 @@ EXPECTED = {  # task: the tasks it waits for
     "train_nightly": {
         "build_training_set": set(), "train_ranker": {"build_training_set"},
         "train_als": set(), "build_index": {"train_als"}, "build_candidates": {"build_index"},
-        "rank": {"train_ranker", "build_candidates"}, "evaluate": {"rank"}, "publish": {"evaluate"},
+        "rank": {"train_ranker", "build_candidates"}, "evaluate": {"train_ranker"}, "publish": {"rank", "evaluate"},
     },
     "tune_weekly": {"tune_params": set()},
 }

@@ -38,7 +38,7 @@ HEADER = struct.Struct("<4I")
 SCORE_SCALE = 10**6
 NULL_SCORE = -(2**63)
 FLAG_NULL_SCORES, FLAG_WHOLE_SCORES, FLAG_UNKNOWN_VIDEOS = 1, 2, 4
-ZLIB_LEVEL = 6
+ZLIB_LEVEL = 1  # 10M-event home lists: 2,158 B and 99 us per list, against 2,059 B and 174 us at level 6
 NO_FIELDS = (None, None, None, None)  # display fields of a video the version's catalog does not have
 _JSON = {"separators": (",", ":"), "ensure_ascii": False}
 _SWAP = sys.byteorder == "big"
