@@ -32,6 +32,7 @@ from vidrec.settings import Settings
 
 FILE = "manifest.json"
 EVALUATE = "evaluate"  # the job whose run_fields carry the publish gate
+GATE_INPUTS = ("build_training_set", "train_ranker")  # what evaluate measures: a newer one voids the gate
 
 
 def params_digest(params) -> str:
@@ -74,7 +75,10 @@ def update_manifest(settings: Settings, ds: str, job: str, *, params: dict | Non
     """Replace ``job``'s entry (params, their digest, input table versions and any other ``parts``).
 
     ``run_fields`` are set at the top level (evaluate sets ``gate`` and ``metrics``, which publish reads).
-    Any other job resets the gate to "not passed": artifacts changed since the last evaluation.
+    The gate starts "not passed"; a job in ``GATE_INPUTS`` resets it, because evaluate measured the ranker
+    and held-out rows that job just replaced. rank and the retrieval jobs do not: evaluate reads none of
+    their outputs and runs beside them (the ranker rank scores with is train_ranker's, which evaluate
+    measured; re-training it voids the gate and, in the DAG, clears both rank and evaluate).
     """
     path = io.run_dir(settings, ds) / FILE
     with _locked(path):
@@ -86,7 +90,7 @@ def update_manifest(settings: Settings, ds: str, job: str, *, params: dict | Non
         manifest["ds"] = ds
         read = {e["parameters"]["sha256"] for e in manifest["jobs"].values() if "parameters" in e}
         manifest["parameters"] = {**entry["parameters"], **({"mixed": True} if len(read) > 1 else {})}
-        if job != EVALUATE:
+        if job in GATE_INPUTS or "gate" not in manifest:
             manifest["gate"] = {"passed": False, "reasons": [f"not evaluated since {job} ran"]}
         manifest.update(run_fields or {})
         manifest["code"] = code_version()

@@ -71,14 +71,19 @@ def test_manifest_entries_per_job_and_digests(settings):
     assert manifest.params_digest({"a": 1, "b": 2}) == manifest.params_digest({"b": 2, "a": 1})
 
 
-def test_only_evaluate_sets_the_gate_and_any_later_job_resets_it(settings):
+def test_only_evaluate_sets_the_gate_and_a_later_job_it_measured_resets_it(settings):
     m = manifest.update_manifest(settings, "2026-11-07", "train_als", params={})
     assert m["gate"]["passed"] is False
     m = manifest.update_manifest(settings, "2026-11-07", "evaluate", run_fields={"gate": {"passed": True},
                                                                               "metrics": {"ndcg@10": 0.3}})
     assert m["gate"] == {"passed": True} and m["metrics"] == {"ndcg@10": 0.3}
-    m = manifest.update_manifest(settings, "2026-11-07", "rank", params={})
-    assert m["gate"] == {"passed": False, "reasons": ["not evaluated since rank ran"]}
+    for job in ("rank", "build_candidates", "train_als"):  # evaluate reads none of their outputs
+        m = manifest.update_manifest(settings, "2026-11-07", job, params={})
+        assert m["gate"] == {"passed": True}
+    for job in manifest.GATE_INPUTS:  # the ranker or the held-out rows changed: evaluate again
+        m = manifest.update_manifest(settings, "2026-11-07", "evaluate", run_fields={"gate": {"passed": True}})
+        m = manifest.update_manifest(settings, "2026-11-07", job, params={})
+        assert m["gate"] == {"passed": False, "reasons": [f"not evaluated since {job} ran"]}
 
 
 def test_every_job_entry_and_the_run_name_the_parameters_file_and_its_digest(settings):
