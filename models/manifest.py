@@ -31,7 +31,6 @@ from models import io, parameters
 from vidrec.settings import Settings
 
 FILE = "manifest.json"
-EVALUATE = "evaluate"  # the job whose run_fields carry the publish gate
 GATE_INPUTS = ("build_training_set", "train_ranker")  # what evaluate measures: a newer one voids the gate
 
 

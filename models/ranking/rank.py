@@ -87,7 +87,7 @@ def catalog_columns(frame: pd.DataFrame, hist: History, item: str = VIDEO_ID, se
 
 
 def _of_codes(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    out = values.astype(object)[codes]
+    out = np.asarray(values, dtype=object)[codes]
     out[codes < 0] = np.nan
     return out
 

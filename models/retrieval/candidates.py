@@ -160,7 +160,7 @@ def _candidates_of(r: Retrieval, params: CandidateParams, per_user: int, users: 
         cands["trend_region"] = None
     if params.reason_videos < params.recent_videos:
         seeds = seed_matrix(hist, r.idmap, replace(params, recent_videos=params.reason_videos), users)
-    cands = attach_seeds(cands, seeds, users, r.model, r.idmap, shared.cowatch)
+    cands = attach_seeds(cands, seeds, u, r.model, r.idmap, shared.cowatch)  # u: the rows of seeds
     return add_pair_features(cands, hist, shared.quality, r.model, r.idmap)
 
 

@@ -47,15 +47,16 @@ def _best_seed(pairs: pd.DataFrame, seeds: pd.DataFrame, strength, chunk: int = 
     return out
 
 
-def attach_seeds(cands: pd.DataFrame, seeds: sp.csr_matrix, users, model, idmap: IdMap, cowatch) -> pd.DataFrame:
+def attach_seeds(cands: pd.DataFrame, seeds: sp.csr_matrix, user_pos: np.ndarray, model, idmap: IdMap,
+                 cowatch) -> pd.DataFrame:
     """``seed_video_id`` for als/cowatch rows: the recent video (weighted by recency) most similar to the
     candidate (ALS: cosine of item factors, so popular seeds do not explain everything; cowatch: co-watch
-    similarity). Rows of other sources keep None."""
+    similarity). ``user_pos``: each row's user as a row of ``seeds`` (-1: none). Rows of other sources
+    keep None."""
     seed_coo = seeds.tocoo()
     seed_frame = pd.DataFrame({"u": seed_coo.row, "s": seed_coo.col, "w": seed_coo.data,
                                "seed": idmap.videos[seed_coo.col]})
     cands = cands.assign(seed_video_id=None)
-    user_pos = pd.Index(users).get_indexer(cands[USER_ID])
     norms = np.linalg.norm(model.item_factors, axis=1, keepdims=True)
     unit = model.item_factors / np.where(norms > 0, norms, 1.0)
     strengths = {"als": lambda s, v: np.einsum("ij,ij->i", unit[s], unit[v]).clip(min=0),
