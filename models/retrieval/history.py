@@ -33,18 +33,42 @@ VIDEO_COLUMNS = [VIDEO_ID, "title", "creator_id", "category", "upload_ts"]
 
 def confidence(interactions: pd.DataFrame) -> np.ndarray:
     """Per event: its ALS confidence (0 for everything but watch, like and share)."""
-    kind = interactions[EVENT_TYPE].to_numpy()
-    watch = np.clip(interactions[WATCH_FRACTION].fillna(0.0).to_numpy(float), 0.0, WATCH_WEIGHT_CAP)
-    return np.select([kind == "watch", kind == "like", kind == "share"],
-                     [watch, EVENT_WEIGHTS["like"], EVENT_WEIGHTS["share"]], 0.0)
+    codes, kinds = pd.factorize(interactions[EVENT_TYPE].to_numpy())  # code -1 (missing) reads the last entry
+    per_kind = [EVENT_WEIGHTS[k] if k in ("like", "share") else 0.0 for k in kinds]
+    weight = np.array(per_kind + [0.0])[codes]
+    watch = np.append(np.asarray(kinds, dtype=object) == "watch", False)[codes]
+    fraction = np.nan_to_num(interactions[WATCH_FRACTION].to_numpy(float)[watch], nan=0.0)
+    weight[watch] = np.clip(fraction, 0.0, WATCH_WEIGHT_CAP)
+    return weight
 
 
 def positives(interactions: pd.DataFrame) -> pd.DataFrame:
-    """(user_id, video_id, confidence, last_ts): positive events summed per pair, sorted by pair."""
-    frame = interactions[[USER_ID, VIDEO_ID, TS]].assign(**{CONFIDENCE: confidence(interactions)})
-    frame = frame[frame[CONFIDENCE] > 0]
-    return (frame.groupby([USER_ID, VIDEO_ID], sort=True)
-            .agg(**{CONFIDENCE: (CONFIDENCE, "sum"), "last_ts": (TS, "max")}).reset_index())
+    """(user_id, video_id, confidence, last_ts): positive events summed per pair, sorted by pair.
+
+    Pairs are grouped on integer codes (the ids factorized in sorted order), not on the id strings."""
+    weight = confidence(interactions)
+    rows = np.flatnonzero(weight > 0)
+    u, users = pd.factorize(interactions[USER_ID].to_numpy()[rows], sort=True)
+    v, videos = pd.factorize(interactions[VIDEO_ID].to_numpy()[rows], sort=True)
+    pair = u.astype(np.int64) * len(videos) + v
+    order = np.argsort(pair, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(pair[order]) != 0])[:len(order)]
+    rows, first = rows[order], order[starts]
+    ts = interactions[TS]
+    if not len(rows):
+        return pd.DataFrame({USER_ID: users, VIDEO_ID: videos, CONFIDENCE: np.zeros(0), "last_ts": ts.iloc[:0]})
+    return pd.DataFrame({
+        USER_ID: np.asarray(users, dtype=object)[u[first]],
+        VIDEO_ID: np.asarray(videos, dtype=object)[v[first]],
+        CONFIDENCE: np.add.reduceat(weight[rows], starts),
+        "last_ts": _datetimes(np.maximum.reduceat(ts.array.asi8[rows], starts), ts.dtype)})
+
+
+def _datetimes(values: np.ndarray, dtype) -> pd.Series:
+    """int64 ``values`` (``asi8`` of a datetime column of ``dtype``) as datetimes of that dtype."""
+    unit = np.datetime_data(getattr(dtype, "base", dtype))[0]
+    naive = pd.Series(values.view(f"datetime64[{unit}]"))
+    return naive.dt.tz_localize(dtype.tz) if getattr(dtype, "tz", None) else naive
 
 
 @dataclass

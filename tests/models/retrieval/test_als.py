@@ -96,3 +96,19 @@ def test_the_training_window_is_never_shorter_than_the_active_window(settings):
     assert AlsParams.from_settings(settings).lookback_days == 60
     assert AlsParams.from_settings(settings.replace(active_days=400)).lookback_days == 400
     assert AlsParams.from_settings(settings.replace(als_factors=12)).factors == 12
+
+
+def test_fitting_busiest_first_gives_implicits_own_fit_in_the_matrix_order():
+    from implicit.als import AlternatingLeastSquares
+
+    rng = np.random.default_rng(5)
+    pairs = pd.DataFrame({"user_id": [f"u{x}" for x in rng.integers(0, 300, 4000)],
+                          "video_id": [f"v{int(x) % 200}" for x in rng.zipf(1.5, 4000)], "confidence": 1.0})
+    user_items, _ = build_user_items(pairs)
+    model = fit_als(user_items, SMALL, use_gpu=False, seed=3)
+    plain = AlternatingLeastSquares(factors=SMALL.factors, regularization=SMALL.regularization, alpha=SMALL.alpha,
+                                    iterations=SMALL.iterations, num_threads=1, use_gpu=False, random_state=3)
+    plain.fit(user_items, show_progress=False)
+    assert np.any(np.diff(np.diff(user_items.indptr)) > 0)  # the rows are not busiest first already
+    np.testing.assert_allclose(model.item_factors, plain.item_factors, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(model.user_factors, plain.user_factors, rtol=1e-3, atol=1e-3)
