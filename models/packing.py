@@ -1,7 +1,9 @@
 """Lists laid out as packed-list bodies (``vidrec.recstore.codec``) with Arrow kernels: no per-row Python.
 
-``encode_lists`` turns one list file (key, rank, video_id, score, reason[, source]) into one body per key;
-``catalog_rows`` the catalog into the JSON rows of the ``video:`` keys. ``models.publish`` writes them.
+``encode_part`` turns rows of whole lists (key, rank, video_id, score, reason[, source]) into one body per
+key; ``whole_lists`` and ``grouped_parts`` cut a list file into such parts of about ``PART_ROWS`` rows, so
+publishing holds one part at a time, whatever the number of lists; ``encode_lists`` encodes a whole table.
+``catalog_rows`` turns the catalog into the JSON rows of the ``video:`` keys. ``models.publish`` writes them.
 """
 
 from __future__ import annotations
@@ -136,20 +138,26 @@ def encode_lists(items: pa.Table, key: str, catalog: pa.Table, default_source: s
 
     The display fields are not in the lists (the ``video:`` rows hold them); an item's index is its video's
     row in ``catalog`` (``build_catalog``), 1-based. Items whose video is not in the catalog are dropped
-    (they could not be displayed). Whole lists of about ``part_rows`` items are encoded at a time, so the
-    work memory stays the same at any number of lists (each key's rows are put together first, when the
-    file does not have them together already).
+    (they could not be displayed). Whole lists of about ``part_rows`` items are encoded at a time
+    (``grouped_parts``), so the work memory stays the same at any number of lists.
     """
-    parts = [_encode_part(part, key, catalog, default_source) for part in _parts(items, key, part_rows)]
+    parts = [encode_part(part, key, catalog, default_source) for part in grouped_parts(items, key, part_rows)]
     return Encoded(pa.chunked_array([p.keys for p in parts], pa.string()),
                    pa.chunked_array([p.values for p in parts], pa.large_binary()),
                    sum(p.items for p in parts), sum(p.dropped_unknown for p in parts))
 
 
-def _parts(items: pa.Table, key: str, rows: int):
-    """Slices of ``items`` of about ``rows`` rows that never split a key's rows."""
+def is_grouped(keys) -> bool:
+    """Whether each key's rows are next to each other."""
+    codes = pc.dictionary_encode(_as_strings(keys)).indices.to_numpy()
+    return not np.any(codes[1:] < codes[:-1])  # codes count in order of first appearance
+
+
+def grouped_parts(items: pa.Table, key: str, rows: int):
+    """Slices of ``items`` of about ``rows`` rows that never split a key's rows (put together first if they
+    are apart)."""
     codes = pc.dictionary_encode(_as_strings(items[key])).indices.to_numpy()
-    if np.any(codes[1:] < codes[:-1]):  # codes count in order of first appearance: a smaller one comes back
+    if np.any(codes[1:] < codes[:-1]):
         order = np.argsort(codes, kind="stable")
         items, codes = items.take(order), codes[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
@@ -159,7 +167,26 @@ def _parts(items: pa.Table, key: str, rows: int):
         yield items.slice(a, b - a)
 
 
-def _encode_part(items: pa.Table, key: str, catalog: pa.Table, default_source: str | None) -> Encoded:
+def whole_lists(batches, key: str):
+    """Tables of consecutive ``batches`` (record batches of a file whose keys are grouped) that end where a
+    key's rows end: each batch's last key waits for the next batch."""
+    carry = None
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        table = pa.concat_tables([carry, table]) if carry is not None else table
+        if not table.num_rows:
+            continue
+        keys = _as_strings(table[key])
+        other = np.flatnonzero(~pc.fill_null(pc.equal(keys, keys[-1]), False).to_numpy(zero_copy_only=False))
+        cut = other[-1] + 1 if len(other) else 0
+        if cut:
+            yield table.slice(0, cut)
+        carry = table.slice(cut)
+    if carry is not None and carry.num_rows:
+        yield carry
+
+
+def encode_part(items: pa.Table, key: str, catalog: pa.Table, default_source: str | None) -> Encoded:
     if "source" not in items.column_names:
         items = items.append_column("source", pa.array([default_source] * items.num_rows, pa.string()))
     items = items.select([key, "rank", VIDEO_ID, "score", REASON, "source"])

@@ -12,6 +12,7 @@ A manifest whose gate failed is refused: nothing is written and the serving vers
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 from collections import deque
@@ -25,7 +26,8 @@ import pyarrow.parquet as pq
 
 from models import io, workers
 from models import manifest as run_manifest
-from models.packing import CATALOG_COLUMNS, Encoded, catalog_rows, encode_lists
+from models import packing
+from models.packing import CATALOG_COLUMNS, Encoded, catalog_rows
 from vidrec.recstore import codec
 from vidrec.recstore.keys import COLDSTART, HOME, RELATED, TRENDING, VIDEO
 from vidrec.recstore.writer import RecoStore
@@ -42,6 +44,7 @@ LISTS = {
     COLDSTART: ("coldstart.parquet", "region", "coldstart"),
 }
 RELATED_ID = "related_id"  # related.parquet names the recommended video related_id (video_id is the seed)
+SEED = "_seed"  # the seed video_id of a related list, renamed so that video_id names its items
 
 
 class PublishRefused(RuntimeError):
@@ -113,19 +116,30 @@ def _ahead(func, items, threads: int):
             yield pending.popleft().result()
 
 
-def read_lists(settings: Settings, ds: str) -> dict[str, pa.Table]:
+def list_parts(settings: Settings, ds: str) -> dict:
+    """Per collection, its list file's rows as tables of whole lists (about ``packing.PART_ROWS`` rows each),
+    read lazily; the columns as ``encode_part`` reads them. PublishRefused when a file is missing."""
     folder = io.run_path(settings, ds) / "lists"
-    tables = {}
-    for collection, (name, key, _) in LISTS.items():
-        path = folder / name
+    paths = {collection: folder / name for collection, (name, _, _) in LISTS.items()}
+    for path in paths.values():
         if not path.exists():
             raise PublishRefused(f"missing list file {path}")
-        t = pq.read_table(path)
+    return {collection: _file_parts(path, collection) for collection, path in paths.items()}
+
+
+def _file_parts(path: Path, collection: str):
+    """Batches of the file, cut between lists, when each key's rows are together (rank writes them so);
+    otherwise the whole file, its rows put together by key first."""
+    file, key = pq.ParquetFile(path), LISTS[collection][1]
+    if packing.is_grouped(file.read(columns=[key])[key]):
+        tables = packing.whole_lists(file.iter_batches(batch_size=packing.PART_ROWS), key)
+    else:
+        tables = packing.grouped_parts(file.read(), key, packing.PART_ROWS)
+    for table in tables:
         if collection == RELATED:  # seed video_id -> key column, related_id -> the item's video_id
-            t = t.rename_columns(["_seed" if c == VIDEO_ID else VIDEO_ID if c == RELATED_ID else c
-                                  for c in t.column_names])
-        tables[collection] = t
-    return tables
+            table = table.rename_columns([SEED if c == VIDEO_ID else VIDEO_ID if c == RELATED_ID else c
+                                          for c in table.column_names])
+        yield table
 
 
 def choose_version(store: RecoStore, ds: str, digest: str | None) -> str:
@@ -141,24 +155,35 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
     """Publish the lists of run ``ds`` as a new version and make it the served one."""
     manifest = read_manifest(settings, ds)
     check_gate(manifest)
-    catalog = read_catalog(settings)
-    encoded = {}
-    for collection, table in read_lists(settings, ds).items():
+    catalog, parts = read_catalog(settings), list_parts(settings, ds)
+    totals = {c: {"items": 0, "dropped": 0} for c in LISTS}
+
+    def encoded(collection: str):
         _, key, source = LISTS[collection]
-        encoded[collection] = encode_lists(table, "_seed" if collection == RELATED else key,
-                                           catalog, source)
-    if not len(encoded[COLDSTART].keys) or GLOBAL_REGION not in encoded[TRENDING].keys.to_pylist():
+        for table in parts[collection]:
+            enc = packing.encode_part(table, SEED if collection == RELATED else key, catalog, source)
+            totals[collection]["items"] += enc.items
+            totals[collection]["dropped"] += enc.dropped_unknown
+            yield collection, enc
+
+    fallbacks = [*encoded(TRENDING), *encoded(COLDSTART)]  # small: checked before anything is written
+    if (not any(len(e.keys) for c, e in fallbacks if c == COLDSTART)
+            or GLOBAL_REGION not in [k for c, e in fallbacks if c == TRENDING for k in e.keys.to_pylist()]):
         raise PublishRefused("the run has no cold-start lists or no global trending list: nothing to fall back on")
     videos = Encoded(catalog[VIDEO_ID].combine_chunks(), catalog["row"].combine_chunks(), catalog.num_rows, 0)
     store = store or RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
     version = choose_version(store, ds, manifest.get("params_digest"))
     threads = workers.worker_count(settings)
-    entries = (e for c, enc in [*encoded.items(), (VIDEO, videos)] for e in iter_entries(c, enc, threads=threads))
-    meta = {"ds": ds, "params_digest": manifest.get("params_digest"), "metrics": manifest.get("metrics"),
-            "gate": manifest.get("gate"), "run_dir": str(io.run_path(settings, ds)),
-            "items": {c: e.items for c, e in encoded.items()},
-            "dropped_unknown_videos": {c: e.dropped_unknown for c, e in encoded.items()}}
+    stream = itertools.chain(encoded(HOME), encoded(RELATED), fallbacks, [(VIDEO, videos)])
+    entries = (e for c, enc in stream for e in iter_entries(c, enc, threads=threads))
+
+    def meta() -> dict:  # once every entry is written, so the counts are complete
+        return {"ds": ds, "params_digest": manifest.get("params_digest"), "metrics": manifest.get("metrics"),
+                "gate": manifest.get("gate"), "run_dir": str(io.run_path(settings, ds)),
+                "items": {c: t["items"] for c, t in totals.items()},
+                "dropped_unknown_videos": {c: t["dropped"] for c, t in totals.items()}}
+
     result = store.publish(version, entries, meta)
     log.info("published %s: %s keys in %.1f s (replaced %s)", version, result["keys"], result["seconds"],
              result["replaced"])
-    return {**result, "items": meta["items"], "dropped_unknown_videos": meta["dropped_unknown_videos"]}
+    return {**result, "items": meta()["items"], "dropped_unknown_videos": meta()["dropped_unknown_videos"]}

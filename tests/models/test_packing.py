@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from models.packing import encode_lists
+from models.packing import encode_lists, is_grouped, whole_lists
 from models.publish import build_catalog
 from vidrec.recstore import codec
 
@@ -47,3 +47,14 @@ def test_lists_encoded_in_parts_of_a_few_rows_equal_one_pass_and_keep_rank_order
     for key, got in _decoded(parts).items():
         mine = sorted((r for r in known if r["user_id"] == key), key=lambda r: r["rank"])
         assert got == [(r["video_id"], r["score"], r["reason"], r["source"]) for r in mine]
+
+
+def test_batches_of_a_grouped_file_come_back_as_whole_lists_in_file_order():
+    items = _items(seed=1)
+    grouped = items.sort_by([("user_id", "ascending"), ("rank", "ascending")])
+    assert is_grouped(grouped["user_id"]) and not is_grouped(items["user_id"])
+    tables = list(whole_lists(grouped.to_batches(max_chunksize=4), "user_id"))
+    assert len(tables) > 10 and pa.concat_tables(tables).equals(grouped)
+    lasts = [t["user_id"][-1].as_py() for t in tables]
+    firsts = [t["user_id"][0].as_py() for t in tables]
+    assert all(a != b for a, b in zip(lasts, firsts[1:]))  # no list is cut between two tables

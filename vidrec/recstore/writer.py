@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from vidrec.recstore.codec import Found, Packed, catalog_row, decode_meta, decode_value, encode_meta, join
 from vidrec.recstore.keys import (COLLECTIONS, DEFAULT_TTL_S, KEY_ACTIVE, KEY_VERSIONS, LOCK_TTL_S, MAX_HISTORY,
@@ -58,10 +58,11 @@ class RecoStore:
         return cls(redis.Redis.from_url(url), **kwargs)
 
     # -- writing -------------------------------------------------------------------------------------
-    def publish(self, version: str, entries: Iterable[tuple[str, str, str | bytes]], meta: Mapping | None = None
-                ) -> dict:
+    def publish(self, version: str, entries: Iterable[tuple[str, str, str | bytes]],
+                meta: Mapping | Callable[[], Mapping] | None = None) -> dict:
         """Write (collection, entity_id, value) entries as ``version``, then make it the active one. Values are
-        stored as given (``vidrec.recstore.codec``: packed lists, JSON ``video:`` rows).
+        stored as given (``vidrec.recstore.codec``: packed lists, JSON ``video:`` rows). ``meta`` (or what it
+        returns when it is a function, called once every entry is written) is stored in the version's meta.
 
         Pipelined: one round trip per ``batch_size`` keys. Versions are immutable: publishing an existing
         one raises StoreError. Returns counts, the replaced version and the timing.
@@ -76,6 +77,7 @@ class RecoStore:
         except BaseException:
             self.r.delete(version_prefix(version) + "lock")  # "pending" stays: the next attempt cleans up
             raise
+        meta = meta() if callable(meta) else meta
         fields = {**{k: v for k, v in (meta or {}).items() if v is not None}, "version": version,
                   "created_at": (meta or {}).get("created_at") or _now_iso(), "keys": len(keys) + 1,
                   "counts": counts, "pinned": 0}
