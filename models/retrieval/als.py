@@ -80,7 +80,8 @@ def fit_als(user_items: sp.csr_matrix, params: AlsParams, *, use_gpu: bool, seed
     ordered.sort_indices()
     with _blas_one_thread():
         model.fit(ordered, show_progress=False)
-    model.user_factors, model.item_factors = _unordered(model.user_factors, users), _unordered(model.item_factors, videos)
+    model.user_factors = _unordered(model.user_factors, users)
+    model.item_factors = _unordered(model.item_factors, videos)
     return model
 
 
