@@ -147,17 +147,26 @@ def encode_lists(items: pa.Table, key: str, catalog: pa.Table, default_source: s
                    sum(p.items for p in parts), sum(p.dropped_unknown for p in parts))
 
 
+def _first_seen_codes(keys) -> np.ndarray:
+    """Each row's key as a code counted in order of first appearance."""
+    return pc.dictionary_encode(_as_strings(keys)).indices.to_numpy()
+
+
+def _apart(codes: np.ndarray) -> bool:
+    """Whether some key's rows are apart: a smaller first-seen code comes back later."""
+    return bool(np.any(codes[1:] < codes[:-1]))
+
+
 def is_grouped(keys) -> bool:
     """Whether each key's rows are next to each other."""
-    codes = pc.dictionary_encode(_as_strings(keys)).indices.to_numpy()
-    return not np.any(codes[1:] < codes[:-1])  # codes count in order of first appearance
+    return not _apart(_first_seen_codes(keys))
 
 
 def grouped_parts(items: pa.Table, key: str, rows: int):
     """Slices of ``items`` of about ``rows`` rows that never split a key's rows (put together first if they
     are apart)."""
-    codes = pc.dictionary_encode(_as_strings(items[key])).indices.to_numpy()
-    if np.any(codes[1:] < codes[:-1]):
+    codes = _first_seen_codes(items[key])
+    if _apart(codes):
         order = np.argsort(codes, kind="stable")
         items, codes = items.take(order), codes[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])

@@ -166,15 +166,15 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
             totals[collection]["dropped"] += enc.dropped_unknown
             yield collection, enc
 
-    fallbacks = [*encoded(TRENDING), *encoded(COLDSTART)]  # small: checked before anything is written
-    if (not any(len(e.keys) for c, e in fallbacks if c == COLDSTART)
-            or GLOBAL_REGION not in [k for c, e in fallbacks if c == TRENDING for k in e.keys.to_pylist()]):
+    trending, coldstart = list(encoded(TRENDING)), list(encoded(COLDSTART))  # small: checked before writing
+    if (not any(len(e.keys) for _, e in coldstart)
+            or GLOBAL_REGION not in [k for _, e in trending for k in e.keys.to_pylist()]):
         raise PublishRefused("the run has no cold-start lists or no global trending list: nothing to fall back on")
     videos = Encoded(catalog[VIDEO_ID].combine_chunks(), catalog["row"].combine_chunks(), catalog.num_rows, 0)
     store = store or RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
     version = choose_version(store, ds, manifest.get("params_digest"))
     threads = workers.worker_count(settings)
-    stream = itertools.chain(encoded(HOME), encoded(RELATED), fallbacks, [(VIDEO, videos)])
+    stream = itertools.chain(encoded(HOME), encoded(RELATED), trending, coldstart, [(VIDEO, videos)])
     entries = (e for c, enc in stream for e in iter_entries(c, enc, threads=threads))
 
     def meta() -> dict:  # once every entry is written, so the counts are complete
@@ -186,4 +186,5 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
     result = store.publish(version, entries, meta)
     log.info("published %s: %s keys in %.1f s (replaced %s)", version, result["keys"], result["seconds"],
              result["replaced"])
-    return {**result, "items": meta()["items"], "dropped_unknown_videos": meta()["dropped_unknown_videos"]}
+    written = meta()
+    return {**result, "items": written["items"], "dropped_unknown_videos": written["dropped_unknown_videos"]}
