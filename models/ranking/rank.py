@@ -71,16 +71,18 @@ def chunk_features(settings: Settings, cands: pd.DataFrame, meta: dict, ds: str,
 def score_candidates(cands: pd.DataFrame, model, meta: dict, values: dict) -> pd.DataFrame:
     """``cands``' columns that ``build_home`` reads, with ``score`` from the ranker (``values``: the chunk's
     ``chunk_features``)."""
-    scores = score(model, cands, meta["features"], values).astype(np.float64)
-    return cands[HOME_INPUT].assign(score=scores)
+    out = cands[HOME_INPUT].copy(deep=False)  # (a new frame already: a copy would copy the columns again)
+    out["score"] = score(model, cands, meta["features"], values).astype(np.float64)
+    return out
 
 
 def catalog_columns(frame: pd.DataFrame, hist: History, item: str = VIDEO_ID, seed: str | None = None) -> pd.DataFrame:
     """Adds creator_id and category of ``item`` and, with ``seed``, the title of that video as seed_title
     (NaN for a video outside the as-of catalog); one catalog lookup per column of ids."""
     codes = hist.video_codes(frame[item])
-    out = frame.assign(creator_id=_of_codes(hist.by_code("creator_id"), codes),
-                       category=_of_codes(hist.by_code("category"), codes))
+    out = frame.copy(deep=False)  # the new columns only: frame's own are not copied
+    out["creator_id"] = _of_codes(hist.by_code("creator_id"), codes)
+    out["category"] = _of_codes(hist.by_code("category"), codes)
     if seed is not None:
         out["seed_title"] = _of_codes(hist.by_code("title"), hist.video_codes(frame[seed]))
     return out
@@ -101,12 +103,12 @@ def explore_videos(hist: History, params: RankParams) -> set:
 
 def build_home(scored: pd.DataFrame, hist: History, rp: RerankParams, low: set) -> pd.DataFrame:
     """Re-ranked home lists of the users in ``scored``; the exploration pool is their fresh candidates in ``low``."""
-    rows = scored[[*HOME_INPUT, "score"]]
-    rows = catalog_columns(rows, hist, seed="seed_video_id").rename(columns={"best_source": "source"})
+    rows = catalog_columns(scored, hist, seed="seed_video_id").rename(columns={"best_source": "source"}, copy=False)
     pool = rows[rows["score_fresh"].notna() & rows[VIDEO_ID].isin(low)]
     excluded, blocked = exclusion_sets(hist, np.sort(rows[USER_ID].unique()))  # these users' slice, hashed once
     home = rerank(rows, rp, excluded=excluded, blocked=blocked, explore=pool)
-    return home.assign(reason=explain(home))[HOME]
+    home["reason"] = explain(home)
+    return home[HOME]
 
 
 def user_chunks(path, rows: int):
@@ -168,13 +170,13 @@ def write_home(paths: list, path, topn: int) -> dict:
 
 
 def build_related_lists(related: pd.DataFrame, hist: History, rp: RerankParams, params: RankParams) -> pd.DataFrame:
-    rows = related.rename(columns={VIDEO_ID: "for_video", "related_id": VIDEO_ID})
-    rows = catalog_columns(rows, hist, seed="for_video")
-    rows = rows.assign(score=rows["retrieval_score"], source=rows["best_source"])
+    rows = catalog_columns(related.rename(columns={VIDEO_ID: "for_video", "related_id": VIDEO_ID}, copy=False), hist,
+                           seed="for_video")
+    rows["score"], rows["source"] = rows["retrieval_score"], rows["best_source"]
     rp = replace(rp, topn=params.related_n, spare=0, exploration_share=0.0)
     out = rerank(rows, rp, key="for_video")
-    out = out.assign(reason=explain(out))
-    return out.rename(columns={VIDEO_ID: "related_id", "for_video": VIDEO_ID})[
+    out["reason"] = explain(out)
+    return out.rename(columns={VIDEO_ID: "related_id", "for_video": VIDEO_ID}, copy=False)[
         [VIDEO_ID, "rank", "related_id", "score", "reason", "source"]]
 
 

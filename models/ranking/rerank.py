@@ -8,7 +8,7 @@ Rules, per user, on ``items`` (user_id, video_id, score, source, creator_id, ...
 
 1. drop videos the user watched, liked, shared, disliked or marked not interested (``excluded`` pairs)
    and every video of a creator the user marked not interested (``blocked`` pairs;
-   ``models.retrieval.history.drop_excluded``);
+   ``models.retrieval.history.excluded_rows``);
 2. order by score, greedily: a video may take the next slot only if its creator is not the previous
    slot's creator and has fewer than ``creator_max_per_window`` videos among the previous
    ``creator_window - 1`` slots (so every window of ``creator_window`` consecutive items holds at most
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from models.ranking.ordering import order_users
-from models.retrieval.history import drop_excluded
+from models.retrieval.history import excluded_rows
 from models.retrieval.matrix import PairSet, group_order
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
@@ -94,17 +94,23 @@ def order_user(ids: list, creators: list, explore_ids: list, explore_creators: l
     return list(zip(row.tolist(), pool.tolist()))
 
 
-def _sorted(frame: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Sorted by key, then score descending, then video_id (integer sorts; no string comparisons)."""
-    pre = np.argsort(pd.factorize(frame[VIDEO_ID], sort=True)[0], kind="stable")
-    order = pre[group_order(pd.factorize(frame[key], sort=True)[0][pre], frame["score"].to_numpy(float)[pre])]
-    return frame.iloc[order].reset_index(drop=True)
+def _order(frame: pd.DataFrame, excluded, blocked, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of the rows of ``frame`` that ``drop_excluded`` keeps, sorted by key, then score descending,
+    then video_id; their keys' codes, in key order): integer sorts, no string comparisons, no frame copied."""
+    keep = np.flatnonzero(~excluded_rows(frame, excluded, blocked, key))
+    pre = keep[np.argsort(pd.factorize(frame[VIDEO_ID].to_numpy()[keep], sort=True)[0], kind="stable")]
+    groups = pd.factorize(frame[key].to_numpy()[pre], sort=True)[0]
+    order = group_order(groups, frame["score"].to_numpy(float)[pre])
+    return pre[order], groups[order]
 
 
-def _bounds(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(distinct keys, start, stop) of each key's rows in an array sorted by key."""
-    uniq, start = np.unique(keys, return_index=True)
-    return uniq, start, np.append(start[1:], len(keys))[:len(start)].astype(np.int64)
+def _taken(frame: pd.DataFrame, positions: np.ndarray, **columns) -> pd.DataFrame:
+    """Rows ``positions`` of ``frame`` (one copy), indexed from 0, with ``columns`` set."""
+    out = frame.take(positions)
+    out.index = pd.RangeIndex(len(out))
+    for name, values in columns.items():
+        out[name] = values
+    return out
 
 
 def _pool_bounds(keys: np.ndarray, pool_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,26 +128,32 @@ def rerank(items: pd.DataFrame, params: RerankParams, *, excluded: pd.DataFrame 
     ``items`` and ``explore`` need key, video_id, score, creator_id (items also ``source``); all their
     other columns are carried through. Exploration items get ``source`` = "explore".
     """
-    items = _sorted(drop_excluded(items, excluded, blocked, key), key)
-    pool = items.iloc[:0] if explore is None else _sorted(drop_excluded(explore, excluded, blocked, key), key)
-    n_main, n_out = len(items), params.topn + params.spare
-    vids, _ = pd.factorize(pd.concat([items[VIDEO_ID], pool[VIDEO_ID]], ignore_index=True), use_na_sentinel=False)
-    cre, _ = pd.factorize(pd.concat([items["creator_id"], pool["creator_id"]], ignore_index=True),
-                          use_na_sentinel=False)
-    keys, starts, stops = _bounds(items[key].to_numpy())
-    pstarts, pstops = _pool_bounds(keys, pool[key].to_numpy())
+    main, codes = _order(items, excluded, blocked, key)
+    explore = items.iloc[:0] if explore is None else explore
+    pool = _order(explore, excluded, blocked, key)[0] if len(explore) else np.zeros(0, np.int64)
+    n_main, n_out = len(main), params.topn + params.spare
+    vids, _ = pd.factorize(np.concatenate([items[VIDEO_ID].to_numpy()[main], explore[VIDEO_ID].to_numpy()[pool]]),
+                           use_na_sentinel=False)
+    cre, _ = pd.factorize(np.concatenate([items["creator_id"].to_numpy()[main],
+                                          explore["creator_id"].to_numpy()[pool]]), use_na_sentinel=False)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if n_main else np.zeros(0, np.int64)
+    stops = np.append(starts[1:], n_main).astype(np.int64)
+    keys = items[key].to_numpy()[main[starts]]
+    pstarts, pstops = _pool_bounds(keys, explore[key].to_numpy()[pool])
     slots = np.zeros((len(keys), n_out), bool)
     for u in np.flatnonzero(pstops > pstarts):
         slots[u, [p for p in explore_positions(keys[u], params) if p < n_out]] = True
     _, row, from_pool, rank = order_users(starts, stops, vids[:n_main], cre[:n_main], pstarts, pstops,
                                           vids[n_main:], cre[n_main:], slots, n_out,
                                           params.creator_max_per_window, params.creator_window)
-    main_rows, main_rank = row[~from_pool], rank[~from_pool]
-    pool_rows, pool_rank = row[from_pool], rank[from_pool]
-    main = items.iloc[main_rows].assign(rank=main_rank)
-    extra = pool.iloc[pool_rows].assign(rank=pool_rank, source=EXPLORE)
-    out = pd.concat([main, extra], ignore_index=True) if len(extra) else main
-    return out.sort_values([key, "rank"], kind="mergesort", ignore_index=True)
+    # order_users places each key's items slot by slot, keys in order: its output is already (key, rank)
+    out = _taken(items, main[row[~from_pool]])
+    if from_pool.any():
+        extra = _taken(explore, pool[row[from_pool]], source=EXPLORE)
+        at = np.where(from_pool, len(out) + np.cumsum(from_pool) - 1, np.cumsum(~from_pool) - 1)
+        out = _taken(pd.concat([out, extra], ignore_index=True), at)
+    out["rank"] = rank
+    return out
 
 
 def explain(frame: pd.DataFrame) -> pd.Series:

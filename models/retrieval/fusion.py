@@ -45,22 +45,22 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
     frames = {s: f for s, f in frames.items() if len(f)}
     if not frames:
         return pd.DataFrame(columns=[key, item, *SCORES, *RANKS, "retrieval_score", "best_source", "n_sources"])
-    long = pd.concat([f.assign(_src=SOURCES.index(s)) for s, f in frames.items()], ignore_index=True)
-    kc, keys = pd.factorize(long[key], sort=True)
-    ic, items = pd.factorize(long[item], sort=True)
+    long = _stacked(frames)
+    kc, keys = _codes(long[key])
+    ic, items = _codes(long[item])
     by_key = np.argsort(kc, kind="stable")
     starts = np.searchsorted(kc[by_key], np.arange(len(keys) + 1))
     out_key, out_item, wide, wide_rank, fused, best, n_src, rows = _compiled()(
-        starts.astype(np.int64), by_key.astype(np.int64), long["_src"].to_numpy(np.int64), ic.astype(np.int64),
-        long["score"].to_numpy(np.float64), len(SOURCES), int(per_key), len(items))
+        starts.astype(np.int64), by_key.astype(np.int64), long["_src"], ic.astype(np.int64),
+        np.asarray(long["score"], np.float64), len(SOURCES), int(per_key), len(items))
     out = pd.DataFrame({key: keys.take(out_key), item: items.take(out_item)})
     out[SCORES] = wide
     out[RANKS] = wide_rank
     out["retrieval_score"] = fused
     out["best_source"] = np.asarray(SOURCES, dtype=object)[best]
     out["n_sources"] = n_src
-    for col in [c for c in long.columns if c not in (key, item, "score", "_src")]:
-        vals = long[col].to_numpy()
+    for col in [c for c in long if c not in (key, item, "score", "_src")]:
+        vals = long[col]
         column = np.full(len(out), None, dtype=object)
         for s in range(len(SOURCES)):  # the first source whose best row of the pair has a value
             at = np.flatnonzero(pd.isna(column) & (rows[:, s] >= 0))
@@ -69,6 +69,25 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
             column[at[has]] = got[has]
         out[col] = column
     return out
+
+
+def _stacked(frames: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """The frames' rows one after the other, {column: array} (what ``pd.concat`` gives, without copying each
+    frame first), plus ``_src``: the source of each row (its position in SOURCES). A column that some frames
+    lack is None in their rows."""
+    columns = list(dict.fromkeys(c for f in frames.values() for c in f.columns))
+    out = {c: np.concatenate([f[c].to_numpy() if c in f.columns else np.full(len(f), None, dtype=object)
+                              for f in frames.values()]) for c in columns}
+    out["_src"] = np.repeat(np.array([SOURCES.index(s) for s in frames], np.int64), [len(f) for f in frames.values()])
+    return out
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values, sort=True)``; non-negative integers up to a few times their count (the codes of
+    retrieval's sources) are their own codes (unused codes have no rows)."""
+    if values.dtype.kind in "iu" and len(values) and values.min() >= 0 and values.max() < 4 * len(values) + 1024:
+        return values.astype(np.int64, copy=False), np.arange(int(values.max()) + 1)
+    return pd.factorize(values, sort=True)
 
 
 _KERNEL = None

@@ -245,10 +245,11 @@ def load_histories(snapshot, days: list[str], *, lookback_days: int, active_days
 
 
 def _in_window(frame: pd.DataFrame, ds: str, days: int) -> pd.DataFrame:
+    """The rows of ``frame`` in the ``days`` up to ``ds``, indexed from 0 (the whole frame is not copied)."""
     lo, hi = dates.window(ds, days)
-    if frame.empty or (frame["ds"].min() >= lo and frame["ds"].max() <= hi):
-        return frame.reset_index(drop=True)
-    return frame[(frame["ds"] >= lo) & (frame["ds"] <= hi)].reset_index(drop=True)
+    if not frame.empty and not (frame["ds"].min() >= lo and frame["ds"].max() <= hi):
+        frame = frame[(frame["ds"] >= lo) & (frame["ds"] <= hi)]
+    return frame.set_axis(pd.RangeIndex(len(frame)), axis=0, copy=False)
 
 
 def within_users(frame: pd.DataFrame, users) -> pd.DataFrame:
@@ -273,11 +274,17 @@ def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | PairSet | None,
     """``items`` without (key, video_id) pairs of ``excluded`` and (key, creator_id) pairs of ``blocked``
     (``History.excluded`` and ``History.blocked_creators`` when key is the user, or their ``exclusion_sets``);
     None or empty: no filter."""
-    def hit(frame, other, col):
-        if other is None or not len(other) or frame.empty:
-            return np.zeros(len(frame), bool)
-        if isinstance(other, PairSet):  # built once for several frames
-            return other.contains(frame[key], frame[col])
-        return isin_pairs(frame[key], frame[col], other[key], other[col])
+    return items[~excluded_rows(items, excluded, blocked, key)].reset_index(drop=True)
 
-    return items[~(hit(items, excluded, VIDEO_ID) | hit(items, blocked, "creator_id"))].reset_index(drop=True)
+
+def excluded_rows(items: pd.DataFrame, excluded: pd.DataFrame | PairSet | None,
+                  blocked: pd.DataFrame | PairSet | None, key: str = USER_ID) -> np.ndarray:
+    """The mask of the rows ``drop_excluded`` drops."""
+    def hit(other, col):
+        if other is None or not len(other) or items.empty:
+            return np.zeros(len(items), bool)
+        if isinstance(other, PairSet):  # built once for several frames
+            return other.contains(items[key], items[col])
+        return isin_pairs(items[key], items[col], other[key], other[col])
+
+    return hit(excluded, VIDEO_ID) | hit(blocked, "creator_id")

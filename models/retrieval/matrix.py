@@ -131,41 +131,78 @@ def rank_in_groups(sorted_groups: np.ndarray) -> np.ndarray:
 
 def top_per_row(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
     """Keep the ``m`` largest entries of every row of a CSR matrix (ties: lower column first; NaN below
-    every number). Rows are selected one by one in compiled code by partition, not by sorting: the seeds x
-    co-watch product of a chunk of users has hundreds of millions of entries, in no column order, and only
-    the kept ones are sorted by column."""
-    matrix = matrix.tocsr()
-    keep = _compiled("top_rows", _top_rows)(matrix.indptr.astype(np.int64), matrix.indices, matrix.data, int(m))
-    indptr = np.concatenate([[0], np.cumsum(keep)])[matrix.indptr]  # kept entries before each row's start
-    out = sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
-    out.sort_indices()
+    every number; duplicate entries of a cell are summed first). Rows are selected one by one in compiled
+    code by partition, not by sorting."""
+    return top_of_product(matrix, None, m)
+
+
+def top_of_product(a: sp.csr_matrix, b: sp.csr_matrix | None, m: int) -> sp.csr_matrix:
+    """``top_per_row(a @ b, m)`` without the product: each row of ``a @ b`` is summed in compiled code (in
+    scipy's order, so the values are scipy's) into a scratch row, its nonzero entries are selected and only
+    the kept ones are stored. The seeds x co-watch product of a chunk of users has hundreds of millions of
+    entries; the kept ones are a few hundred per user. ``b`` None: ``a`` itself."""
+    a, m = a.tocsr(), max(int(m), 0)
+    if b is None:
+        dtype, n_cols = a.dtype, a.shape[1]
+        b_ptr, b_idx, b_val = np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, dtype)
+    else:
+        b = b.tocsr()
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(f"shapes {a.shape} and {b.shape} do not multiply")
+        dtype, n_cols = np.result_type(a.dtype, b.dtype), b.shape[1]
+        b_ptr, b_idx, b_val = b.indptr.astype(np.int64), b.indices, b.data.astype(dtype, copy=False)
+    ptr, idx, val = _compiled("top_product", _top_product)(
+        a.indptr.astype(np.int64), a.indices, a.data.astype(dtype, copy=False), b_ptr, b_idx, b_val,
+        b is None, n_cols, m)
+    out = sp.csr_matrix((val, idx, ptr), shape=(a.shape[0], n_cols))
+    out.has_sorted_indices = True
     return out
 
 
-def _top_rows(indptr, indices, data, m):
-    """Mask of each row's ``m`` largest entries: the values above the row's m-th largest, then among the
-    values equal to it the lowest columns (NaN counts as the smallest value; NaNs tie among themselves)."""
-    keep = np.zeros(len(data), np.bool_)
-    if m <= 0:
-        return keep
-    for r in range(len(indptr) - 1):
-        a, b = indptr[r], indptr[r + 1]
-        if b - a <= m:
-            keep[a:b] = True
-            continue
-        row = data[a:b]
-        numbers = np.flatnonzero(~np.isnan(row))
-        if len(numbers) <= m:  # every number, then the NaNs of the lowest columns
-            keep[a + numbers] = True
-            tied, need = np.flatnonzero(np.isnan(row)), m - len(numbers)
+def _top_product(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, identity, n_cols, m):
+    """CSR arrays of the ``m`` largest nonzero entries of each row of a @ b (``identity``: b = I), sorted by
+    column: the values above the row's m-th largest, then among the values equal to it the lowest columns
+    (NaN counts as the smallest value; NaNs tie among themselves)."""
+    n_rows, width = len(a_ptr) - 1, min(m, n_cols)
+    ptr = np.zeros(n_rows + 1, np.int64)
+    idx, val = np.empty(n_rows * width, np.int32), np.empty(n_rows * width, a_val.dtype)
+    acc, seen = np.zeros(n_cols, a_val.dtype), np.full(n_cols, -1, np.int64)
+    cols, vals = np.empty(n_cols, np.int64), np.empty(n_cols, a_val.dtype)
+    n = 0
+    for r in range(n_rows if m > 0 else 0):
+        count = 0
+        for jj in range(a_ptr[r], a_ptr[r + 1]):
+            j, v = a_idx[jj], a_val[jj]
+            lo, hi = (0, 1) if identity else (b_ptr[j], b_ptr[j + 1])
+            for kk in range(lo, hi):
+                k = j if identity else b_idx[kk]
+                x = v if identity else v * b_val[kk]
+                if seen[k] != r:
+                    seen[k], acc[k], cols[count] = r, 0, k
+                    count += 1
+                acc[k] += x
+        nz = 0
+        for t in range(count):  # scipy keeps the nonzero sums (NaN != 0)
+            if acc[cols[t]] != 0:
+                cols[nz], vals[nz] = cols[t], acc[cols[t]]
+                nz += 1
+        row, rcols = vals[:nz], cols[:nz]
+        if nz <= m:
+            kept = np.arange(nz)
         else:
-            kth = -np.partition(-row[numbers], m - 1)[m - 1]
-            above = numbers[row[numbers] > kth]
-            keep[a + above] = True
-            tied, need = numbers[row[numbers] == kth], m - len(above)
-        if need > 0:
-            keep[a + tied[np.argsort(indices[a + tied], kind="mergesort")[:need]]] = True
-    return keep
+            numbers = np.flatnonzero(~np.isnan(row))
+            if len(numbers) <= m:  # every number, then the NaNs of the lowest columns
+                tied, need, above = np.flatnonzero(np.isnan(row)), m - len(numbers), numbers
+            else:
+                kth = -np.partition(-row[numbers], m - 1)[m - 1]
+                above = numbers[row[numbers] > kth]
+                tied, need = numbers[row[numbers] == kth], m - len(above)
+            kept = np.concatenate((above, tied[np.argsort(rcols[tied], kind="mergesort")[:need]]))
+        kept = kept[np.argsort(rcols[kept])]
+        idx[n:n + len(kept)], val[n:n + len(kept)] = rcols[kept], row[kept]
+        n += len(kept)
+        ptr[r + 1] = n
+    return ptr, idx[:n], val[:n]
 
 
 _KERNELS: dict = {}

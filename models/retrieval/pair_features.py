@@ -88,17 +88,19 @@ def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFra
     at = pd.Index(quality[VIDEO_ID], dtype=object).get_indexer(cands[VIDEO_ID])  # -1: not in the catalog (NaN)
     video = {c: quality[c].reset_index(drop=True).reindex(at).to_numpy()
              for c in ("category", "creator_id", "age_days", "video_popularity")}
-    out = cands.reset_index(drop=True).assign(als_dot=dot, **video)
-    activity = history.user_activity
-    out["user_positives"] = out[USER_ID].map(activity["positives"]).fillna(0).to_numpy(float)
-    user_last = out[USER_ID].map(activity["last_ts"])
-    out["user_idle_days"] = (pd.Timestamp(dates.day_end(history.ds)) - user_last) / DAY
-    out["video_lead_days"] = (out[VIDEO_ID].map(history.video_first_ts) - user_last) / DAY
-    users = cands[USER_ID].unique()
+    # New columns are added to a shallow copy one by one: the candidates' own columns are not copied.
+    out = cands.copy(deep=False) if isinstance(cands.index, pd.RangeIndex) else cands.reset_index(drop=True)
+    out["als_dot"], out["age_days"], out["video_popularity"] = dot, video["age_days"], video["video_popularity"]
+    activity, user_ids = history.user_activity, out[USER_ID]
+    out["user_positives"] = user_ids.map(activity["positives"]).fillna(0).to_numpy(float)
+    user_last = user_ids.map(activity["last_ts"])
+    out["user_idle_days"] = ((pd.Timestamp(dates.day_end(history.ds)) - user_last) / DAY).to_numpy()
+    out["video_lead_days"] = ((out[VIDEO_ID].map(history.video_first_ts) - user_last) / DAY).to_numpy()
+    users = user_ids.unique()
     for column, name in (("category", "category_affinity"), ("creator_id", "creator_affinity")):
         share = within_users(history.affinity(column), users)  # one row per (user, value)
-        row = PairSet(share[USER_ID], share[column]).positions(out[USER_ID], out[column])
+        row = PairSet(share[USER_ID], share[column]).positions(user_ids, video[column])
         value = np.zeros(len(out))
         value[row >= 0] = share["share"].to_numpy(float)[row[row >= 0]]
         out[name] = value
-    return out.drop(columns=["category", "creator_id"])
+    return out

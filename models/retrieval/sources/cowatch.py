@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from models.retrieval.fusion import source_frame
 from models.retrieval.history import History, within_users
-from models.retrieval.matrix import IdMap, build_user_items, top_per_row
+from models.retrieval.matrix import IdMap, build_user_items, top_of_product
 from models.retrieval.params import CandidateParams
 from models.retrieval.similarity import item_similarity
 from vidrec.tables import USER_ID, VIDEO_ID
@@ -35,5 +35,5 @@ def cowatch_matrix(history: History, idmap: IdMap, params: CandidateParams, neig
 def cowatch_source(seeds: sp.csr_matrix, cowatch: sp.csr_matrix, codes: np.ndarray, k: int) -> pd.DataFrame:
     """Per user (row of ``seeds``): sum over recent seeds s of weight(s) * cowatch(s, v); top ``k`` videos
     (``codes``: the catalog code of each ALS video, the columns of both matrices)."""
-    scores = top_per_row((seeds @ cowatch).tocsr(), k).tocoo()
+    scores = top_of_product(seeds, cowatch, k).tocoo()
     return source_frame(scores.row, codes[scores.col], scores.data)

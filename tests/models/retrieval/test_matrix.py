@@ -9,7 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from models.retrieval.history import History, confidence, positives
-from models.retrieval.matrix import PairSet, build_user_items, isin_pairs, top_per_dense_row, top_per_row
+from models.retrieval.matrix import (PairSet, build_user_items, isin_pairs, top_of_product, top_per_dense_row,
+                                    top_per_row)
 from models.retrieval.similarity import build_cowatch
 
 T0 = pd.Timestamp("2026-11-01", tz="UTC")
@@ -90,6 +91,26 @@ def test_top_per_row_on_unsorted_rows_keeps_what_sorting_each_row_keeps():
             expected = sorted(cols[order[:m]].tolist())
             a, b = got.indptr[row], got.indptr[row + 1]
             assert got.indices[a:b].tolist() == expected
+
+
+def test_top_of_product_keeps_what_the_product_would_keep_with_scipys_sums():
+    """Each row of a @ b summed in compiled code: the same kept entries and the same float32 values as
+    scipy's product (zero sums dropped, ties by column), without forming the product."""
+    rng = np.random.default_rng(11)
+    for trial in range(150):
+        n, k, p = (int(x) for x in rng.integers(1, 25, size=3))
+        a = sp.random(n, k, density=rng.random(), format="csr", dtype=np.float32, random_state=trial)
+        b = sp.random(k, p, density=rng.random(), format="csr", dtype=np.float32, random_state=trial + 500)
+        if trial % 2:  # small integers: many ties and sums that cancel to zero
+            a.data = np.round(a.data * 3).astype(np.float32)
+            b.data = np.round(b.data * 4 - 2).astype(np.float32)
+        m = int(rng.integers(0, 12))
+        got, expected = top_of_product(a, b, m), top_per_row((a @ b).tocsr(), m)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        assert got.indptr.tolist() == expected.indptr.tolist() and got.indices.tolist() == expected.indices.tolist()
+        assert np.array_equal(got.data, expected.data)
+    with pytest.raises(ValueError, match="do not multiply"):
+        top_of_product(sp.csr_matrix((2, 3)), sp.csr_matrix((2, 3)), 1)
 
 
 def test_history_aggregates():
