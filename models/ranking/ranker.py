@@ -96,12 +96,26 @@ def score(model, frame: pd.DataFrame, features: list[str], extra: dict | None = 
     """Ranker score per row of ``frame``, in the frame's own order: each feature from ``frame``, else from
     ``extra`` ({column: array in the frame's order}), else NaN; read column by column into one float32
     matrix (no frame holding both is built)."""
-    X = np.full((len(frame), len(features)), np.nan, np.float32)
+    X = _scratch_matrix(len(frame), len(features))
     for j, name in enumerate(features):
         values = frame[name] if name in frame.columns else (extra or {}).get(name)
         if values is not None:
             X[:, j] = pd.Series(values, copy=False).to_numpy(dtype=np.float32, na_value=np.nan)
     return model.predict(X) if len(X) else np.empty(0, np.float32)
+
+
+_SCRATCH = [np.empty(0, np.float32)]
+
+
+def _scratch_matrix(rows: int, cols: int) -> np.ndarray:
+    """A rows x cols float32 matrix of NaN in memory kept from the previous call: rank scores a chunk at a
+    time, and memory a process has just freed is handed back to the machine and costs page faults to fill
+    again (seconds per GB on a virtual machine; ``bench/memory_touch.py``)."""
+    if _SCRATCH[0].size < rows * cols:
+        _SCRATCH[0] = np.empty(rows * cols, np.float32)
+    X = _SCRATCH[0][:rows * cols].reshape(rows, cols)
+    X.fill(np.nan)
+    return X
 
 
 def save_ranker(model, meta: dict, directory: Path) -> Path:
