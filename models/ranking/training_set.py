@@ -71,7 +71,8 @@ def label_events(day: pd.DataFrame, params: TrainingSetParams = TrainingSetParam
 def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int | None, seed: int) -> pd.DataFrame:
     """Candidates of the users present in ``labels`` with their label (``not_engaged``/0 when absent);
     with ``sample``, at most that many ``not_engaged`` rows per user (uniform, seeded)."""
-    rows = cands[cands[USER_ID].isin(labels[USER_ID])].merge(labels, on=[USER_ID, VIDEO_ID], how="left")
+    present = cands[USER_ID].isin(labels[USER_ID]).to_numpy()
+    rows = (cands if present.all() else cands[present]).merge(labels, on=[USER_ID, VIDEO_ID], how="left")
     rows[LABEL] = rows[LABEL].fillna(0).astype(np.int8)
     rows[LABEL_KIND] = rows[LABEL_KIND].fillna("not_engaged")
     if sample is not None:
@@ -81,7 +82,7 @@ def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int |
         keep = ~idle
         keep[np.flatnonzero(idle)[order.to_numpy() <= sample]] = True
         rows = rows[keep]
-    return rows.reset_index(drop=True)
+    return rows.set_axis(pd.RangeIndex(len(rows)), axis=0, copy=False)
 
 
 def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast",
@@ -91,8 +92,10 @@ def fetch_features(settings: Settings, rows: pd.DataFrame, source: str = "feast"
     values, name = feature_values(settings, rows, source, cache)
     if source == "none":
         return rows, name
-    return pd.concat([rows.reset_index(drop=True), pd.DataFrame(values, index=pd.RangeIndex(len(rows)))],
-                     axis=1), name
+    out = rows.set_axis(pd.RangeIndex(len(rows)), axis=0, copy=False)  # rows' columns are not copied
+    for column, array in values.items():  # nor are the features gathered into one block
+        out[column] = array
+    return out, name
 
 
 def feature_values(settings: Settings, rows: pd.DataFrame, source: str = "feast",
