@@ -95,7 +95,7 @@ def order_user(ids: list, creators: list, explore_ids: list, explore_creators: l
 
 
 def _order(frame: pd.DataFrame, excluded, blocked, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(positions of the rows of ``frame`` that ``drop_excluded`` keeps, sorted by key, then score descending,
+    """(positions of the rows of ``frame`` that ``excluded_rows`` keeps, sorted by key, then score descending,
     then video_id; their keys' codes, in key order): integer sorts, no string comparisons, no frame copied."""
     keep = np.flatnonzero(~excluded_rows(frame, excluded, blocked, key))
     pre = keep[np.argsort(pd.factorize(frame[VIDEO_ID].to_numpy()[keep], sort=True)[0], kind="stable")]

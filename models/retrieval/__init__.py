@@ -1,6 +1,6 @@
 """Retrieval: from the interaction history to each user's candidate videos and each video's related ones.
 
-Owns: ``history`` (confidence, positives, the as-of ``History``, ``drop_excluded``), ``matrix`` (IdMap,
+Owns: ``history`` (confidence, positives, the as-of ``History``, ``excluded_rows``), ``matrix`` (IdMap,
 the users x videos CSR, integer-sort helpers), ``similarity`` (co-watch cosine, EASE), ``als`` and
 ``ann_index`` (the ``train_als`` and ``build_index`` jobs), ``sources/`` (one module per candidate source:
 als, cowatch, content, trending, fresh), ``fusion`` (reciprocal-rank fusion), ``params``

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.retrieval.matrix import compiled
+
 SOURCES = ("als", "cowatch", "content", "trending", "fresh")
 SCORES = [f"score_{s}" for s in SOURCES]
 RANKS = [f"rank_{s}" for s in SOURCES]
@@ -50,7 +52,7 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
     ic, items = _codes(long[item])
     by_key = np.argsort(kc, kind="stable")
     starts = np.searchsorted(kc[by_key], np.arange(len(keys) + 1))
-    out_key, out_item, wide, wide_rank, fused, best, n_src, rows = _compiled()(
+    out_key, out_item, wide, wide_rank, fused, best, n_src, rows = compiled("fuse_keys", _fuse_keys)(
         starts.astype(np.int64), by_key.astype(np.int64), long["_src"], ic.astype(np.int64),
         np.asarray(long["score"], np.float64), len(SOURCES), int(per_key), len(items))
     out = pd.DataFrame({key: keys.take(out_key), item: items.take(out_item)})
@@ -89,17 +91,6 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return values.astype(np.int64, copy=False), np.arange(int(values.max()) + 1)
     return pd.factorize(values, sort=True)
 
-
-_KERNEL = None
-
-
-def _compiled():
-    global _KERNEL
-    if _KERNEL is None:
-        from numba import njit
-
-        _KERNEL = njit(_fuse_keys, cache=True)
-    return _KERNEL
 
 
 def _fuse_keys(starts, by_key, src, item, score, n_sources, per_key, n_items):

@@ -8,8 +8,8 @@ push a video away harder than one skip deserves. Negatives act later instead: se
 filtering (``History.excluded``, ``rerank``) and the ranker's labels. Impressions and clicks carry no
 weight here.
 
-``drop_excluded`` is the one filter that removes excluded (key, video) pairs and blocked (key, creator)
-pairs from any list (retrieval's candidates, re-ranking).
+``excluded_rows`` is the one filter that marks excluded (key, video) pairs and blocked (key, creator)
+pairs in any list (re-ranking of home, related and cold-start lists).
 """
 
 from __future__ import annotations
@@ -264,22 +264,16 @@ def within_users(frame: pd.DataFrame, users) -> pd.DataFrame:
 
 def exclusion_sets(history: "History", users) -> tuple[PairSet, PairSet]:
     """The excluded (user, video) and blocked (user, creator) pairs that ``users`` (a sorted chunk) can match,
-    as ``PairSet``s for ``drop_excluded`` on several frames of the same users."""
+    as ``PairSet``s for ``excluded_rows`` on several frames of the same users."""
     ex, bl = within_users(history.excluded, users), within_users(history.blocked_creators, users)
     return PairSet(ex[USER_ID], ex[VIDEO_ID]), PairSet(bl[USER_ID], bl["creator_id"])
 
 
-def drop_excluded(items: pd.DataFrame, excluded: pd.DataFrame | PairSet | None,
-                  blocked: pd.DataFrame | PairSet | None, key: str = USER_ID) -> pd.DataFrame:
-    """``items`` without (key, video_id) pairs of ``excluded`` and (key, creator_id) pairs of ``blocked``
-    (``History.excluded`` and ``History.blocked_creators`` when key is the user, or their ``exclusion_sets``);
-    None or empty: no filter."""
-    return items[~excluded_rows(items, excluded, blocked, key)].reset_index(drop=True)
-
-
 def excluded_rows(items: pd.DataFrame, excluded: pd.DataFrame | PairSet | None,
                   blocked: pd.DataFrame | PairSet | None, key: str = USER_ID) -> np.ndarray:
-    """The mask of the rows ``drop_excluded`` drops."""
+    """The mask of ``items``' rows with a (key, video_id) pair of ``excluded`` or a (key, creator_id) pair of
+    ``blocked`` (``History.excluded`` and ``History.blocked_creators`` when key is the user, or their
+    ``exclusion_sets``); None or empty: no row."""
     def hit(other, col):
         if other is None or not len(other) or items.empty:
             return np.zeros(len(items), bool)

@@ -2,8 +2,8 @@
 
 ``IdMap`` maps external ids to matrix rows/columns; ``build_user_items`` turns (user_id, video_id,
 confidence) rows into the users x videos CSR. ``isin_pairs``, ``group_order``, ``rank_in_groups``,
-``top_per_row`` and ``top_per_group`` are the vectorized (numpy, no per-row Python) building blocks of
-retrieval, fusion, re-ranking and the gate.
+``top_per_row``, ``top_of_product`` and ``top_per_group`` are the vectorized (numpy, no per-row Python) building
+blocks of retrieval, fusion, re-ranking and the gate; ``compiled`` compiles a kernel with numba on first use.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def top_of_product(a: sp.csr_matrix, b: sp.csr_matrix | None, m: int) -> sp.csr_
             raise ValueError(f"shapes {a.shape} and {b.shape} do not multiply")
         dtype, n_cols = np.result_type(a.dtype, b.dtype), b.shape[1]
         b_ptr, b_idx, b_val = b.indptr.astype(np.int64), b.indices, b.data.astype(dtype, copy=False)
-    ptr, idx, val = _compiled("top_product", _top_product)(
+    ptr, idx, val = compiled("top_product", _top_product)(
         a.indptr.astype(np.int64), a.indices, a.data.astype(dtype, copy=False), b_ptr, b_idx, b_val,
         b is None, n_cols, m)
     out = sp.csr_matrix((val, idx, ptr), shape=(a.shape[0], n_cols))
@@ -208,7 +208,7 @@ def _top_product(a_ptr, a_idx, a_val, b_ptr, b_idx, b_val, identity, n_cols, m):
 _KERNELS: dict = {}
 
 
-def _compiled(name: str, fn):
+def compiled(name: str, fn):
     """``fn`` compiled by numba on first use (the import costs about a second; the compiled code is cached)."""
     if name not in _KERNELS:
         from numba import njit
