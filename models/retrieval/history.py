@@ -202,8 +202,8 @@ class History:
     @cached_property
     def user_region(self) -> pd.Series:
         """user_id -> region: the users table, else the region of the user's latest event."""
-        latest = (self._of_focus(self.interactions).sort_values(TS).drop_duplicates(USER_ID, keep="last")
-                  .set_index(USER_ID)["region"])
+        rows = self._of_focus(self.interactions)[[USER_ID, TS, "region"]]  # the columns it reads, not all of them
+        latest = rows.sort_values(TS).drop_duplicates(USER_ID, keep="last").set_index(USER_ID)["region"]
         table = self._of_focus(self.users).dropna(subset=["region"]).set_index(USER_ID)["region"]
         return table.combine_first(latest)
 
