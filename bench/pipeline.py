@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pipeline.py N [--days 14] [--keep DIR] [--out bench/results/pipeline-N.json]
                                          [--max-rss-gb 18] [--code HEAD|<commit>|tree] [--skip-generate-ingest DIR]
-                                         [--parallelism P]
+                                         [--parallelism P] [--connect]
 
 In a fresh data dir (a temp folder, or --keep DIR) with a private redis-server on a free port:
 `vidrec generate --events N --days D --catalog ../shared/datasets/kuairand-catalog`, `vidrec ingest`, a backfill
@@ -20,6 +20,9 @@ machine's mean 1-minute load average during the stage (other work on the machine
 side, show there). After a failing stage no new one starts. With --max-rss-gb the running stages are killed
 (exit -9, "killed": "rss") when their trees together pass that RSS, before the kernel's OOM killer has to
 act. Stage output goes to <data dir>/bench-logs/.
+With --connect the Spark stages attach to one Spark Connect server started before them (VIDREC_SPARK_REMOTE,
+what `vidrec services up` runs for the DAGs): its start is not timed, and its CPU seconds and RSS over the DAGs
+are reported apart (``connect_server``), as the tasks' trees do not hold it.
 The last line is one JSON object: events, stages (seconds), stage_start_s, stage_rss_mb, total_s (wall
 seconds from the first task of the last day's features to the end of train_nightly), stages_sum_s (the same
 stages' seconds added up), peak_rss_mb (the most the stages running at one time held together), failed
@@ -37,8 +40,10 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
+import psutil
 from stages import Run  # bench/stages.py: the stages' processes, measured
 from vidrec.ops import airflow_env, services
 from vidrec.settings import Settings
@@ -92,15 +97,43 @@ def checkout(rev: str, into: Path) -> tuple[Path, str]:
     return into, sha
 
 
-def settings_for(data_dir: Path, port: int) -> Settings:
-    """This environment's VIDREC_* settings, with every path under ``data_dir`` and the private Redis."""
+def settings_for(data_dir: Path, port: int, spark_remote: str = "") -> Settings:
+    """This environment's VIDREC_* settings, with every path under ``data_dir`` and the private Redis (and
+    ``spark_remote``: the Spark Connect server the stages attach to, or none)."""
     paths = {name: Path("") for name in ("lake_root", "landing_dir", "staging_dir", "artifact_root", "redis_dir",
                                          "airflow_home", "feast_dir")}
-    return Settings.from_env(data_dir=data_dir, redis_url=f"redis://127.0.0.1:{port}/0", **paths)
+    return Settings.from_env(data_dir=data_dir, redis_url=f"redis://127.0.0.1:{port}/0", spark_remote=spark_remote,
+                             **paths)
 
 
-def pipeline(run: Run, a, settings: Settings, ds: str) -> None:
-    """generate, ingest, backfill, then the DAG tasks for ``ds``; stops at the first failure."""
+class ConnectServer:
+    """The Spark Connect server of ``settings.spark_remote`` (``services.spark_connect_up``), measured: its CPU
+    seconds and RSS (process tree) since ``mark``."""
+
+    def __init__(self, settings: Settings):
+        started = time.perf_counter()
+        self.pid = services.spark_connect_up(settings)["pid"]
+        self.start_s, self.cpu_at = round(time.perf_counter() - started, 1), 0.0
+
+    def _tree(self):
+        root = psutil.Process(self.pid)
+        return [root, *root.children(recursive=True)]
+
+    def mark(self) -> None:
+        self.cpu_at = sum(sum(p.cpu_times()[:2]) for p in self._tree())
+
+    def report(self) -> dict:
+        tree = self._tree()
+        return {"start_s": self.start_s, "cpu_s": round(sum(sum(p.cpu_times()[:2]) for p in tree) - self.cpu_at, 1),
+                "rss_mb": round(sum(p.memory_info().rss for p in tree) / 2**20)}
+
+    def stop(self) -> None:
+        os.killpg(self.pid, signal.SIGTERM)
+
+
+def pipeline(run: Run, a, settings: Settings, ds: str, server: ConnectServer | None = None) -> None:
+    """generate, ingest, backfill, then the DAG tasks for ``ds`` (``server``: marked as they start); stops at the
+    first failure."""
     vidrec, python = services.vidrec_command(), sys.executable
     if not a.skip_generate_ingest:
         gen = [vidrec, "generate", "--events", str(a.events), "--days", str(a.days), "--start", START,
@@ -108,6 +141,7 @@ def pipeline(run: Run, a, settings: Settings, ds: str) -> None:
         run.stage("generate", gen) and run.stage("ingest", [vidrec, "ingest"])
     if not a.skip_backfill:
         run.stage("backfill", [python, "-c", BACKFILL, ds])
+    server and server.mark()
     for dag in DAGS:  # the nightly starts when the day's features are done
         graph = dag_graph(run.code, dag)
         run.graph(graph, {task: [vidrec, "run", task, "--ds", ds] for task in graph})
@@ -126,6 +160,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="a data dir (from --keep) that already holds the generated and ingested lake")
     ap.add_argument("--parallelism", type=int, help="tasks running at once (default: every ready task, as "
                     "Airflow's LocalExecutor; 1 runs them one after another)")
+    ap.add_argument("--connect", action="store_true",
+                    help="attach the Spark stages to one Spark Connect server started before them")
     ap.add_argument("--skip-backfill", action="store_true",
                     help="with --skip-generate-ingest: the data dir also holds the feature days before ds")
     return ap.parse_args(argv)
@@ -144,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vidrec-bench-") as tmp:
         data_dir = Path(a.skip_generate_ingest or a.keep or tmp).resolve()
         port = services.free_port()
-        settings = settings_for(data_dir, port)
+        settings = settings_for(data_dir, port, f"sc://127.0.0.1:{services.free_port()}" if a.connect else "")
         code, version = checkout(a.code, Path(tmp) / "code")
         env = airflow_env.airflow_env(settings)
         env = {k: v for k, v in env.items() if v or not k.startswith("VIDREC_")}  # empty = default, in any version
@@ -154,15 +190,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data dir {data_dir}, code {version} ({code}), redis on port {port}, ds {ds}, "
               f"{os.cpu_count()} cores", flush=True)
         run = Run(env, data_dir / "bench-logs", a.max_rss_gb, tasks, code, a.parallelism)  # cwd: `python -c` puts it first
+        server, served = None, {}
         try:
-            pipeline(run, a, settings, ds)
+            server = ConnectServer(settings) if a.connect else None
+            pipeline(run, a, settings, ds, server)
         except KeyboardInterrupt:
             run.failed = run.failed or f"interrupted in {run.current}"
             print("interrupted: stopping", file=sys.stderr)
         finally:
+            served = server.report() if server else {}
+            server and server.stop()
             redis.terminate()
             redis.wait(timeout=10)
-    result = run.summary(a.events, ds, version)
+    result = {**run.summary(a.events, ds, version), **({"connect_server": served} if served else {})}
     if a.out:
         outputs = {k: r["last"] for k, r in run.results.items()}
         Path(a.out).write_text(json.dumps({**result, "outputs": outputs}, indent=1, default=str) + "\n")

@@ -74,3 +74,14 @@ def test_after_a_failure_no_dependent_task_starts(pipeline, tmp_path):
     assert run.results["bad"]["code"] == 3
     assert run.results["slow"]["code"] == 0  # a task already running finishes, as under Airflow
     assert "after" not in run.results
+
+
+def test_connect_names_the_server_in_every_stages_environment(pipeline, tmp_path):
+    """--connect: the tasks get VIDREC_SPARK_REMOTE (they attach to the one server); without it they do not."""
+    from vidrec.ops.airflow_env import airflow_env
+
+    attached = airflow_env(pipeline.settings_for(tmp_path, 6399, "sc://127.0.0.1:15999"), base={})
+    alone = airflow_env(pipeline.settings_for(tmp_path, 6399), base={})
+    assert attached["VIDREC_SPARK_REMOTE"] == "sc://127.0.0.1:15999"
+    assert not alone.get("VIDREC_SPARK_REMOTE")
+    assert pipeline.parse_args(["1000", "--connect"]).connect and not pipeline.parse_args(["1000"]).connect
