@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vidrec import dates
@@ -156,6 +157,28 @@ def join_parts(paths: list[Path], path: Path, key: str, count: str, each=None) -
 
     rows = write_parquet_parts(tables(), path)
     return {"rows": rows, "keys": keys, "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1]))}
+
+
+def whole_keys(batches, key: str):
+    """Arrow tables of consecutive ``batches`` (record batches of a file whose ``key`` rows are together) that
+    end where a key's rows end: each batch's last key waits for the next batch."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    carry = None
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        table = pa.concat_tables([carry, table]) if carry is not None else table
+        if not table.num_rows:
+            continue
+        keys = table[key].combine_chunks().cast(pa.string())  # (dictionary-encoded keys compare as strings)
+        other = np.flatnonzero(~pc.fill_null(pc.equal(keys, keys[-1]), False).to_numpy(zero_copy_only=False))
+        cut = other[-1] + 1 if len(other) else 0
+        if cut:
+            yield table.slice(0, cut)
+        carry = table.slice(cut)
+    if carry is not None and carry.num_rows:
+        yield carry
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

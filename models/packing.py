@@ -1,7 +1,7 @@
 """Lists laid out as packed-list bodies (``vidrec.recstore.codec``) with Arrow kernels: no per-row Python.
 
 ``encode_part`` turns rows of whole lists (key, rank, video_id, score, reason[, source]) into one body per
-key; ``whole_lists`` and ``grouped_parts`` cut a list file into such parts of about ``PART_ROWS`` rows, so
+key; ``grouped_parts`` (and ``models.io.whole_keys`` for a grouped file) cut a list file into such parts of about ``PART_ROWS`` rows, so
 publishing holds one part at a time, whatever the number of lists; ``encode_lists`` encodes a whole table.
 ``catalog_rows`` turns the catalog into the JSON rows of the ``video:`` keys. ``models.publish`` writes them.
 """
@@ -174,25 +174,6 @@ def grouped_parts(items: pa.Table, key: str, rows: int):
     cuts = np.unique(starts[at[at < len(starts)]])
     for a, b in zip(cuts, np.append(cuts[1:], len(codes))):
         yield items.slice(a, b - a)
-
-
-def whole_lists(batches, key: str):
-    """Tables of consecutive ``batches`` (record batches of a file whose keys are grouped) that end where a
-    key's rows end: each batch's last key waits for the next batch."""
-    carry = None
-    for batch in batches:
-        table = pa.Table.from_batches([batch])
-        table = pa.concat_tables([carry, table]) if carry is not None else table
-        if not table.num_rows:
-            continue
-        keys = _as_strings(table[key])
-        other = np.flatnonzero(~pc.fill_null(pc.equal(keys, keys[-1]), False).to_numpy(zero_copy_only=False))
-        cut = other[-1] + 1 if len(other) else 0
-        if cut:
-            yield table.slice(0, cut)
-        carry = table.slice(cut)
-    if carry is not None and carry.num_rows:
-        yield carry
 
 
 def encode_part(items: pa.Table, key: str, catalog: pa.Table, default_source: str | None) -> Encoded:

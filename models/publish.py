@@ -132,7 +132,7 @@ def _file_parts(path: Path, collection: str):
     otherwise the whole file, its rows put together by key first."""
     file, key = pq.ParquetFile(path), LISTS[collection][1]
     if packing.is_grouped(file.read(columns=[key])[key]):
-        tables = packing.whole_lists(file.iter_batches(batch_size=packing.PART_ROWS), key)
+        tables = io.whole_keys(file.iter_batches(batch_size=packing.PART_ROWS), key)
     else:
         tables = packing.grouped_parts(file.read(), key, packing.PART_ROWS)
     for table in tables:

@@ -113,25 +113,15 @@ def build_home(scored: pd.DataFrame, hist: History, rp: RerankParams, low: set) 
 
 def user_chunks(path, rows: int):
     """The candidates file in pieces of about ``rows`` rows, each holding whole users (the file is sorted by
-    user, as ``build_candidates`` writes it), read through Arrow a batch at a time."""
-    carry = None
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-        frame = batch.to_pandas()
-        frame = frame if carry is None else pd.concat([carry, frame], ignore_index=True)
+    user, as ``build_candidates`` writes it), read through Arrow a batch at a time (``io.whole_keys``)."""
+    last = None
+    for table in io.whole_keys(pq.ParquetFile(path).iter_batches(batch_size=rows), USER_ID):
+        frame = table.to_pandas()
         users = frame[USER_ID].to_numpy()
-        if len(users) > 1 and not (users[1:] >= users[:-1]).all():
+        if (last is not None and users[0] <= last) or not (users[1:] >= users[:-1]).all():
             raise RuntimeError(f"{path} is not sorted by {USER_ID}: run build_candidates again")
-        cut = int(np.searchsorted(users == users[-1], True))  # the last user's first row (sorted: one run)
-        carry = _rows(frame, cut, len(frame))
-        if cut:
-            yield _rows(frame, 0, cut)
-    if carry is not None and len(carry):
-        yield carry
-
-
-def _rows(frame: pd.DataFrame, start: int, stop: int) -> pd.DataFrame:
-    """Rows start:stop of ``frame`` indexed from 0, without copying them."""
-    return frame.iloc[start:stop].set_axis(pd.RangeIndex(stop - start), axis=0, copy=False)
+        last = users[-1]
+        yield frame
 
 
 def rank_home(settings: Settings, ds: str, hist: History, rp: RerankParams, params: RankParams) -> tuple:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from models.packing import encode_lists, is_grouped, whole_lists
+from models.io import whole_keys
+from models.packing import encode_lists, is_grouped
 from models.publish import build_catalog
 from vidrec.recstore import codec
 
@@ -53,7 +54,7 @@ def test_batches_of_a_grouped_file_come_back_as_whole_lists_in_file_order():
     items = _items(seed=1)
     grouped = items.sort_by([("user_id", "ascending"), ("rank", "ascending")])
     assert is_grouped(grouped["user_id"]) and not is_grouped(items["user_id"])
-    tables = list(whole_lists(grouped.to_batches(max_chunksize=4), "user_id"))
+    tables = list(whole_keys(grouped.to_batches(max_chunksize=4), "user_id"))
     assert len(tables) > 10 and pa.concat_tables(tables).equals(grouped)
     lasts = [t["user_id"][-1].as_py() for t in tables]
     firsts = [t["user_id"][0].as_py() for t in tables]
