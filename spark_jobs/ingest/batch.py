@@ -3,12 +3,14 @@
 Three steps, each safe to re-run for the same batch (Airflow runs them as separate tasks):
 
 - land (spark_jobs.ingest.landing): snapshot new files into a manifest, move malformed files aside;
-- validate: Spark reads the batch once and gives every row one outcome (spark_jobs.ingest.classify):
-  accepted, rejected (quarantined with the first rule it broke), duplicate (event id seen earlier in the
-  batch or already in the lake's partitions of the batch's days) or unfit (breaks the silver contract:
-  the step fails). One write per kind stages the rows split by outcome, accepted events together with
-  their interaction columns (spark_jobs.ingest.staging); the counts come from the staged files; Great
-  Expectations validates the rows that can fail plus a sample (spark_jobs.ingest.expectations);
+- validate: a job over the event ids alone stages the few that can be duplicates (repeated in the batch, or in
+  the lake's partitions of the batch's days); then Spark reads the batch once and gives every row one outcome
+  (spark_jobs.ingest.classify), shuffling only the rows of those ids: accepted, rejected (quarantined with
+  the first rule it broke), duplicate (event id seen earlier in the batch or already in the lake on the row's
+  day) or unfit (breaks the silver contract: the step fails). One write per kind stages the rows split by
+  outcome, accepted events together with their interaction columns (spark_jobs.ingest.staging); the counts
+  come from the staged files; Great Expectations validates the rows that can fail plus a sample
+  (spark_jobs.ingest.expectations);
 - commit: the staged parts are committed to Delta (MERGE for quarantine and catalog; appends for
   interactions and events, guarded by the batch id in the commit metadata), then the files are logged.
 
@@ -29,9 +31,10 @@ from pathlib import Path
 from spark_jobs import quality
 from spark_jobs.ingest import expectations, gx_process, landing
 from spark_jobs.ingest.classify import (ACCEPTED, DUPLICATE, REJECTED, UNFIT, classify, mark_outcomes, read_landed,
-                                        with_max_watch)
+                                        suspect_keys, with_max_watch)
 from spark_jobs.ingest.interactions import with_interaction_columns
-from spark_jobs.ingest.staging import QUARANTINE_DIR, outcome_dir, read_outcome, stage_quarantine, write_outcomes
+from spark_jobs.ingest.staging import (QUARANTINE_DIR, outcome_dir, read_outcome, read_keys, stage_keys,
+                                      stage_quarantine, write_outcomes)
 from spark_jobs.lake import BaseLake, open_lake
 from spark_jobs.session import build_spark
 from vidrec.settings import Settings
@@ -43,6 +46,8 @@ CATALOG = {"videos": (VIDEOS, VIDEO_FIELDS, quality.video_rules), "users": (USER
 KINDS = ("events", *CATALOG)
 STAGED_EVENT_COLUMNS = [*EVENTS.columns, "duration_ms", "watch_fraction", "weight"]
 BYTES_PER_TASK = 32 << 20  # landed bytes per shuffle task
+SUSPECTS = "suspects"  # the staged event ids that can be duplicates
+MOST_SUSPECTS = 200_000  # more (a replayed batch): the whole batch is shuffled, not split by suspect keys
 LAYOUT = 2  # validated.json's "layout": staged folders split by outcome (1: a folder per table)
 
 
@@ -104,11 +109,25 @@ def _landed_events(lake: BaseLake, files: list[dict]):
     return read_landed(lake.spark, files, EVENT_FIELDS).withColumn("ds", F.date_format(TS, "yyyy-MM-dd"))
 
 
-def _stage_catalog_and_days(lake: BaseLake, files: list[dict], bdir: Path) -> tuple[dict, list[str]]:
-    """Both catalog kinds staged, and the lake days to look duplicates up in: independent Spark jobs, submitted
-    side by side (the gaps between one's jobs, planning and round trips, are the others' work time)."""
+def _existing_events(lake: BaseLake, dates: list[str]):
+    return lake.read(EVENTS, partitions={"ds": dates}).select("event_id", "ds")
+
+
+def _stage_suspects(lake: BaseLake, files: list[dict], bdir: Path) -> list[str]:
+    """Stage the event ids that can be duplicates (classify.suspect_keys) in a job over the keys alone; returns
+    the lake days they were looked up in."""
+    files = _of_kind(files, "events")
+    dates = _lookup_days(lake, files)
+    stage_keys(suspect_keys(_landed_events(lake, files), "event_id", _existing_events(lake, dates)), bdir / SUSPECTS)
+    return dates
+
+
+def _stage_catalog_and_suspects(lake: BaseLake, files: list[dict], bdir: Path) -> tuple[dict, list[str]]:
+    """Both catalog kinds staged, and the event ids that can be duplicates with the lake days to look them up in:
+    independent Spark jobs, submitted side by side (the gaps between one's jobs, planning and round trips, are
+    the others' work time)."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        days = pool.submit(_lookup_days, lake, _of_kind(files, "events"))
+        days = pool.submit(_stage_suspects, lake, files, bdir)
         users = pool.submit(_stage_catalog, lake, files, "users", bdir)
         catalog = {"videos": _stage_catalog(lake, files, "videos", bdir), "users": users.result()}
         return catalog, days.result()
@@ -117,15 +136,16 @@ def _stage_catalog_and_days(lake: BaseLake, files: list[dict], bdir: Path) -> tu
 def _stage_events(lake: BaseLake, settings: Settings, files: list[dict], rules: list[quality.Rule], bdir: Path,
                   dates: list[str]) -> dict[str, int]:
     """Classify, deduplicate (in the batch, and against the lake's ``dates``) and stage the batch's events in
-    one write; rows per outcome."""
+    one write; rows per outcome. Only the rows of the staged suspect keys are shuffled (unless they are many)."""
     files = _of_kind(files, "events")
     cols = ["video_id", "duration_ms"]
     known = lake.read(VIDEOS).select(*cols).unionByName(
         read_outcome(lake.spark, bdir / "videos", ACCEPTED, VIDEOS.schema).select(*cols))
     events = _landed_events(lake, files).join(known.dropDuplicates(["video_id"]), "video_id", "left")
-    existing = lake.read(EVENTS, partitions={"ds": dates}).select("event_id", "ds")
-    rows = mark_outcomes(with_interaction_columns(classify(with_max_watch(events, settings.max_watch_ratio), rules)),
-                         "event_id", existing=existing, partitions=shuffle_partitions(settings, files),
+    rows = with_interaction_columns(classify(with_max_watch(events, settings.max_watch_ratio), rules))
+    suspects = read_keys(lake.spark, bdir / SUSPECTS, "event_id", most=MOST_SUSPECTS)
+    rows = mark_outcomes(rows, "event_id", existing=_existing_events(lake, dates), suspects=suspects,
+                         partitions=shuffle_partitions(settings, files),
                          unfit_rules=quality.interaction_rules(settings))
     return write_outcomes(rows, STAGED_EVENT_COLUMNS, bdir / "events")
 
@@ -146,11 +166,11 @@ def validate(settings: Settings, batch_id: str, lake: BaseLake | None = None) ->
     manifest = landing.load_manifest(settings, batch_id)
     gx_process.start(settings.gx_socket)  # the GX server, or a helper that imports GX while Spark works
     lake, at = lake or _spark_lake(settings), dt.datetime.fromisoformat(manifest["landed_at"])
-    for part in (QUARANTINE_DIR, *KINDS, "interactions"):
+    for part in (QUARANTINE_DIR, SUSPECTS, *KINDS, "interactions"):
         shutil.rmtree(bdir / part, ignore_errors=True)
     files, rules = manifest["files"], quality.event_rules(settings, at)
-    with _phase("catalog and days"):
-        catalog, dates = _stage_catalog_and_days(lake, files, bdir)
+    with _phase("catalog and suspect keys"):
+        catalog, dates = _stage_catalog_and_suspects(lake, files, bdir)
     with _phase("events"):
         counts = _stage_events(lake, settings, files, rules, bdir, dates)
     with _phase("quarantine"):
@@ -208,7 +228,7 @@ def commit(settings: Settings, batch_id: str, lake: BaseLake | None = None) -> d
                                 "reasons", "catalog")}
     result["written"] = written
     done.write_text(json.dumps(result, indent=1))
-    for part in (QUARANTINE_DIR, *KINDS, "interactions"):
+    for part in (QUARANTINE_DIR, SUSPECTS, *KINDS, "interactions"):
         shutil.rmtree(bdir / part, ignore_errors=True)
     return result
 
@@ -254,4 +274,5 @@ def run_step(settings: Settings, step: str = "all", *, paths: list[Path] | None 
     gx_process.start(settings.gx_socket)  # before Spark starts: a helper's GX import overlaps the JVM's start
     lake = _spark_lake(settings)
     validate(settings, batch_id, lake)
-    return commit(settings, batch_id, lake)
+    with _phase("commit"):
+        return commit(settings, batch_id, lake)

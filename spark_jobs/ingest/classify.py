@@ -20,7 +20,7 @@ from vidrec.tables import DS
 CORRUPT, SOURCE, ROW, REASON, OUTCOME = "_corrupt", "_source_file", "_row", "_reason", "outcome"
 ACCEPTED, DUPLICATE, REJECTED, UNFIT = "accepted", "duplicate", "rejected", "unfit"
 OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, UNFIT)
-_GROUP, _NTH, _LAKE_DAYS = "_group", "_nth", "_lake_days"
+_GROUP, _NTH, _LAKE_DAYS, _SEEN = "_group", "_nth", "_lake_days", "_seen"
 
 
 def read_landed(spark, files: list[dict], ddl: str):
@@ -58,12 +58,48 @@ def with_max_watch(df, max_watch_ratio: float):
     return df.withColumn(quality.MAX_WATCH_MS, F.col("duration_ms") * F.lit(max_watch_ratio))
 
 
-def mark_outcomes(df, key: str, *, partitions: int, existing=None, unfit_rules: list[quality.Rule] | None = None):
+def suspect_keys(rows, key: str, existing=None):
+    """The keys that can make a row a duplicate at all: held by more than one row of the batch, or already in
+    the lake (``existing``: the lake's rows of the batch's days). Keys only: a narrow shuffle and no sort, so the
+    whole batch need not be shuffled when (as usual) few or no rows share a key. A key may be listed twice."""
+    from pyspark.sql import functions as F
+
+    keys = rows.select(key).where(F.col(key).isNotNull())
+    repeated = keys.groupBy(key).count().where(F.col("count") > 1).select(key)
+    return repeated if existing is None else repeated.unionByName(keys.join(existing.select(key), key, "left_semi"))
+
+
+def mark_outcomes(df, key: str, *, partitions: int, existing=None, unfit_rules: list[quality.Rule] | None = None,
+                  suspects=None):
     """Add ``outcome`` to a classified frame (see the module docstring).
 
-    One shuffle of the batch (``partitions`` tasks, by key) serves both the in-batch deduplication (a window)
-    and the lookup in the lake: ``existing`` holds the lake's (key, ds) pairs, or None; a row is in the lake
-    when its key is there with the row's ds. ``unfit_rules``: the silver contract, on the frame's own columns.
+    ``existing`` holds the lake's (key, ds) pairs, or None; a row is in the lake when its key is there with the
+    row's ds. ``unfit_rules``: the silver contract, on the frame's own columns. ``suspects``: the keys that can be
+    duplicates (suspect_keys), few enough to be sent to every task; only their rows go through the shuffle of
+    ``_seen``, every other row is decided where it is read. None: every key is a suspect.
+    """
+    from pyspark.sql import functions as F
+
+    if suspects is None:
+        seen = _seen(df, key, partitions, existing)
+    else:
+        suspects = F.broadcast(suspects)
+        lake = existing.join(suspects, key, "left_semi") if existing is not None else None
+        seen = (df.join(suspects, key, "left_anti").withColumn(_SEEN, F.lit(False))
+                .unionByName(_seen(df.join(suspects, key, "left_semi"), key, partitions, lake)))
+    unfit = quality.first_failed_rule(unfit_rules).isNotNull() if unfit_rules else F.lit(False)
+    outcome = (F.when(F.col(REASON).isNotNull(), F.lit(REJECTED))
+               .when(F.col(_SEEN), F.lit(DUPLICATE))
+               .when(unfit, F.lit(UNFIT))
+               .otherwise(F.lit(ACCEPTED)))
+    return seen.withColumn(OUTCOME, outcome).drop(_SEEN)
+
+
+def _seen(df, key: str, partitions: int, existing=None):
+    """Add ``_seen``: an earlier clean row of the batch has the row's key, or the lake has it on the row's day.
+
+    One shuffle (``partitions`` tasks, by key) serves both the in-batch deduplication (a window) and the lookup
+    in the lake (``existing``, or None), which joins co-partitioned with the window: only the lake side moves.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -77,14 +113,9 @@ def mark_outcomes(df, key: str, *, partitions: int, existing=None, unfit_rules: 
     if existing is not None:
         lake = (existing.select(F.col(key).alias(_GROUP), DS).repartition(partitions, _GROUP)
                 .groupBy(_GROUP).agg(F.collect_set(DS).alias(_LAKE_DAYS)))
-        df = df.join(lake, _GROUP, "left")  # co-partitioned with the window: only the lake side moves
+        df = df.join(lake, _GROUP, "left")
         in_lake = F.coalesce(F.array_contains(F.col(_LAKE_DAYS), F.col(DS)), F.lit(False))
-    unfit = quality.first_failed_rule(unfit_rules).isNotNull() if unfit_rules else F.lit(False)
-    outcome = (F.when(F.col(REASON).isNotNull(), F.lit(REJECTED))
-               .when((F.col(_NTH) > 1) | in_lake, F.lit(DUPLICATE))
-               .when(unfit, F.lit(UNFIT))
-               .otherwise(F.lit(ACCEPTED)))
-    return df.withColumn(OUTCOME, outcome).drop(_GROUP, _NTH, _LAKE_DAYS)
+    return df.withColumn(_SEEN, (F.col(_NTH) > 1) | in_lake).drop(_GROUP, _NTH, _LAKE_DAYS)
 
 
 def staged_columns(df, columns: list[str]):

@@ -50,10 +50,24 @@ def _witnesses(bad, rules: list[quality.Rule], failed: dict[str, int]):
 
 def _sample(root: Path, ddl: str):
     """The first SAMPLE_ROWS accepted rows, read from the staged files (no Spark job)."""
-    import pyarrow.dataset as pds
+    import pyarrow as pa
 
-    folder, schema = outcome_dir(root, ACCEPTED), arrow_schema(ddl)
-    return pds.dataset(str(folder), schema=schema).head(SAMPLE_ROWS) if folder.exists() else schema.empty_table()
+    schema, parts, rows = arrow_schema(ddl), [], 0
+    for batch in _batches(outcome_dir(root, ACCEPTED), schema.names):
+        parts.append(pa.Table.from_batches([batch]).cast(schema))
+        rows += batch.num_rows
+        if rows >= SAMPLE_ROWS:
+            break
+    return pa.concat_tables(parts).slice(0, SAMPLE_ROWS) if parts else schema.empty_table()
+
+
+def _batches(folder: Path, columns: list[str]):
+    """The folder's rows batch by batch, decoded only as far as they are taken (a dataset's head decodes whole
+    row groups, in parallel, to keep a few rows)."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(folder.glob("*.parquet")):
+        yield from pq.ParquetFile(path).iter_batches(SAMPLE_ROWS, columns=columns, use_threads=False)
 
 
 def _frame(tables, ddl: str):

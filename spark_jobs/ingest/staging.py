@@ -47,6 +47,24 @@ def read_outcome(spark, root: Path, outcome: str, ddl: str):
     return spark.read.schema(ddl).parquet(str(folder))
 
 
+def stage_keys(keys, root: Path) -> None:
+    """Write a frame of keys (one Spark job), for read_keys."""
+    keys.write.mode("overwrite").parquet(str(root))
+
+
+def read_keys(spark, root: Path, key: str, most: int):
+    """Keys staged by stage_keys: None when there are more than ``most``, else a frame, empty when there are none
+    (Spark's optimizer then removes it from the plan: joins with it are decided without reading anything)."""
+    import pyarrow.dataset as pds
+
+    keys = pds.dataset(str(root), format="parquet").count_rows() if root.exists() else 0
+    if keys > most:
+        return None
+    if keys:
+        return spark.read.schema(f"{key} string").parquet(str(root))
+    return spark.createDataFrame([], f"{key} string").limit(0)  # limit 0: known to be empty when planned
+
+
 def rejected_ddl(fields_ddl: str, *extra: str) -> str:
     """The schema of staged rejected rows: the fields (plus ``extra`` columns) and the bookkeeping columns."""
     return ", ".join([fields_ddl, *extra, f"{CORRUPT} string, {SOURCE} string, {REASON} string"])
