@@ -76,7 +76,8 @@ def mark_outcomes(df, key: str, *, partitions: int, existing=None, unfit_rules: 
     ``existing`` holds the lake's (key, ds) pairs, or None; a row is in the lake when its key is there with the
     row's ds. ``unfit_rules``: the silver contract, on the frame's own columns. ``suspects``: the keys that can be
     duplicates (suspect_keys), few enough to be sent to every task; only their rows go through the shuffle of
-    ``_seen``, every other row is decided where it is read. None: every key is a suspect.
+    ``_seen``, every other row is decided where it is read (with suspects, the batch is read once for each
+    part; with none, Spark drops the second part when it plans). None: every key is a suspect.
     """
     from pyspark.sql import functions as F
 
