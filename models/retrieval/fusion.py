@@ -92,7 +92,6 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pd.factorize(values, sort=True)
 
 
-
 def _fuse_keys(starts, by_key, src, item, score, n_sources, per_key, n_items):
     """Per key (rows ``by_key[starts[k]:starts[k + 1]]``): the best row of each (source, item), its rank in
     the source's list (score descending, then item), reciprocal-rank fusion per item, and the ``per_key``

@@ -4,7 +4,7 @@ Three steps, each safe to re-run for the same batch (Airflow runs them as separa
 
 - land (spark_jobs.ingest.landing): snapshot new files into a manifest, move malformed files aside;
 - validate: a job over the event ids alone stages the few that can be duplicates (repeated in the batch, or in
-  the lake's partitions of the batch's days); then Spark reads the batch once and gives every row one outcome
+  the lake's partitions of the batch's days); then one Spark job gives every row one outcome
   (spark_jobs.ingest.classify), shuffling only the rows of those ids: accepted, rejected (quarantined with
   the first rule it broke), duplicate (event id seen earlier in the batch or already in the lake on the row's
   day) or unfit (breaks the silver contract: the step fails). One write per kind stages the rows split by
