@@ -14,7 +14,7 @@ from models.evaluation.lake_tuning import LakeTuningParams
 from models.retrieval.als import AlsParams
 
 DS = "2026-11-07"
-FAST = LakeTuningParams(lookback_days=30, valid_days=2, trials=1, changes=20, max_users=1000)
+FAST = LakeTuningParams(lookback_days=30, valid_days=2, trials=3, changes=20, max_users=1000)
 
 
 def worse_file(path):
