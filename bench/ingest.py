@@ -1,22 +1,26 @@
 """Benchmark: ingest N synthetic events end to end: events/s, seconds, peak memory, against a baseline revision.
 
     .venv/bin/python bench/ingest.py [--events 1000000] [--format parquet|jsonl] [--baseline REV]
-                                     [--code tree|REV] [--connect] [--warmup 3] [--rounds 1] [--keep DIR]
+                                     [--code tree|REV] [--no-connect] [--warmup 3] [--rounds 1] [--keep DIR]
 
 Generates N seeded events once, then runs the real `vidrec ingest` command in a child process on a fresh
-lake (Spark start-up included, as an hourly Airflow task pays it), then a forced replay of the same files
-into that lake (every event is then a duplicate). Variants, interleaved in each round (the order turns):
+lake, then a forced replay of the same files into that lake (every event is then a duplicate). Variants,
+interleaved in each round (the order turns):
 
-- ``current``: this working tree (``--code tree``, the default) or a commit;
-- ``baseline``: with ``--baseline REV``, that commit exported with `git archive` (bench/pipeline.py's checkout);
-- ``connect``: with ``--connect``, the current code with the long-lived services of `vidrec services up`: a
-  Spark Connect server (VIDREC_SPARK_REMOTE) and the Great Expectations server (VIDREC_GX_SOCKET), started
-  once before the rounds and warmed up by ``--warmup`` untimed ingests (3).
+- ``connect``: the deployment `vidrec services up` and `make airflow` make (VIDREC_SPARK_REMOTE=auto): the
+  ingest attaches to the long-lived Spark Connect server and sends its frames to the Great Expectations server,
+  both started once before the rounds and warmed up by ``--warmup`` untimed ingests (3), as servers that have
+  run for a while are; ``--no-connect`` leaves it out;
+- ``in_process``: the same code with VIDREC_SPARK_REMOTE="" and no GX server: each ingest starts its own Spark
+  JVM and GX helper (the reference);
+- ``baseline``: with ``--baseline REV``, that commit exported with `git archive` (bench/pipeline.py's checkout),
+  in-process.
 
 Per run: wall seconds, events/s, peak RSS of the process tree (vidrec + its Spark JVM; for ``connect`` the
 servers' RSS is reported apart, and their CPU seconds during the run are added to the run's), CPU seconds of the tree, the machine's mean load, the counts, and a check
 that nothing was lost (read = accepted + quarantined + duplicates; the replay accepts nothing). The last line
-is one JSON object: per variant the median run, and each variant's events/s as a ratio to the baseline's.
+is one JSON object: the deployment's events/s (``events_per_s``: connect's median, else in_process's), per
+variant the median run, and each variant's events/s as a ratio to in_process's (and to the baseline's).
 """
 
 from __future__ import annotations
@@ -111,7 +115,8 @@ def servers_cpu_s(info: dict | None) -> float:
 
 
 def summarize(runs: list[dict], connect: dict | None) -> dict:
-    """Per variant the median run (by ingest seconds); each variant's events/s relative to the baseline's."""
+    """Per variant the median run (by ingest seconds); each variant's events/s relative to in_process's and the
+    baseline's."""
     out = {}
     for name in dict.fromkeys(r["variant"] for r in runs):
         mine = sorted((r for r in runs if r["variant"] == name), key=lambda r: r["ingest_s"])
@@ -120,10 +125,11 @@ def summarize(runs: list[dict], connect: dict | None) -> dict:
         out[name].pop("variant")
     if connect:
         out["connect"]["server_rss_mb"] = connect["rss_mb"]
-    if "baseline" in out:
-        base = statistics.median(r["events_per_s"] for r in runs if r["variant"] == "baseline")
-        for name in out:
-            out[name]["vs_baseline"] = round(out[name]["events_per_s"] / base, 2)
+    for ref in ("in_process", "baseline"):
+        if ref in out:
+            base = statistics.median(r["events_per_s"] for r in runs if r["variant"] == ref)
+            for name in out:
+                out[name][f"vs_{ref}"] = round(out[name]["events_per_s"] / base, 2)
     return out
 
 
@@ -133,9 +139,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
     ap.add_argument("--code", default="tree", help="the current code: `tree` (this working tree) or a commit")
     ap.add_argument("--baseline", metavar="REV", help="also run this commit (git archive), for the ratio")
-    ap.add_argument("--connect", action="store_true", help="also run attached to a warm Spark Connect server")
+    ap.add_argument("--no-connect", dest="connect", action="store_false",
+                    help="leave out the deployment's warm Spark Connect and GX servers (in-process runs only)")
     ap.add_argument("--rounds", type=int, default=1, help="runs per variant, interleaved (median reported)")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed ingests on the servers of --connect first")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed ingests on the new servers first")
     ap.add_argument("--keep", help="work in this folder and keep it (default: a temp folder, removed)")
     return ap.parse_args(argv)
 
@@ -151,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {a.events} events ({a.format}) in {time.perf_counter() - started:.1f} s; "
               f"{os.cpu_count()} cores; work dir {work}", flush=True)
         code, version = checkout(a.code, work / "code-current")
-        variants = [("current", code, {})]
+        in_process = {"VIDREC_SPARK_REMOTE": ""}
+        variants = [("in_process", code, in_process)]
         if a.baseline:
             base, base_version = checkout(a.baseline, work / "code-baseline")
-            variants.append(("baseline", base, {}))
+            variants.append(("baseline", base, in_process))
         connect = server = None
         try:
             if a.connect:
@@ -171,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if server is not None:
                 services.down(server)
+    summary = summarize(runs, connect)
     result = {"events": a.events, "format": a.format, "cores": os.cpu_count(), "code": version,
-              "baseline": base_version if a.baseline else None, "variants": summarize(runs, connect)}
+              "events_per_s": summary["connect" if a.connect else "in_process"]["events_per_s"],
+              "baseline": base_version if a.baseline else None, "variants": summary}
     print(json.dumps(result))
     return 0
 

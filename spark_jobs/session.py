@@ -1,18 +1,50 @@
 """build_spark(settings): the only SparkSession.builder call in the project.
 
-By default Spark runs in the job's own process (``VIDREC_SPARK_MASTER``: local[2], spark://..., yarn), and
-each job pays the JVM's start and warm-up. With ``VIDREC_SPARK_REMOTE=sc://host:port`` the job attaches to
-a long-lived Spark Connect server instead (``connect_server_command`` starts one; ``vidrec services up``
-does it for a loopback URL), whose JVM is started and warm already.
+A job attaches to a long-lived Spark Connect server whose JVM is started and warm already
+(``connect_server_command`` starts one; ``vidrec services up`` does it for a loopback URL), or runs Spark in its
+own process (``VIDREC_SPARK_MASTER``: local[2], spark://..., yarn) and pays the JVM's start and warm-up.
+``VIDREC_SPARK_REMOTE`` decides: ``sc://host:port``, always that server; empty, always in-process; ``auto`` (the
+default), the loopback server of `vidrec services up` (``AUTO_URL``) when one listens there, else in-process.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+from urllib.parse import urlparse
 
 from vidrec.settings import Settings
 
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+AUTO, AUTO_URL = "auto", "sc://127.0.0.1:15002"  # 15002: Spark Connect's own default port
+log = logging.getLogger("vidrec.spark")
+
+
+def connect_url(settings: Settings) -> str:
+    """The Spark Connect server the settings name (``auto``: the one `vidrec services up` starts), or ""."""
+    return AUTO_URL if settings.spark_remote == AUTO else settings.spark_remote
+
+
+def connect_endpoint(url: str) -> tuple[str, int]:
+    parsed = urlparse(url.replace("sc://", "http://", 1))
+    return parsed.hostname or "127.0.0.1", parsed.port or 15002
+
+
+def listening(url: str, timeout_s: float = 0.3) -> bool:
+    try:
+        with socket.create_connection(connect_endpoint(url), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def remote_for_jobs(settings: Settings) -> str:
+    """The Spark Connect URL a job attaches to, or "" to start Spark in-process (``auto`` with no server up)."""
+    url = connect_url(settings)
+    if settings.spark_remote == AUTO and not listening(url):
+        return ""
+    return url
 
 
 def sql_conf(settings: Settings) -> dict[str, str]:
@@ -42,15 +74,17 @@ SHORT_LIVED_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def build_spark(settings: Settings, app_name: str = "vidrec", *, short_lived: bool = False):
-    """One session per process, reused: in-process Spark, or a session on the Connect server of spark_remote.
+    """One session per process, reused: a session on the Connect server of ``remote_for_jobs``, or in-process.
 
     ``short_lived``: the job is short (the ingest), so a driver JVM started here compiles with C1 only (set as
     spark.driver.defaultJavaOptions, which spark.driver.extraJavaOptions still extends). An existing session
     is reused as it is."""
     from pyspark.sql import SparkSession
 
-    if settings.spark_remote:
-        builder = SparkSession.builder.remote(settings.spark_remote)
+    remote = remote_for_jobs(settings)
+    log.info("Spark: %s", f"the Connect server at {remote}" if remote else f"in-process ({settings.spark_master})")
+    if remote:
+        builder = SparkSession.builder.remote(remote)
         for key, value in sql_conf(settings).items():
             builder = builder.config(key, value)
         return builder.getOrCreate()

@@ -23,19 +23,20 @@ DATASETS = SHARED / "datasets"
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("VIDREC_SPARK_REMOTE", "")  # Spark in each test's own process unless a test names a server
 logging.getLogger("py4j").setLevel(logging.WARNING)  # its INFO line at interpreter exit hits a closed stream
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", spark_shuffle_partitions=2, spark_driver_memory="1g")
+    return Settings(data_dir=tmp_path / "var", spark_shuffle_partitions=2, spark_driver_memory="1g", spark_remote="")
 
 
 @pytest.fixture(scope="session")
 def spark():
     from spark_jobs.session import build_spark
 
-    session = build_spark(Settings(spark_shuffle_partitions=2, spark_driver_memory="1g"))
+    session = build_spark(Settings(spark_shuffle_partitions=2, spark_driver_memory="1g", spark_remote=""))
     yield session
     session.stop()
 

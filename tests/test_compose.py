@@ -175,11 +175,13 @@ def spark_problems(doc: dict) -> list[str]:
         out += [f"{w}: registers with {[a for a in c if a.startswith('spark://')]}, not {url.geturl()}"
                 for w, c in workers.items() if url.geturl() not in c]
     scheduler = next((n for n, c in airflow_services(doc).items() if c == "scheduler"), None)
-    if scheduler and doc["x-airflow-env"].get("AIRFLOW__CORE__EXECUTOR") == "LocalExecutor":
-        e = env(services[scheduler])  # it runs the tasks: the Spark driver, which executors call back
-        if not (e.get("SPARK_LOCAL_IP") == e.get("SPARK_LOCAL_HOSTNAME") == scheduler):
-            out.append(f"{scheduler}: the Spark driver must listen on and advertise its service name, not loopback")
-    for worker in workers:
+    local = scheduler and doc["x-airflow-env"].get("AIRFLOW__CORE__EXECUTOR") == "LocalExecutor"
+    for driver in [scheduler] * bool(local) + sorted(connect_servers(doc)):  # drivers the executors call back
+        e = env(services[driver])  # (LocalExecutor: the scheduler runs the tasks, each its own driver without Connect)
+        if not (e.get("SPARK_LOCAL_IP") == e.get("SPARK_LOCAL_HOSTNAME") == driver):
+            out.append(f"{driver}: the Spark driver must listen on and advertise its service name, not loopback")
+    out += connect_problems(doc)
+    for worker in [*workers, *connect_servers(doc)]:  # the executors and the Connect server's driver
         for path_var in ("VIDREC_LAKE_ROOT", "VIDREC_DATA_DIR"):
             if scheduler is None:
                 break
@@ -187,6 +189,19 @@ def spark_problems(doc: dict) -> list[str]:
             if path is None or mounts(services[scheduler]).get(path) != mounts(services[worker]).get(path):
                 out.append(f"{worker}: does not mount the volume of {path_var}={path} as {scheduler} does")
     return out
+
+
+def connect_servers(doc: dict) -> set[str]:
+    return {n for n, s in doc["services"].items() if command(s)[:3] == ["vidrec", "services", "connect-server"]}
+
+
+def connect_problems(doc: dict) -> list[str]:
+    """VIDREC_SPARK_REMOTE names the service running `vidrec services connect-server` (which binds that URL's
+    port)."""
+    services, servers = doc["services"], connect_servers(doc)
+    urls = {n: env(s)["VIDREC_SPARK_REMOTE"] for n, s in services.items() if env(s).get("VIDREC_SPARK_REMOTE")}
+    return [f"{n}: VIDREC_SPARK_REMOTE {url} is not a connect-server service on that port" for n, url in urls.items()
+            if url != "auto" and (urlparse(url).hostname not in servers or urls.get(urlparse(url).hostname) != url)]
 
 
 def redis_problems(doc: dict) -> list[str]:
@@ -220,7 +235,7 @@ def test_the_compose_file_names_only_real_services_volumes_and_settings():
 def test_the_stack_has_the_cluster_shape():
     doc = load()
     assert set(airflow_services(doc).values()) == AIRFLOW_COMMANDS
-    assert {"postgres", "redis", "spark-master", "spark-worker", "api"} <= set(doc["services"])
+    assert {"postgres", "redis", "spark-master", "spark-worker", "spark-connect", "api"} <= set(doc["services"])
     assert "standalone" not in airflow_services(doc).values()
 
 
@@ -247,6 +262,13 @@ def _break(doc: dict, how: str) -> dict:
         s["spark-worker"]["volumes"] = ["data:/data"]
     elif how == "driver":
         s["airflow-scheduler"]["environment"] = {**s["airflow-scheduler"]["environment"], "SPARK_LOCAL_IP": "127.0.0.1"}
+    elif how == "remote":
+        s["airflow-scheduler"]["environment"] = {**s["airflow-scheduler"]["environment"],
+                                                 "VIDREC_SPARK_REMOTE": "sc://spark-connect:15003"}
+    elif how == "connect-lake":
+        s["spark-connect"]["volumes"] = ["data:/data"]
+    elif how == "connect-ip":
+        s["spark-connect"]["environment"] = {**s["spark-connect"]["environment"], "SPARK_LOCAL_IP": "127.0.0.1"}
     elif how == "folder":
         s["api"]["volumes"] = ["data:/srv/data"]
     elif how == "image":
@@ -265,6 +287,9 @@ def _break(doc: dict, how: str) -> dict:
     ("worker-lake", "spark-worker: does not mount the volume of VIDREC_LAKE_ROOT"),
     ("image", "spark-master: neither image nor build"),
     ("driver", "airflow-scheduler: the Spark driver must listen on and advertise its service name"),
+    ("remote", "airflow-scheduler: VIDREC_SPARK_REMOTE sc://spark-connect:15003 is not a connect-server service"),
+    ("connect-lake", "spark-connect: does not mount the volume of VIDREC_LAKE_ROOT"),
+    ("connect-ip", "spark-connect: the Spark driver must listen on and advertise its service name"),
     ("folder", "api: volume data is mounted on /srv/data, which the Dockerfile does not create"),
 ])
 def test_each_check_fires_on_a_broken_copy(how, expected):

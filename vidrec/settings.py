@@ -43,8 +43,9 @@ class Settings:
     spark_master: str = field(default="local[2]", metadata={"help": "Spark master (local[2], spark://..., yarn)"})
     spark_shuffle_partitions: int = field(default=4, metadata={"help": "spark.sql.shuffle.partitions"})
     spark_driver_memory: str = field(default="2g", metadata={"help": "spark.driver.memory"})
-    spark_remote: str = field(default="", metadata={
-        "help": "Spark Connect URL (sc://host:port) of a long-lived Spark the jobs attach to (empty: in-process)"})
+    spark_remote: str = field(default="auto", metadata={
+        "help": "Spark Connect URL (sc://host:port) of a long-lived Spark the jobs attach to; auto: the server of "
+                "`vidrec services up` (sc://127.0.0.1:15002) when it runs, else in-process; empty: in-process"})
     gx_socket: Path = field(default=Path(""), metadata={
         "help": "Unix socket of the long-lived Great Expectations server of `vidrec services up` that ingest "
                 "sends its frames to (data_dir/run/gx.sock; none listening: a helper process per ingest)"})

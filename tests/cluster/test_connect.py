@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from spark_jobs import session
 from spark_jobs.ingest import batch, landing
 from vidrec.ops import services
 from vidrec.settings import Settings
@@ -50,18 +51,22 @@ def rows(settings: Settings, name: str) -> list[str]:
     return sorted(json.dumps(r, default=str, sort_keys=True) for r in table.to_pylist())
 
 
-def test_ingest_attached_to_spark_connect_matches_local_mode(tmp_path, spark):
+def test_ingest_attached_to_spark_connect_matches_local_mode(tmp_path, spark, monkeypatch):
     landing_dir = tmp_path / "landing"
     synthetic_events.generate(landing_dir, events=5_000, seed=5, days=3, start="2026-11-01")
     dirty(landing_dir)
     local, remote = (Settings(data_dir=tmp_path / side, landing_dir=landing_dir, spark_shuffle_partitions=2,
                               spark_driver_memory="1g", spark_remote=url)
                      for side, url in (("local", ""), ("remote", f"sc://127.0.0.1:{services.free_port()}")))
+    auto = local.replace(spark_remote=session.AUTO)  # the default: this server when it listens, else in-process
+    monkeypatch.setattr(session, "AUTO_URL", remote.spark_remote)
+    assert session.remote_for_jobs(auto) == ""
     landing.land(local, None, BATCH)
     (landing.batch_dir(remote, BATCH)).mkdir(parents=True)
     shutil.copy(landing.batch_dir(local, BATCH) / "manifest.json", landing.batch_dir(remote, BATCH) / "manifest.json")
     try:
         assert services.spark_connect_up(remote)["started"]
+        assert session.remote_for_jobs(auto) == remote.spark_remote
         local_out = batch.run_step(local, "all", batch_id=BATCH)
         done = subprocess.run([sys.executable, "-c", CHILD % BATCH], env=services.child_env(remote),
                               capture_output=True, text=True, timeout=600)
@@ -69,6 +74,7 @@ def test_ingest_attached_to_spark_connect_matches_local_mode(tmp_path, spark):
         remote_out = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         services.down(remote)
+    assert services.wait_until(lambda: session.remote_for_jobs(auto) == "", 30)
     assert remote_out.pop("session") == "pyspark.sql.connect.session"
     assert remote_out == local_out
     assert (local_out["read"], local_out["quarantined"], local_out["duplicates"]) == (5_004, 3, 1)

@@ -153,10 +153,12 @@ def _run(cmd: list[str], env: Mapping[str, str], timeout: float | None, out=None
 
 
 def start_ui(settings: Settings, wait_s: float = 180.0) -> dict:
-    """`airflow standalone` in the background (API server + UI, scheduler, DAG processor, triggerer).
+    """`airflow standalone` in the background (API server + UI, scheduler, DAG processor, triggerer), after the
+    services its tasks use (`vidrec services up`: redis-server, the warm Spark Connect server, the GX server).
 
     Returns the address and the admin login that Airflow's simple auth manager generated.
     """
+    started = services.up(settings)
     env = airflow_env(settings)
     if ensure_db(settings, env):
         raise RuntimeError("airflow db migrate failed")
@@ -167,7 +169,8 @@ def start_ui(settings: Settings, wait_s: float = 180.0) -> dict:
         raise RuntimeError(f"Airflow did not answer on {url} within {wait_s:g} s; see {settings.data_dir}/run")
     passwords = Path(settings.airflow_home) / "simple_auth_manager_passwords.json.generated"
     login = json.loads(passwords.read_text()) if passwords.exists() else {}
-    return {"airflow": url, "login": login, "log": str(Path(settings.data_dir) / "run" / "airflow.log")}
+    return {"airflow": url, "login": login, "log": str(Path(settings.data_dir) / "run" / "airflow.log"),
+            "services": started}
 
 
 def _answers(url: str) -> bool:

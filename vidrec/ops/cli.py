@@ -142,7 +142,7 @@ def cmd_services(s: Settings, a) -> int:
     if a.action == "airflow":
         result = airflow_env.start_ui(s)
     else:
-        result = getattr(services, a.action)(s)
+        result = getattr(services, a.action.replace("-", "_"))(s)
     _print_json(result)
     return 0 if a.action != "status" or result.get("redis") == "running" else 1
 
@@ -247,8 +247,10 @@ def _add_data_commands(sub) -> None:
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=cmd_lake)
     q = sub.add_parser("services", help="the local services: redis-server, Spark Connect, the GX server")
-    q.add_argument("action", choices=["up", "down", "status", "airflow"],
-                   help="up: redis-server, Spark Connect (a loopback VIDREC_SPARK_REMOTE), the GX server; airflow: the Airflow UI and scheduler; down: stop all of them")
+    q.add_argument("action", choices=["up", "down", "status", "airflow", "connect-server"],
+                   help="up: redis-server, Spark Connect (a loopback or auto VIDREC_SPARK_REMOTE), the GX server; "
+                        "airflow: those, then the Airflow UI and scheduler; down: stop all of them; connect-server: "
+                        "the Spark Connect server of VIDREC_SPARK_REMOTE in the foreground on all interfaces")
     q.set_defaults(func=cmd_services)
     q = sub.add_parser("generate", help="write a seeded synthetic catalog and event stream as landing files")
     q.add_argument("--events", type=int, default=100_000, help="number of events (10k to 50M)")

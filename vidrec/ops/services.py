@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
+from spark_jobs import session
 from vidrec.settings import Settings
 
 
@@ -141,33 +142,31 @@ def redis_up(settings: Settings) -> dict:
     return {"redis": "running", "url": settings.redis_url, "started": True, "pid": proc.pid}
 
 
-def _spark_connect_endpoint(settings: Settings) -> tuple[str, int]:
-    url = urlparse(settings.spark_remote.replace("sc://", "http://", 1))
-    return url.hostname or "127.0.0.1", url.port or 15002
-
-
-def _listening(host: str, port: int) -> bool:
-    with socket.create_connection((host, port), timeout=0.2):
-        return True
-
-
 def spark_connect_up(settings: Settings, wait_s: float = 180.0) -> dict:
-    """Start the long-lived Spark Connect server of VIDREC_SPARK_REMOTE when it is a loopback URL nobody serves."""
-    if not settings.spark_remote:
+    """Start the long-lived Spark Connect server of VIDREC_SPARK_REMOTE (``auto``: sc://127.0.0.1:15002) when it
+    is a loopback URL nobody serves."""
+    url = session.connect_url(settings)
+    if not url:
         return {"spark_connect": "not configured (jobs start Spark in-process)"}
-    host, port = _spark_connect_endpoint(settings)
+    host, port = session.connect_endpoint(url)
     if host not in ("127.0.0.1", "localhost"):
-        return {"spark_connect": "external", "url": settings.spark_remote}
-    if wait_until(lambda: _listening(host, port), 0.3):
-        return {"spark_connect": "running", "url": settings.spark_remote, "started": False}
-    from spark_jobs.session import connect_server_command
-
+        return {"spark_connect": "external", "url": url}
+    if wait_until(lambda: session.listening(url), 0.3):
+        return {"spark_connect": "running", "url": url, "started": False}
     env = {**child_env(settings), "SPARK_LOCAL_IP": "127.0.0.1"}
-    pid = spawn(settings, "spark-connect", connect_server_command(settings, "127.0.0.1", port), env=env)
-    if not wait_until(lambda: _listening(host, port), wait_s, interval_s=0.5, failed=lambda: not _alive(pid)):
+    pid = spawn(settings, "spark-connect", session.connect_server_command(settings, "127.0.0.1", port), env=env)
+    if not wait_until(lambda: session.listening(url), wait_s, interval_s=0.5, failed=lambda: not _alive(pid)):
         raise RuntimeError(f"the Spark Connect server did not listen on {host}:{port} within {wait_s:.0f}s; see "
                            f"{Path(settings.data_dir) / 'run' / 'spark-connect.log'}")
-    return {"spark_connect": "running", "url": settings.spark_remote, "started": True, "pid": pid}
+    return {"spark_connect": "running", "url": url, "started": True, "pid": pid}
+
+
+def connect_server(settings: Settings) -> None:
+    """The Spark Connect server of VIDREC_SPARK_REMOTE in the foreground, on all interfaces: a container's main
+    process (docker-compose.yml's spark-connect). It never returns."""
+    port = session.connect_endpoint(session.connect_url(settings))[1]
+    cmd = session.connect_server_command(settings, "0.0.0.0", port)
+    os.execv(cmd[0], cmd)
 
 
 def gx_up(settings: Settings, wait_s: float = 120.0) -> dict:
@@ -210,9 +209,12 @@ def down(settings: Settings) -> dict:
 def status(settings: Settings) -> dict:
     host, port = _endpoint(settings)
     out = {"redis": "running" if ping(host, port) else "stopped", "url": settings.redis_url}
-    if settings.spark_remote:
-        listening = wait_until(lambda: _listening(*_spark_connect_endpoint(settings)), 0.3)
-        out["spark_connect"] = {"url": settings.spark_remote, "state": "running" if listening else "stopped"}
+    url = session.connect_url(settings)
+    if url:
+        up = wait_until(lambda: session.listening(url), 0.3)
+        out["spark_connect"] = {"url": url, "state": "running" if up else "stopped",
+                                "jobs": f"attach to {url}" if up or settings.spark_remote != session.AUTO
+                                else "start Spark in-process (auto, no server)"}
     for name in ("gx", "api", "airflow"):
         if _pidfile(settings, name).exists():
             out[name] = "running" if running_pid(settings, name) else "stopped"
