@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 from serving.event_log import EventLog
 from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
@@ -32,6 +36,7 @@ class Services:
         self._fallback: dict[str, Found] = {}  # region -> last trending list read successfully
         self._seen_version: str | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._restore: subprocess.Popen | None = None
 
     def count(self, name: str) -> None:
         self.counters[name] += 1
@@ -44,8 +49,26 @@ class Services:
             self.overlay = DisabledOverlay(f"{type(exc).__name__}: {exc}")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.refresh_fallback(), 1.0)
+        with contextlib.suppress(Exception):
+            if await asyncio.wait_for(self.store.active_version(), 1.0) is None:
+                self.restore()
+
+    def restore(self) -> None:
+        """Redis serves no version (it lost its data): `vidrec publish restore` in a child process publishes the
+        newest gated run again, if there is one, while this API answers from its fallbacks (and not ready)."""
+        log_dir = Path(self.settings.data_dir) / "run"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / "restore.log", "ab") as out:
+            self._restore = subprocess.Popen([sys.executable, "-m", "vidrec.ops.cli", "publish", "restore"],
+                                             env={**os.environ, **self.settings.as_env()}, stdout=out,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+        self.count("restores_started")
+        log.warning("no active version in Redis: restoring the newest gated run (pid %s, log %s)",
+                    self._restore.pid, log_dir / "restore.log")
 
     async def close(self) -> None:
+        if self._restore is not None and self._restore.poll() is None:
+            log.warning("the restore (pid %s) goes on without the API", self._restore.pid)
         for task in list(self._tasks):
             task.cancel()
         self.events.close()

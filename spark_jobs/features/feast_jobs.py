@@ -68,3 +68,20 @@ def materialize_run(settings: Settings, ds: str) -> dict:
     seconds = round(time.perf_counter() - started, 1)
     log.info("materialized %s for ds=%s in %.1f s; skipped (newer online): %s", todo, ds, seconds, skipped)
     return {"ds": ds, "event_ts": end.isoformat(), "materialized": todo, "skipped": skipped, "seconds": seconds}
+
+
+def rematerialize(settings: Settings) -> dict:
+    """Load again into Redis the day each batch view was last materialized (the registry on disk remembers it):
+    after Redis lost its data, the online store holds what it held before. Views never materialized, or no
+    registry at all (`feast apply` never ran), are left out."""
+    if not (Path(settings.feast_dir) / "registry.db").exists():
+        return {"materialized": {}, "skipped": "no Feast registry: `vidrec run feast_apply` never ran"}
+    install_duckdb_delta()
+    fs, done = open_store(settings), {}
+    for name in BATCH_VIEWS:
+        last = fs.get_feature_view(name).most_recent_end_time
+        if last is not None:
+            fs.materialize(start_date=last, end_date=last, feature_views=[name])
+            done[name] = last.isoformat()
+    log.info("re-materialized %s", done)
+    return {"materialized": done}

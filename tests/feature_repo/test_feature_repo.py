@@ -123,6 +123,22 @@ def test_materialize_loads_one_partition_into_redis_and_reruns_of_the_day_update
     assert online(settings, "video_features", "video_id", ["v2"], ["likes_1d"]) == {"v2": (1,)}
 
 
+def test_rematerialize_brings_the_online_store_back_after_redis_lost_it(repo):
+    """What `vidrec publish restore` does for features: the days the registry last materialized, loaded again."""
+    import redis
+
+    settings, _, _ = repo
+    names = ["views_30d", "likes_30d", "region"]
+    before = online(settings, "user_features", "user_id", ["u1", "u2"], names)
+    assert before["u2"] == (1, 1, "de")  # the previous test's last state: DS2 with the late like
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    assert online(settings, "user_features", "user_id", ["u1", "u2"], names) == {"u1": (None,) * 3, "u2": (None,) * 3}
+    out = feast_jobs.rematerialize(settings)
+    assert out["materialized"] == {"user_features": "2026-11-11T00:00:00+00:00",
+                                   "video_features": "2026-11-11T00:00:00+00:00"}
+    assert online(settings, "user_features", "user_id", ["u1", "u2"], names) == before
+
+
 def test_historical_features_take_the_latest_partition_at_or_before_each_timestamp(repo):
     settings, _, _ = repo
     entity_df = pd.DataFrame({

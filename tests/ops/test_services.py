@@ -43,3 +43,24 @@ def test_session_redis_fixture_is_a_real_server(redis_server):
     client = redis.Redis.from_url(redis_server)
     assert client.ping() is True
     assert client.info("server")["redis_version"]
+
+
+def test_the_private_redis_keeps_what_was_written_across_a_restart(settings):
+    """`vidrec services down` then `up`: the append-only file in the Redis data folder brings every key back."""
+    import os
+
+    import redis
+
+    s = settings.replace(redis_url=f"redis://127.0.0.1:{services.free_port()}/0")
+    first = services.redis_up(s)
+    try:
+        redis.Redis.from_url(s.redis_url).set("reco:home:u1", "a published list")
+        assert services.down(s)["redis"] == "stopped"
+        os.waitpid(first["pid"], 0)  # our child: a clean exit, the file flushed
+        assert services.status(s)["redis"] == "stopped"
+        again = services.redis_up(s)
+        assert again["started"] and again["pid"] != first["pid"]
+        assert redis.Redis.from_url(s.redis_url).get("reco:home:u1") == b"a published list"
+        assert any((s.redis_dir / "appendonlydir").iterdir())
+    finally:
+        services.down(s)

@@ -59,12 +59,12 @@ def cmd_run(s: Settings, a) -> int:
 
 
 def cmd_publish(s: Settings, a) -> int:
+    from models.publish import PublishRefused
+    from vidrec.ops import versions
     from vidrec.recstore.keys import StoreError
-    from vidrec.recstore.writer import RecoStore
-    store = RecoStore.from_url(s.redis_url, ttl_s=s.publish_ttl_s)
     try:
-        _print_json(store.rollback() if a.action == "rollback" else store.status())
-    except StoreError as exc:
+        _print_json(versions.action(s, a.action))
+    except (StoreError, PublishRefused) as exc:
         print(f"vidrec publish {a.action}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # redis-py's connection errors: say where we looked, no traceback
@@ -204,7 +204,8 @@ def _add_batch_commands(sub) -> None:
     q.add_argument("--ds", required=True, help="partition date, YYYY-MM-DD")
     q.set_defaults(func=cmd_run)
     q = sub.add_parser("publish", help="published recommendation versions in Redis")
-    q.add_argument("action", choices=["status", "rollback"])
+    q.add_argument("action", choices=["status", "rollback", "restore"],
+                   help="restore: publish the newest gated run again when Redis serves none (after data loss)")
     q.set_defaults(func=cmd_publish)
     q = sub.add_parser("serve", help="run the API in the foreground (VIDREC_API_HOST:VIDREC_API_PORT)")
     q.set_defaults(func=cmd_serve)

@@ -75,11 +75,15 @@ def ping(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
-def start_redis(port: int, data_dir: Path, host: str = "127.0.0.1", wait_s: float = 10.0) -> subprocess.Popen:
-    """Start a real redis-server on loopback, in its own process group, and wait for PONG."""
+def start_redis(port: int, data_dir: Path, host: str = "127.0.0.1", wait_s: float = 10.0,
+                persist: bool = False) -> subprocess.Popen:
+    """Start a real redis-server on loopback, in its own process group, and wait for PONG (after it has loaded
+    its data). ``persist``: an append-only file in ``data_dir``, fsynced every second (no snapshots), so a restart
+    keeps what was written up to a second before a crash, and everything on a clean stop."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [redis_binary(), "--port", str(port), "--bind", host, "--dir", str(data_dir), "--save", "",
-           "--appendonly", "no", "--logfile", str(data_dir / "redis.log"), "--protected-mode", "yes"]
+    durability = ["--appendonly", "yes", "--appendfsync", "everysec"] if persist else ["--appendonly", "no"]
+    cmd = [redis_binary(), "--port", str(port), "--bind", host, "--dir", str(data_dir), "--save", "", *durability,
+           "--logfile", str(data_dir / "redis.log"), "--protected-mode", "yes"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     if wait_until(lambda: ping(host, port), wait_s, failed=lambda: proc.poll() is not None):
         return proc
@@ -136,7 +140,7 @@ def redis_up(settings: Settings) -> dict:
         return {"redis": "external", "url": settings.redis_url}
     if ping(host, port):
         return {"redis": "running", "url": settings.redis_url, "started": False}
-    proc = start_redis(port, settings.redis_dir, host="127.0.0.1")
+    proc = start_redis(port, settings.redis_dir, host="127.0.0.1", wait_s=300.0, persist=True)
     _pidfile(settings, "redis").parent.mkdir(parents=True, exist_ok=True)
     _pidfile(settings, "redis").write_text(str(proc.pid))
     return {"redis": "running", "url": settings.redis_url, "started": True, "pid": proc.pid}
@@ -186,7 +190,17 @@ def gx_up(settings: Settings, wait_s: float = 120.0) -> dict:
 
 
 def up(settings: Settings) -> dict:
-    return {"redis": redis_up(settings), "spark_connect": spark_connect_up(settings),
+    """redis-server (and, when it serves nothing while a gated run exists, that run published again: `vidrec
+    publish restore`), the Spark Connect server, the GX server."""
+    from vidrec.ops import versions
+
+    redis, restored = redis_up(settings), None
+    if redis["redis"] == "running":
+        try:
+            restored = versions.restore(settings)
+        except Exception as exc:  # the services still come up; the API serves its fallbacks meanwhile
+            restored = {"restored": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"redis": redis, "restore": restored, "spark_connect": spark_connect_up(settings),
             "great_expectations": gx_up(settings)}
 
 
