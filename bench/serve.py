@@ -4,17 +4,13 @@
                                     [--warmup 2000] [--baseline REV [--rounds N]]
 
 All real and private to the run: a redis-server on a free loopback port, lists (parquet) and a Delta catalog
-published by ``models.publish.run`` (timed), ``uvicorn --factory serving.app:create_app_from_env`` in a
-child process (one worker, overlay off) loaded by an httpx.AsyncClient: ``--warmup`` requests (they fill
-the API's catalog), then ``--requests`` measured ones. Client and server share the cores, so latencies are
-a floor; ``server_cpu_ms_per_request`` (uvicorn's CPU time / requests) stays comparable on a busy machine.
-``home_bytes``: MEMORY USAGE, ``home_strlen``: value size, over a sample of home lists;
-``redis_calls_per_request``: commands Redis served in the measured phase (unknown users also read a
-cold-start list); ``decode_us``: a stored home value into served rows, CPU, in this process;
-``responses_sha256``: the answers to a fixed sample of home, related and trending requests.
-``--baseline REV``: the same on the same data against git revision REV (``git archive`` into a temporary
-folder, first on PYTHONPATH), then the working tree, ``--rounds`` times in turn; the last line is
-{"baseline", "current", "ratios"}, medians over rounds.
+published by ``models.publish.run`` (timed), ``uvicorn --factory serving.app:create_app_from_env`` in a child
+process (one worker, overlay off) loaded by an httpx.AsyncClient with a reader key: ``--warmup`` requests (they
+fill the API's catalog), then ``--requests`` measured ones. Client and server share the cores, so latencies are a
+floor; ``server_cpu_ms_per_request`` (uvicorn's CPU time / requests) stays comparable on a busy machine.
+Also: bytes per home list in Redis, Redis commands per request, decode µs, a digest of a fixed sample of answers.
+``--baseline REV``: the same against REV's code, then the working tree, ``--rounds`` times in turn; the last line
+is {"baseline", "current", "ratios"}, medians over rounds.
 """
 
 from __future__ import annotations
@@ -198,12 +194,13 @@ async def answers_digest(client, users: int) -> str:
     return digest.hexdigest()
 
 
-async def serve_phase(port: int, pid: int, redis_url: str, a) -> dict:
+async def serve_phase(port: int, pid: int, redis_url: str, key: str, a) -> dict:
     import redis
 
     r, proc = redis.Redis.from_url(redis_url), psutil.Process(pid)
     limits = httpx.Limits(max_connections=a.concurrency, max_keepalive_connections=a.concurrency)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
+                                 headers={"Authorization": f"Bearer {key}"}) as client:
         await load(client, a.users, a.warmup, a.concurrency, seed=3)
         before = (await client.get("/healthz")).json()["counters"]
         r.config_resetstat()
@@ -236,8 +233,12 @@ def run_once(a) -> dict:
             published = publish.run(s, DS)
             publish_s = time.perf_counter() - started
             store = measure_redis(s.redis_url)
+            try:  # a reader key, sent as a client sends it (a --baseline from before API keys ignores it)
+                key = __import__("vidrec.api_keys").api_keys.add(s.api_keys_file, "bench", "reader")
+            except ImportError:
+                key = "none"
             api = start_api(s, api_port, Path(a.code_root or REPO))
-            result = asyncio.run(serve_phase(api_port, api.pid, s.redis_url, a))
+            result = asyncio.run(serve_phase(api_port, api.pid, s.redis_url, key, a))
         finally:
             if api is not None:
                 api.terminate()
@@ -252,12 +253,12 @@ def run_once(a) -> dict:
 def run_baseline(rev: str, argv: list[str]) -> dict:
     """This benchmark against the code of ``rev``: its tree exported to a temporary folder, put first on
     PYTHONPATH (the API's working directory too); the result is the child's last JSON line."""
-    with tempfile.TemporaryDirectory() as tree:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
-        env = {**os.environ, "PYTHONPATH": tree}
-        out = subprocess.run([sys.executable, __file__, *argv, "--code-root", tree], env=env, check=True,
-                             capture_output=True, text=True).stdout
+    from pipeline import checkout  # bench/pipeline.py: the git-archive export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = str(checkout(rev, Path(tmp) / "code")[0])
+        out = subprocess.run([sys.executable, __file__, *argv, "--code-root", tree], check=True, capture_output=True,
+                             env={**os.environ, "PYTHONPATH": tree}, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

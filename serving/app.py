@@ -1,7 +1,7 @@
 """The API: ``create_app(settings, store=None, overlay=None)`` -> Starlette; ``vidrec serve`` runs
 ``create_app_from_env`` as a uvicorn factory.
 
-The lifespan builds the Redis reader and the overlay once (or takes the ones given, and then owns them)
+Every guarded route needs an API key of its role (``serving.auth``). The lifespan builds the Redis reader and the overlay once (or takes the ones given, and then owns them)
 and yields them, with the event log, as ``request.state.svc`` (``serving.context.Services``). Routes are a
 plain list (Starlette 1.x: no decorators, no on_startup).
 """
@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import vidrec
 from serving import events, feeds
+from serving.auth import ApiKeyAuth, declare
 from serving.context import Services
 from serving.event_log import EventLog, landing_folder
 from serving.overlay import Overlay, build_overlay
@@ -45,7 +47,8 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def openapi_json(request: Request) -> JSONResponse:
-    return JSONResponse(openapi(vidrec.__version__))
+    doc = openapi(vidrec.__version__)
+    return JSONResponse(declare(doc) if request.state.svc.settings.api_auth == "keys" else doc)
 
 
 ROUTES = [
@@ -73,7 +76,7 @@ def create_app(settings: Settings, store: AsyncRecoStore | None = None, overlay:
         finally:
             await svc.close()
 
-    return Starlette(routes=ROUTES, lifespan=lifespan)
+    return Starlette(routes=ROUTES, lifespan=lifespan, middleware=[Middleware(ApiKeyAuth, settings=settings)])
 
 
 def create_app_from_env() -> Starlette:

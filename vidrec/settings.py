@@ -20,6 +20,7 @@ _DERIVED_DIRS = {
     "airflow_home": "airflow",
     "feast_dir": "feast",
     "gx_socket": "run/gx.sock",
+    "api_keys_file": "api_keys.json",
 }
 
 
@@ -56,6 +57,11 @@ class Settings:
     seed: int = field(default=42, metadata={"help": "seed for generators and models"})
     api_host: str = field(default="127.0.0.1", metadata={"help": "address the API listens on"})
     api_port: int = field(default=8000, metadata={"help": "port of the API (make serve)"})
+    api_auth: str = field(default="keys", metadata={
+        "help": "keys: every route but /healthz, /readyz and /openapi.json needs an API key with its role; "
+                "off: the API is open to anyone who reaches it (local use only)"})
+    api_keys_file: Path = field(default=Path(""), metadata={
+        "help": "hashed API keys of `vidrec keys` (data_dir/api_keys.json), re-read by the API when it changes"})
     topn: int = field(default=100, metadata={"help": "length of each published list"})
     params_file: Path = field(default=Path(""), metadata={
         "help": "ALS, co-watch and ranker parameters of the nightly and `vidrec eval` (default: artifact_root/"
@@ -100,6 +106,8 @@ class Settings:
             raise ValueError(f"VIDREC_DELTA_MODE must be auto, bridge or native, not {self.delta_mode!r}")
         if self.cowatch_method not in ("", "ease", "cosine"):
             raise ValueError(f"VIDREC_COWATCH_METHOD must be ease or cosine (or empty), not {self.cowatch_method!r}")
+        if self.api_auth not in ("keys", "off"):
+            raise ValueError(f"VIDREC_API_AUTH must be keys or off, not {self.api_auth!r}")
         if self.max_watch_ratio <= 0:
             raise ValueError("VIDREC_MAX_WATCH_RATIO must be positive")
 

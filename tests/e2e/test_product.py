@@ -55,8 +55,11 @@ def api(product):
 
     from serving.app import create_app
 
+    from vidrec import api_keys
+
     settings, _, _ = product
-    with TestClient(create_app(settings)) as client:
+    key = api_keys.add(settings.api_keys_file, "e2e-app", "admin")  # the API needs a key by default
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {key}"}) as client:
         yield client
 
 

@@ -104,3 +104,9 @@ def published(settings, redis_url) -> Settings:
     write_run(s)
     publish.run(s, DS)
     return s
+
+
+@pytest.fixture
+def settings(settings) -> Settings:
+    """The serving tests' API is open (VIDREC_API_AUTH=off); tests/serving/test_auth.py covers the keys."""
+    return settings.replace(api_auth="off")

@@ -7,13 +7,24 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from vidrec import api_keys
 from vidrec.ops import services
 from vidrec.settings import Settings
+
+DEMO_KEY = "demo"
+_headers = {"Content-Type": "application/json"}
+
+
+def demo_key(settings: Settings) -> str:
+    """A fresh admin key named "demo" (the previous one revoked): the demo's calls and the printed curl use it."""
+    if any(k["name"] == DEMO_KEY for k in api_keys.listing(settings.api_keys_file)):
+        api_keys.revoke(settings.api_keys_file, DEMO_KEY)
+    return api_keys.add(settings.api_keys_file, DEMO_KEY, "admin")
 
 
 def _call(base: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(base + path, data=data, headers=_headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -52,6 +63,8 @@ def _known_user(settings: Settings, ds: str) -> str:
 def show(settings: Settings, ds: str) -> int:
     print(f"\n== the API (vidrec serve) in the background on http://{settings.api_host}:{settings.api_port}",
           flush=True)
+    key = demo_key(settings)
+    _headers["Authorization"] = f"Bearer {key}"
     base = start_api(settings)
     user = _known_user(settings, ds)
     status, home = _call(base, f"/api/v1/recommendations/home?user_id={user}&count=10")
@@ -69,6 +82,7 @@ def show(settings: Settings, ds: str) -> int:
     _print(f"home feed of {user} again", status, again, 10)
     gone = all(i["video_id"] != first["video_id"] and i["creator_id"] != first["creator_id"] for i in again["items"])
     print(f"   {first['video_id']} and every video of {first['creator_id']} gone: {gone}")
-    print(f"\n== try it: curl '{base}/api/v1/recommendations/home?user_id={user}&count=10'")
+    print(f"\n== try it (the API key {DEMO_KEY!r}, role admin; `vidrec keys add NAME --role reader` makes more):")
+    print(f"   curl -H 'Authorization: Bearer {key}' '{base}/api/v1/recommendations/home?user_id={user}&count=10'")
     print(f"   API docs: {base}/openapi.json    Airflow UI: `make airflow`    stop everything: `make stop`")
     return 0 if gone else 1

@@ -1,0 +1,79 @@
+"""`vidrec eval`: offline evaluation of recommenders on a dataset, from the command line (models/evaluation)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from vidrec.settings import Settings
+
+
+def cmd_eval(s: Settings, a) -> int:
+    from models import parameters
+    from models.evaluation import harness
+    from models.evaluation.datasets import align_catalog, load_catalog, load_catalog_csv, load_interactions
+
+    fmt = "auto" if a.dataset == "movielens" else "csv"
+    try:
+        used = parameters.record(s)  # the file the nightly reads: what is evaluated, and what --save replaces
+        params = parameters.load(Path(used["path"]))["params"]
+        df = load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
+                               rating_col=a.rating_col, ts_col=a.ts_col)
+        catalog = load_catalog(a.path) if a.dataset == "movielens" else None
+        if a.catalog:
+            catalog = align_catalog(load_catalog_csv(a.catalog, a.catalog_item_col or a.item_col,
+                                                     a.category_col or None, a.creator_col or None, a.upload_col,
+                                                     a.sep), df)
+    except (ValueError, FileNotFoundError) as exc:  # missing file or column, unparseable ids, bad parameters file
+        print(f"vidrec eval: {exc}", file=sys.stderr)
+        return 2
+    seeds = a.seeds or [a.seed if a.seed is not None else s.seed]
+    if a.tune:
+        from models.evaluation import tuning
+        chosen = tuning.tune(df, a.protocol, seed=seeds[0], trials=a.trials, k=a.k, catalog=catalog,
+                             save=Path(used["path"]) if a.save else None, start=params)
+        print(json.dumps({**chosen, "parameters": used}, default=str)) if a.json else print(tuning.summary(chosen))
+        return 0
+    if len(seeds) == 1:
+        result = harness.evaluate(df, a.protocol, a.k, seeds[0], a.recommenders, catalog=catalog, params=params)
+    else:
+        result = harness.evaluate_seeds(df, a.protocol, seeds, a.k, a.recommenders, catalog=catalog, params=params)
+    if a.json:
+        print(json.dumps({**result, "parameters": used}, default=str))
+    else:
+        what = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds}: mean ± standard deviation"
+        print(f"dataset {result['dataset']}, protocol {result['protocol']}, k={result['k']}, {what}; "
+              f"parameters {used['path']} (sha256 {used['sha256'][:12]})\n")
+        print(harness.markdown_table(result))
+    return 0
+
+
+def add_command(sub) -> None:
+    """eval: offline evaluation of recommenders on a dataset."""
+    q = sub.add_parser("eval", help="offline evaluation of recommenders on a dataset (Markdown table or --json)")
+    q.add_argument("dataset", choices=["movielens", "csv"])
+    q.add_argument("--path", required=True, help="MovieLens folder (u.data or ratings.csv) or a CSV file")
+    q.add_argument("--protocol", choices=["msr", "time", "leave-last-out"], default="msr")
+    q.add_argument("--k", type=int, default=10)
+    q.add_argument("--seed", type=int, help="split and model seed (default: VIDREC_SEED)")
+    q.add_argument("--seeds", type=int, nargs="+", help="repeat over these seeds; mean ± standard deviation")
+    q.add_argument("--recommenders", nargs="+", help="names to compare (default: all)")
+    q.add_argument("--tune", action="store_true",
+                   help="hyper-parameter search for als and two_stage on a validation part of the training split")
+    q.add_argument("--trials", type=int, default=8, help="--tune: configurations tried per recommender")
+    q.add_argument("--save", action="store_true",
+                   help="--tune: write the choice over the parameters file in effect (the nightly's; README)")
+    q.add_argument("--sep", default=",", help="CSV separator")
+    q.add_argument("--user-col", default="user_id", help="CSV user column")
+    q.add_argument("--item-col", default="item_id", help="CSV item column")
+    q.add_argument("--rating-col", help="CSV rating column (optional)")
+    q.add_argument("--ts-col", help="CSV timestamp column (optional)")
+    q.add_argument("--catalog", help="catalog CSV (same --sep): categories, creators and upload times of the items "
+                                     "(content retrieval, diversity metrics)")
+    q.add_argument("--catalog-item-col", help="catalog item column (default: --item-col)")
+    q.add_argument("--category-col", default="category", help="catalog category column ('' for none)")
+    q.add_argument("--creator-col", default="creator_id", help="catalog creator column ('' for none)")
+    q.add_argument("--upload-col", help="catalog upload time column (date or Unix seconds; optional)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_eval)
