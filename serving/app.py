@@ -20,6 +20,7 @@ import vidrec
 from serving import events, feeds
 from serving.auth import ApiKeyAuth, declare
 from serving.context import Services
+from serving.metrics import Metrics, RequestMetrics, metrics_endpoint
 from serving.event_log import EventLog, landing_folder
 from serving.overlay import Overlay, build_overlay
 from serving.schemas import openapi
@@ -42,6 +43,7 @@ async def readyz(request: Request) -> JSONResponse:
         if version is None or not await svc.store.meta(version):
             return JSONResponse({"ready": False, "reason": "no active version", "version": version}, 503)
     except StoreUnavailable as exc:
+        svc.count("redis_errors")
         return JSONResponse({"ready": False, "reason": f"redis: {exc}"}, 503)
     return JSONResponse({"ready": True, "version": version, "overlay": svc.overlay.enabled})
 
@@ -59,24 +61,28 @@ ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/metrics", metrics_endpoint, methods=["GET"]),
 ]
 
 
 def create_app(settings: Settings, store: AsyncRecoStore | None = None, overlay: Overlay | None = None) -> Starlette:
     """The API. ``store``/``overlay`` default to ones built from settings; given ones are owned (closed) by it."""
 
+    metrics = Metrics()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         svc = Services(settings, store or AsyncRecoStore.from_url(settings.redis_url),
                        overlay if overlay is not None else build_overlay(settings),
-                       EventLog(landing_folder(settings.landing_dir)))
+                       EventLog(landing_folder(settings.landing_dir)), metrics)
         await svc.start()
         try:
             yield {"svc": svc}
         finally:
             await svc.close()
 
-    return Starlette(routes=ROUTES, lifespan=lifespan, middleware=[Middleware(ApiKeyAuth, settings=settings)])
+    return Starlette(routes=ROUTES, lifespan=lifespan, middleware=[Middleware(RequestMetrics, metrics=metrics),
+                                                                   Middleware(ApiKeyAuth, settings=settings)])
 
 
 def create_app_from_env() -> Starlette:

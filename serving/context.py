@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from serving.event_log import EventLog
+from serving.metrics import Metrics
 from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
 from serving.schemas import DEFAULT_REGION
 from vidrec.recstore.codec import Found
@@ -30,8 +31,10 @@ PUSH_BUDGET_FACTOR = 4  # an event's overlay push may take 4x the read budget (r
 class Services:
     """What the handlers share: the store, the overlay, the event log, the fallback list and counters."""
 
-    def __init__(self, settings: Settings, store: AsyncRecoStore, overlay: Overlay, event_log: EventLog):
+    def __init__(self, settings: Settings, store: AsyncRecoStore, overlay: Overlay, event_log: EventLog,
+                 metrics: Metrics | None = None):
         self.settings, self.store, self.overlay, self.events = settings, store, overlay, event_log
+        self.metrics = metrics or Metrics()
         self.counters: Counter = Counter()
         self._fallback: dict[str, Found] = {}  # region -> last trending list read successfully
         self._seen_version: str | None = None
@@ -39,7 +42,9 @@ class Services:
         self._restore: subprocess.Popen | None = None
 
     def count(self, name: str) -> None:
+        """One more ``name`` in /healthz's counters and in the Prometheus metrics."""
         self.counters[name] += 1
+        self.metrics.counted(name)
 
     async def start(self) -> None:
         try:
@@ -83,8 +88,9 @@ class Services:
         if not self.overlay.enabled:
             return EMPTY, False
         try:
-            return await asyncio.wait_for(self.overlay.user_state(user_id),
-                                          self.settings.overlay_timeout_ms / 1000), True
+            state = await asyncio.wait_for(self.overlay.user_state(user_id), self.settings.overlay_timeout_ms / 1000)
+            self.count("overlay_reads")
+            return state, True
         except asyncio.TimeoutError:
             self.count("overlay_timeouts")
         except Exception as exc:  # fail open (module docstring of serving.overlay)
@@ -111,6 +117,7 @@ class Services:
         try:
             row = await self.store.video(video_id)
         except StoreUnavailable:
+            self.count("redis_errors")
             return None
         return row[IX_CREATOR] if row else None
 

@@ -51,6 +51,7 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
     try:
         hit = await first_found(svc, candidates)
     except StoreUnavailable:
+        svc.count("redis_errors")
         hit = None
     if hit is not None:
         (collection, entity), found = hit

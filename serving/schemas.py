@@ -197,6 +197,8 @@ def openapi(version: str) -> dict:
             "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "ok"}}}},
             "/readyz": {"get": {"summary": "Redis answers and a version is active",
                                 "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4)", "responses": {"200": {
+                "description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         },
         "components": {"schemas": {"Item": _item_schema(), "Feed": feed, "Error": {"type": "object", "properties": {
             "error": {"type": "string"}, "parameter": {"type": "string"}, "message": {"type": "string"}}}}},

@@ -21,6 +21,7 @@ _DERIVED_DIRS = {
     "feast_dir": "feast",
     "gx_socket": "run/gx.sock",
     "api_keys_file": "api_keys.json",
+    "metrics_dir": "metrics",
 }
 
 
@@ -57,6 +58,9 @@ class Settings:
     seed: int = field(default=42, metadata={"help": "seed for generators and models"})
     api_host: str = field(default="127.0.0.1", metadata={"help": "address the API listens on"})
     api_port: int = field(default=8000, metadata={"help": "port of the API (make serve)"})
+    metrics_dir: Path = field(default=Path(""), metadata={
+        "help": "the batch jobs' Prometheus text files, one per job (data_dir/metrics; node_exporter's textfile "
+                "collector reads them)"})
     api_auth: str = field(default="keys", metadata={
         "help": "keys: every route but /healthz, /readyz and /openapi.json needs an API key with its role; "
                 "off: the API is open to anyone who reaches it (local use only)"})

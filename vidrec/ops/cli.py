@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from vidrec.ops import eval_cli
+from vidrec.ops import eval_cli, job_metrics
 from vidrec.settings import Settings, describe
 
 
@@ -39,8 +39,10 @@ def _print_json(obj) -> None:
 
 def cmd_ingest(s: Settings, a) -> int:
     from spark_jobs.ingest import batch
-    counts = batch.run_step(s, a.step, paths=[Path(p) for p in a.path or []], batch_id=a.batch, force=a.force)
-    _print_json(counts)
+    with job_metrics.recorded(s, "ingest" if a.step == "all" else f"ingest_{a.step}") as run:
+        run["result"] = batch.run_step(s, a.step, paths=[Path(p) for p in a.path or []], batch_id=a.batch,
+                                       force=a.force)
+    _print_json(run["result"])
     return 0
 
 
@@ -55,7 +57,9 @@ def cmd_run(s: Settings, a) -> int:
         print(f"vidrec run: --ds must be a date like 2026-11-01, not {a.ds!r}", file=sys.stderr)
         return 2
     module, func = JOBS[a.job].split(":")
-    _print_json(getattr(importlib.import_module(module), func)(s, a.ds))
+    with job_metrics.recorded(s, a.job, a.ds) as run:
+        run["result"] = getattr(importlib.import_module(module), func)(s, a.ds)
+    _print_json(run["result"])
     return 0
 
 

@@ -1,0 +1,76 @@
+"""`GET /metrics`: Prometheus counters and histograms of the real API (real redis-server, a published run)."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from serving.app import create_app
+from serving.overlay import DisabledOverlay
+from vidrec import api_keys
+from vidrec.ops import services
+
+pytestmark = pytest.mark.redis
+HOME = "/api/v1/recommendations/home"
+
+
+def scrape(client, key: str) -> dict:
+    """(name, sorted label items) -> value, from the text format."""
+    r = client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(r.text) for s in family.samples}
+
+
+def test_metrics_count_requests_latency_events_and_the_served_version(published, run):
+    s = published.replace(api_auth="keys")
+    admin, reader = (api_keys.add(s.api_keys_file, f"k-{r}", r) for r in ("admin", "reader"))
+    with TestClient(create_app(s, overlay=DisabledOverlay()), headers={"Authorization": f"Bearer {reader}"}) as c:
+        for _ in range(3):
+            assert c.get(HOME, params={"user_id": "u1"}).status_code == 200
+        assert c.get(HOME, params={"user_id": "u 1"}).status_code == 400
+        assert c.get(HOME, params={"user_id": "u1"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert c.get("/metrics").status_code == 403  # operations: admin only
+        good = {"event_type": "click", "user_id": "u1", "video_id": "v1"}
+        event = c.post("/api/v1/events", json=good, headers={"Authorization": f"Bearer {admin}"})
+        assert event.status_code == 202
+        assert c.post("/api/v1/events", json={"event_type": "click"}, headers={"Authorization": f"Bearer {admin}"}
+                      ).status_code == 422
+        m = scrape(c, admin)
+    home = (("method", "GET"), ("route", HOME))
+    assert m[("vidrec_http_requests_total", home + (("status", "200"),))] == 3
+    assert m[("vidrec_http_requests_total", home + (("status", "400"),))] == 1
+    assert m[("vidrec_http_requests_total", home + (("status", "401"),))] == 1
+    assert m[("vidrec_http_requests_total", (("method", "GET"), ("route", "/metrics"), ("status", "403")))] == 1
+    assert m[("vidrec_http_request_duration_seconds_count", home)] == 5
+    assert m[("vidrec_http_request_duration_seconds_bucket", tuple(sorted(home + (("le", "+Inf"),))))] == 5
+    assert m[("vidrec_events_total", (("outcome", "accepted"),))] == 1
+    assert m[("vidrec_events_total", (("outcome", "rejected"),))] == 1
+    assert m[("vidrec_degraded_responses_total", ())] == 0
+    assert m[("vidrec_served_version_info", (("version", run.VERSION),))] == 1
+    assert 0 <= m[("vidrec_served_version_age_seconds", ())] < 600
+
+
+def test_metrics_show_degraded_answers_and_redis_errors_when_redis_is_gone(settings, run, tmp_path):
+    from models import publish
+
+    port = services.free_port()
+    proc = services.start_redis(port, tmp_path / "redis")
+    s = settings.replace(redis_url=f"redis://127.0.0.1:{port}/0")
+    run.write(s)
+    publish.run(s, run.DS)
+    try:
+        with TestClient(create_app(s, overlay=DisabledOverlay())) as c:  # VIDREC_API_AUTH=off: no key needed
+            assert c.get(HOME, params={"user_id": "u1"}).json()["degraded"] is False
+            proc.terminate()
+            proc.wait(timeout=10)
+            for _ in range(2):
+                assert c.get(HOME, params={"user_id": "u1"}).json()["degraded"] is True
+            m = scrape(c, "unused")
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+    assert m[("vidrec_degraded_responses_total", ())] == 2
+    assert m[("vidrec_redis_errors_total", ())] >= 3  # two feeds and the scrape's own version read
+    assert m[("vidrec_served_version_age_seconds", ())] >= 0  # the last value read stays
