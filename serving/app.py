@@ -23,7 +23,7 @@ from serving.context import Services
 from serving.metrics import Metrics, RequestMetrics, metrics_endpoint
 from serving.event_log import EventLog, landing_folder
 from serving.overlay import Overlay, build_overlay
-from serving.schemas import openapi
+from serving.openapi import openapi
 from vidrec.recstore.keys import StoreUnavailable
 from vidrec.recstore.reader import AsyncRecoStore
 from vidrec.settings import Settings
@@ -49,8 +49,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def openapi_json(request: Request) -> JSONResponse:
-    doc = openapi(vidrec.__version__)
-    return JSONResponse(declare(doc) if request.state.svc.settings.api_auth == "keys" else doc)
+    settings = request.state.svc.settings
+    doc = openapi(vidrec.__version__, settings)
+    return JSONResponse(declare(doc) if settings.api_auth == "keys" else doc)
 
 
 ROUTES = [

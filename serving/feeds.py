@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from serving.context import Services
 from serving.overlay import EMPTY, apply_overlay
-from serving.schemas import DEFAULT_REGION, BadParam, parse_count, parse_id, parse_region
+from serving.schemas import DEFAULT_REGION, BadParam, check_known, parse_count, parse_id, parse_region
 from vidrec.recstore.codec import Found, row_to_item
 from vidrec.recstore.keys import COLDSTART, HOME, IX_VIDEO, RELATED, TRENDING, StoreUnavailable
 
@@ -72,6 +72,7 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
 async def home(request: Request) -> JSONResponse:
     params = request.query_params
     try:
+        check_known(params, ("user_id", "count", "region"))
         user_id, count, region = parse_id(params, "user_id"), parse_count(params), parse_region(params)
     except BadParam as exc:
         return bad_request(exc)
@@ -81,6 +82,7 @@ async def home(request: Request) -> JSONResponse:
 
 async def related(request: Request) -> JSONResponse:
     try:
+        check_known(request.query_params, ("video_id", "user_id", "count"))
         video_id = parse_id(request.query_params, "video_id")
         user_id = parse_id(request.query_params, "user_id", required=False)
         count = parse_count(request.query_params)
@@ -93,6 +95,7 @@ async def related(request: Request) -> JSONResponse:
 
 async def trending(request: Request) -> JSONResponse:
     try:
+        check_known(request.query_params, ("region", "count"))
         region, count = parse_region(request.query_params), parse_count(request.query_params)
     except BadParam as exc:
         return bad_request(exc)
