@@ -9,6 +9,7 @@ plain list (Starlette 1.x: no decorators, no on_startup).
 from __future__ import annotations
 
 import contextlib
+import gc
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -77,6 +78,8 @@ def create_app(settings: Settings, store: AsyncRecoStore | None = None, overlay:
                        overlay if overlay is not None else build_overlay(settings),
                        EventLog(landing_folder(settings.landing_dir)), metrics)
         await svc.start()
+        gc.collect()
+        gc.freeze()  # what start-up built (Feast's registry, clients) stays out of every later collection
         try:
             yield {"svc": svc}
         finally:

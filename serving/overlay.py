@@ -3,7 +3,8 @@
 State lives in Feast's online store, feature view ``user_realtime`` (entity ``user``, join key ``user_id``):
 ``session_watched``, ``recent_not_interested_videos``, ``recent_not_interested_creators`` (Array(String),
 most recent first). The event intake writes it through the push source ``user_realtime_push``; feed
-requests read it, time-boxed by the caller. Policy: **fail open**. When the read is slow or fails, the
+requests read it, time-boxed by the caller, straight from the Redis hash Feast keeps for the user
+(``RedisStateReader``: one HMGET, Feast's own key encoding and protos). Policy: **fail open**. When the read is slow or fails, the
 list is served without the overlay (``"overlay": false`` in the response); when Feast is not set up at
 all, the overlay is disabled and every response says so. There is no second, Redis-native copy.
 
@@ -118,20 +119,28 @@ class FeastOverlay:
     enabled = True
 
     def __init__(self, store, *, feature_view: str = FEATURE_VIEW, push_source: str = PUSH_SOURCE,
-                 timestamp_field: str = TIMESTAMP_FIELD):
+                 timestamp_field: str = TIMESTAMP_FIELD, redis_url: str | None = None):
         self.store, self.push_source, self.timestamp_field = store, push_source, timestamp_field
+        self.redis_url, self._reader = redis_url, None
         self.refs = [f"{feature_view}:{f}" for f in FEATURES]
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     async def start(self) -> None:
-        """Open Feast's clients and pay its lazy set-up (registry, connection) before the first request."""
+        """Open Feast's clients and pay its lazy set-up (registry, connection) before the first request; with a
+        ``redis_url``, read the view's Redis hashes directly (``RedisStateReader``)."""
         await self.store.initialize()
+        if self.redis_url:
+            self._reader = RedisStateReader(self.store, self.redis_url, self.refs[0].split(":")[0])
         await self.user_state("__warm_up__")
 
     async def aclose(self) -> None:
+        if self._reader is not None:
+            await self._reader.aclose()
         await self.store.close()
 
     async def user_state(self, user_id: str) -> UserState:
+        if self._reader is not None:
+            return await self._reader.user_state(user_id)
         row = (await self.store.get_online_features_async(features=self.refs, entity_rows=[{"user_id": user_id}])
                ).to_dict()
         return UserState(*(tuple(row[f][0] or ()) for f in FEATURES))
@@ -157,6 +166,41 @@ class FeastOverlay:
                              self.timestamp_field: [pd.Timestamp(dt.datetime.now(dt.timezone.utc))]})
 
 
+class RedisStateReader:
+    """The request path's read of ``user_realtime``: one HMGET of the hash Feast's Redis online store keeps for
+    the user (key, field names and values encoded by Feast's own helpers and protos), which answers what Feast's
+    online read answers (it applies no TTL online either). Feast stays the writer (the push source) and the owner of the layout; this only skips its
+    generic read path (feature resolution, response building), which costs more than the rest of a request."""
+
+    def __init__(self, store, redis_url: str, feature_view: str):
+        import redis.asyncio as aioredis
+        from feast.infra.online_stores.helpers import _mmh3
+
+        config = store.config
+        self.project, self.version = config.project, config.entity_key_serialization_version
+        self.fields = [_mmh3(f"{feature_view}:{f}") for f in FEATURES] + [f"_ts:{feature_view}".encode()]
+        self.r = aioredis.Redis.from_url(redis_url)
+
+    def key(self, user_id: str) -> bytes:
+        from feast.infra.online_stores.helpers import _redis_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        entity = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)])
+        return _redis_key(self.project, entity, entity_key_serialization_version=self.version)
+
+    async def user_state(self, user_id: str) -> UserState:
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        *values, written = await self.r.hmget(self.key(user_id), self.fields)
+        if written is None:
+            return EMPTY
+        return UserState(*(tuple(Value.FromString(v).string_list_val.val) if v else () for v in values))
+
+    async def aclose(self) -> None:
+        await self.r.aclose()
+
+
 def open_feature_store(settings: Settings):
     """The project's FeatureStore (``vidrec.feast_config.open_store``), checked to serve ``user_realtime``;
     raises when Feast is not set up."""
@@ -168,7 +212,7 @@ def open_feature_store(settings: Settings):
 def build_overlay(settings: Settings) -> Overlay:
     """A FeastOverlay when the feature store is set up, else a DisabledOverlay (logged once)."""
     try:
-        return FeastOverlay(open_feature_store(settings))
+        return FeastOverlay(open_feature_store(settings), redis_url=settings.redis_url)
     except Exception as exc:  # any reason Feast cannot be opened means: serve without the overlay
         log.warning("real-time overlay disabled: %s: %s", type(exc).__name__, exc)
         return DisabledOverlay(f"{type(exc).__name__}: {exc}")

@@ -205,8 +205,8 @@ def test_pushed_realtime_features_are_read_back_online(repo):
               {"event_type": "watch", "user_id": "u1", "video_id": "v1"},
               {"event_type": "not_interested", "user_id": "u1", "video_id": "v9"}]
 
-    async def push_and_read():
-        overlay = FeastOverlay(open_feature_store(settings))
+    async def push_and_read():  # as the API builds it: reads straight from the view's Redis hashes
+        overlay = FeastOverlay(open_feature_store(settings), redis_url=settings.redis_url)
         await overlay.start()
         try:
             pushed = [await overlay.record(event, None) for event in events]

@@ -87,3 +87,38 @@ def create_app_with(settings, overlay):
     from serving.app import create_app
 
     return create_app(settings, overlay=overlay)
+
+
+@pytest.mark.redis
+def test_the_direct_redis_read_says_what_feasts_own_read_says(feast_config, redis_server):
+    """RedisStateReader (the request path) against FeatureStore.get_online_features on the same real Redis: users
+    with state pushed through Feast (one of them hours ago), one never seen."""
+    import asyncio
+
+    import pandas as pd
+    from feast import FeatureStore
+
+    from serving.overlay import FEATURES, RedisStateReader
+
+    store = FeatureStore(config=feast_config)
+    now = pd.Timestamp.now(tz="UTC")
+    store.push(PUSH_SOURCE, pd.DataFrame({
+        "user_id": ["r1", "r2", "old"], "session_watched": [["v1", "v2"], [], ["v9"]],
+        "recent_not_interested_videos": [["v3"], ["v4", "v5"], []],
+        "recent_not_interested_creators": [["c1"], [], ["c9"]],
+        "event_ts": [now, now, now - pd.Timedelta(hours=7)]}))
+
+    async def both(user: str) -> tuple[UserState, UserState]:
+        reader = RedisStateReader(store, redis_server.rsplit("/", 1)[0] + "/8", FEATURE_VIEW)
+        try:
+            direct = await reader.user_state(user)
+        finally:
+            await reader.aclose()
+        row = store.get_online_features(features=[f"{FEATURE_VIEW}:{f}" for f in FEATURES],
+                                        entity_rows=[{"user_id": user}]).to_dict()
+        return direct, UserState(*(tuple(row[f][0] or ()) for f in FEATURES))
+
+    for user, expected in [("r1", UserState(("v1", "v2"), ("v3",), ("c1",))), ("r2", UserState((), ("v4", "v5"), ())),
+                           ("old", UserState(("v9",), (), ("c9",))), ("never-seen", UserState())]:
+        direct, feast_read = asyncio.run(both(user))
+        assert direct == feast_read == expected, user

@@ -84,7 +84,7 @@ def cmd_serve(s: Settings, a) -> int:
     import uvicorn
 
     uvicorn.run("serving.app:create_app_from_env", factory=True, host=s.api_host, port=s.api_port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, workers=a.workers)
     return 0
 
 
@@ -187,6 +187,7 @@ def _add_batch_commands(sub) -> None:
                    help="restore: publish the newest gated run again when Redis serves none (after data loss)")
     q.set_defaults(func=cmd_publish)
     q = sub.add_parser("serve", help="run the API in the foreground (VIDREC_API_HOST:VIDREC_API_PORT)")
+    q.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (one event loop each)")
     q.set_defaults(func=cmd_serve)
     q = sub.add_parser("keys", help="the API's keys: add NAME --role R prints a new key once; list; revoke NAME")
     q.add_argument("action", choices=["add", "list", "revoke"])
