@@ -23,6 +23,7 @@ from typing import Protocol
 
 from vidrec.feast_config import open_store
 from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO
+from vidrec.recstore.resp import RespClient
 from vidrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,13 +174,12 @@ class RedisStateReader:
     generic read path (feature resolution, response building), which costs more than the rest of a request."""
 
     def __init__(self, store, redis_url: str, feature_view: str):
-        import redis.asyncio as aioredis
         from feast.infra.online_stores.helpers import _mmh3
 
         config = store.config
         self.project, self.version = config.project, config.entity_key_serialization_version
         self.fields = [_mmh3(f"{feature_view}:{f}") for f in FEATURES] + [f"_ts:{feature_view}".encode()]
-        self.r = aioredis.Redis.from_url(redis_url)
+        self.r = RespClient(redis_url)  # the pipelined connection of the request path
 
     def key(self, user_id: str) -> bytes:
         from feast.infra.online_stores.helpers import _redis_key
@@ -192,7 +192,7 @@ class RedisStateReader:
     async def user_state(self, user_id: str) -> UserState:
         from feast.protos.feast.types.Value_pb2 import Value
 
-        *values, written = await self.r.hmget(self.key(user_id), self.fields)
+        *values, written = await self.r.call("HMGET", self.key(user_id), *self.fields)
         if written is None:
             return EMPTY
         return UserState(*(tuple(Value.FromString(v).string_list_val.val) if v else () for v in values))

@@ -8,12 +8,14 @@ Key scheme: ``vidrec.recstore.keys``. stdlib only at import; ``redis`` is import
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
 from vidrec.recstore.catalog import CatalogCache
 from vidrec.recstore.codec import Found, Packed, Rows, catalog_row, decode_meta, decode_value
 from vidrec.recstore.keys import KEY_ACTIVE, VIDEO, StoreUnavailable, list_key, meta_key
+from vidrec.recstore.resp import RespClient, RespError
 
 
 class AsyncRecoStore:
@@ -25,13 +27,14 @@ class AsyncRecoStore:
     """
 
     def __init__(self, client, *, pointer_ttl_s: float = 2.0, breaker_s: float = 0.5,
-                 catalog: CatalogCache | None = None):
+                 catalog: CatalogCache | None = None, fast: RespClient | None = None, timeout_s: float = 0.25):
         import redis
 
         self.r, self.pointer_ttl_s, self.breaker_s = client, pointer_ttl_s, breaker_s
+        self.fast, self.timeout_s = fast, timeout_s  # the hot path's GETs (vidrec.recstore.resp), if given
         self.catalog = catalog or CatalogCache()
         self.stats: Counter = Counter()
-        self._errors = (redis.RedisError, OSError)
+        self._errors = (redis.RedisError, OSError, RespError)  # OSError: TimeoutError, ConnectionError too
         self._version: str | None = None
         self._version_until = 0.0
         self._down_until = 0.0
@@ -44,7 +47,7 @@ class AsyncRecoStore:
 
         client = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                          retry=Retry(NoBackoff(), 1))
-        return cls(client, **kwargs)
+        return cls(client, fast=RespClient(url, connect_timeout_s=timeout_s), timeout_s=timeout_s, **kwargs)
 
     async def _call(self, fn, *args):
         if time.monotonic() < self._down_until:
@@ -55,10 +58,20 @@ class AsyncRecoStore:
             self._down_until = time.monotonic() + self.breaker_s
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
+    async def _get(self, key: str):
+        """One GET: through the pipelined connection when there is one, else redis-py."""
+        if self.fast is None:
+            return await self._call(self.r.get, key)
+
+        async def get():
+            async with asyncio.timeout(self.timeout_s):
+                return await self.fast.call("GET", key)
+        return await self._call(get)
+
     async def active_version(self) -> str | None:
         """The served version, re-read at most every ``pointer_ttl_s`` seconds."""
         if time.monotonic() >= self._version_until:
-            raw = await self._call(self.r.get, KEY_ACTIVE)
+            raw = await self._get(KEY_ACTIVE)
             self._version = raw.decode() if raw else None
             self._version_until = time.monotonic() + self.pointer_ttl_s
         return self._version
@@ -67,7 +80,7 @@ class AsyncRecoStore:
         version = version or await self.active_version()
         if version is None:
             return None
-        raw = await self._call(self.r.get, list_key(version, collection, entity_id))
+        raw = await self._get(list_key(version, collection, entity_id))
         value = decode_value(raw)
         if isinstance(value, Packed):
             value = await self._join(version, value)
@@ -96,7 +109,7 @@ class AsyncRecoStore:
         version = version or await self.active_version()
         if version is None:
             return None
-        row = decode_value(await self._call(self.r.get, list_key(version, VIDEO, video_id)))
+        row = decode_value(await self._get(list_key(version, VIDEO, video_id)))
         return tuple(row[:5]) if row else None
 
     async def meta(self, version: str) -> dict:
@@ -106,4 +119,6 @@ class AsyncRecoStore:
         return bool(await self._call(self.r.ping))
 
     async def aclose(self) -> None:
+        if self.fast is not None:
+            await self.fast.aclose()
         await self.r.aclose()
