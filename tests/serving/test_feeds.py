@@ -150,3 +150,19 @@ def test_the_api_follows_a_new_publish_and_a_rollback(published, run):
 
 def ids_of(body: dict) -> list[str]:
     return [it["video_id"] for it in body["items"]]
+
+
+def test_feeds_are_rendered_as_the_standard_librarys_compact_json():
+    import json
+
+    from serving.feeds import respond
+
+    rows = [["v1", "关于主题 的视频 第1集 🎬", "c1", "música", 60000, 0.123457, "because you watched \"X\"\n", "als"],
+            ["v2", None, None, None, None, 1.0, None, "explore"], ["v3", "t", "c", "k", 0, 2.5e-07, "r", "s"]]
+    body = {"items": [{"video_id": "v1", "title": rows[0][1], "creator_id": "c1", "category": "música",
+                       "duration_ms": 60000, "score": 0.123457, "reason": rows[0][6], "source": "als"}],
+            "version": "2026-11-01-abc", "degraded": False, "overlay": True, "user_id": "u1"}
+    answer = respond(rows[:1], "2026-11-01-abc", overlay=True, user_id="u1")
+    assert answer.body == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    assert answer.media_type == "application/json"
+    assert json.loads(respond(rows, None).body)["items"][2]["score"] == 2.5e-07
