@@ -88,7 +88,8 @@ class Services:
         if not self.overlay.enabled:
             return EMPTY, False
         try:
-            state = await asyncio.wait_for(self.overlay.user_state(user_id), self.settings.overlay_timeout_ms / 1000)
+            async with asyncio.timeout(self.settings.overlay_timeout_ms / 1000):  # no extra task, unlike wait_for
+                state = await self.overlay.user_state(user_id)
             self.count("overlay_reads")
             return state, True
         except asyncio.TimeoutError:

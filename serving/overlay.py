@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import weakref
 from dataclasses import dataclass
@@ -167,6 +168,16 @@ class FeastOverlay:
                              self.timestamp_field: [pd.Timestamp(dt.datetime.now(dt.timezone.utc))]})
 
 
+@functools.lru_cache(maxsize=65536)  # the active users' keys, built once
+def _feast_key(project: str, version: int, user_id: str) -> bytes:
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    entity = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)])
+    return _redis_key(project, entity, entity_key_serialization_version=version)
+
+
 class RedisStateReader:
     """The request path's read of ``user_realtime``: one HMGET of the hash Feast's Redis online store keeps for
     the user (key, field names and values encoded by Feast's own helpers and protos), which answers what Feast's
@@ -182,12 +193,7 @@ class RedisStateReader:
         self.r = RespClient(redis_url)  # the pipelined connection of the request path
 
     def key(self, user_id: str) -> bytes:
-        from feast.infra.online_stores.helpers import _redis_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        entity = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)])
-        return _redis_key(self.project, entity, entity_key_serialization_version=self.version)
+        return _feast_key(self.project, self.version, user_id)
 
     async def user_state(self, user_id: str) -> UserState:
         from feast.protos.feast.types.Value_pb2 import Value
