@@ -2,9 +2,9 @@
 
 Every request of a feed costs one GET (its list) and one HMGET (the real-time overlay). Through redis-py's
 asyncio client each command also pays its connection-pool checkout, retry wrapper and per-command objects,
-which cost more CPU than everything else the request does. ``RespClient`` writes each command to one
-connection as it comes and hands replies back in order (hiredis parses them), so concurrent requests share
-the connection and pipeline naturally. A lost connection fails the commands in flight with ConnectionError
+which cost more CPU than everything else the request does. ``RespClient`` queues each command on one
+connection, writes the commands of one turn of the event loop together, and hands replies back in order
+(hiredis parses them), so concurrent requests share the connection and pipeline naturally. A lost connection fails the commands in flight with ConnectionError
 (an OSError) and the next command connects again; time limits are the caller's (``asyncio.wait_for``). Replies
 that are Redis errors raise ``RespError``. hiredis is imported when a client is built.
 """
@@ -34,6 +34,12 @@ class _Protocol(asyncio.Protocol):
 
         self.reader, self.pending, self.transport = hiredis.Reader(), deque(), None
         self.error_type = hiredis.ReplyError
+        self.outgoing: list[bytes] = []  # commands of this turn of the event loop, written together
+
+    def flush(self) -> None:
+        data, self.outgoing = b"".join(self.outgoing), []
+        if self.transport is not None:
+            self.transport.write(data)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -85,9 +91,14 @@ class RespClient:
 
     @staticmethod
     def _send(protocol: _Protocol, args: tuple) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
+        """Queue the command; the commands of one turn of the event loop go out in one write (one system call
+        for all the requests that turn served)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         protocol.pending.append(future)
-        protocol.transport.write(_pack(args))
+        if not protocol.outgoing:
+            loop.call_soon(protocol.flush)
+        protocol.outgoing.append(_pack(args))
         return future
 
     async def call(self, *args):
