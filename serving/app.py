@@ -1,9 +1,10 @@
 """The API: ``create_app(settings, store=None, overlay=None)`` -> Starlette; ``vidrec serve`` runs
 ``create_app_from_env`` as a uvicorn factory.
 
-Every guarded route needs an API key of its role (``serving.auth``). The lifespan builds the Redis reader and the overlay once (or takes the ones given, and then owns them)
-and yields them, with the event log, as ``request.state.svc`` (``serving.context.Services``). Routes are a
-plain list (Starlette 1.x: no decorators, no on_startup).
+Every guarded route needs an API key of its role (``serving.auth``). The lifespan builds the Redis reader and the
+overlay once (or takes the ones given, and then owns them) and yields them, with the event log, as
+``request.state.svc`` (``serving.context.Services``). Routes are a plain list (Starlette 1.x: no decorators, no
+on_startup).
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ def create_app(settings: Settings, store: AsyncRecoStore | None = None, overlay:
         finally:
             await svc.close()
 
-    return Starlette(routes=ROUTES, lifespan=lifespan, middleware=[Middleware(RequestMetrics, metrics=metrics),
-                                                                   Middleware(ApiKeyAuth, settings=settings)])
+    middleware = [Middleware(RequestMetrics, metrics=metrics, paths=frozenset(r.path for r in ROUTES)),
+                  Middleware(ApiKeyAuth, settings=settings)]  # outermost first: refused requests are timed too
+    return Starlette(routes=ROUTES, lifespan=lifespan, middleware=middleware)
 
 
 def create_app_from_env() -> Starlette:

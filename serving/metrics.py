@@ -18,9 +18,6 @@ from starlette.responses import Response
 
 from vidrec.recstore.keys import StoreUnavailable
 
-ROUTES = frozenset({"/api/v1/recommendations/home", "/api/v1/recommendations/related",
-                    "/api/v1/recommendations/trending", "/api/v1/events", "/healthz", "/readyz", "/openapi.json",
-                    "/metrics"})
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -81,8 +78,8 @@ class Metrics:
 class RequestMetrics:
     """Times each HTTP request and counts it by route (``other`` for paths no route serves), method, status."""
 
-    def __init__(self, app, metrics: Metrics):
-        self.app, self.metrics = app, metrics
+    def __init__(self, app, metrics: Metrics, paths: frozenset[str]):
+        self.app, self.metrics, self.paths = app, metrics, paths  # paths: the app's routes, the label's values
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -97,7 +94,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope["path"] if scope["path"] in ROUTES else "other"
+            route = scope["path"] if scope["path"] in self.paths else "other"
             self.metrics.observe(route, scope["method"], status[0], time.perf_counter() - started)
 
 

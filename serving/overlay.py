@@ -4,9 +4,9 @@ State lives in Feast's online store, feature view ``user_realtime`` (entity ``us
 ``session_watched``, ``recent_not_interested_videos``, ``recent_not_interested_creators`` (Array(String),
 most recent first). The event intake writes it through the push source ``user_realtime_push``; feed
 requests read it, time-boxed by the caller, straight from the Redis hash Feast keeps for the user
-(``RedisStateReader``: one HMGET, Feast's own key encoding and protos). Policy: **fail open**. When the read is slow or fails, the
-list is served without the overlay (``"overlay": false`` in the response); when Feast is not set up at
-all, the overlay is disabled and every response says so. There is no second, Redis-native copy.
+(``RedisStateReader``: one HMGET, Feast's own key encoding and protos). Policy: **fail open**. When the read is
+slow or fails, the list is served without the overlay (``"overlay": false`` in the response); when Feast is not
+set up at all, the overlay is disabled and every response says so. There is no second, Redis-native copy.
 
 This is the only serving module that opens Feast (through ``vidrec.feast_config.open_store``, the same
 configuration the batch jobs use) and imports pandas, which Feast's push needs.
@@ -181,8 +181,9 @@ def _feast_key(project: str, version: int, user_id: str) -> bytes:
 class RedisStateReader:
     """The request path's read of ``user_realtime``: one HMGET of the hash Feast's Redis online store keeps for
     the user (key, field names and values encoded by Feast's own helpers and protos), which answers what Feast's
-    online read answers (it applies no TTL online either). Feast stays the writer (the push source) and the owner of the layout; this only skips its
-    generic read path (feature resolution, response building), which costs more than the rest of a request."""
+    online read answers (it applies no TTL online either). Feast stays the writer (the push source) and the owner
+    of the layout; this only skips its generic read path (feature resolution, response building), which cost
+    more than the rest of a request."""
 
     def __init__(self, store, redis_url: str, feature_view: str):
         from feast.infra.online_stores.helpers import _mmh3

@@ -157,7 +157,8 @@ def test_feeds_are_rendered_as_the_standard_librarys_compact_json():
 
     from serving.feeds import respond
 
-    rows = [["v1", "关于主题 的视频 第1集 🎬", "c1", "música", 60000, 0.123457, "because you watched \"X\"\n", "als"],
+    reason = "because you watched \"X\"\n"
+    rows = [["v1", "关于主题 的视频 第1集 🎬", "c1", "música", 60000, 0.123457, reason, "als"],
             ["v2", None, None, None, None, 1.0, None, "explore"], ["v3", "t", "c", "k", 0, 2.5e-07, "r", "s"]]
     body = {"items": [{"video_id": "v1", "title": rows[0][1], "creator_id": "c1", "category": "música",
                        "duration_ms": 60000, "score": 0.123457, "reason": rows[0][6], "source": "als"}],

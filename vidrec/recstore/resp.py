@@ -4,9 +4,10 @@ Every request of a feed costs one GET (its list) and one HMGET (the real-time ov
 asyncio client each command also pays its connection-pool checkout, retry wrapper and per-command objects,
 which cost more CPU than everything else the request does. ``RespClient`` queues each command on one
 connection, writes the commands of one turn of the event loop together, and hands replies back in order
-(hiredis parses them), so concurrent requests share the connection and pipeline naturally. A lost connection fails the commands in flight with ConnectionError
-(an OSError) and the next command connects again; time limits are the caller's (``asyncio.wait_for``). Replies
-that are Redis errors raise ``RespError``. hiredis is imported when a client is built.
+(hiredis parses them), so concurrent requests share the connection and pipeline naturally. A lost connection
+fails the commands in flight with ConnectionError (an OSError) and the next command connects again; time limits
+are the caller's (``asyncio.timeout``). Replies that are Redis errors raise ``RespError``. hiredis is imported
+when a client is built.
 """
 
 from __future__ import annotations
