@@ -55,8 +55,9 @@ demo: setup
 stop:
 	-$(VENV)/bin/vidrec services down
 
+# The API needs Redis (and the GX server for nothing, but it is small), not Spark: no Spark Connect JVM for it.
 serve: setup
-	$(VENV)/bin/vidrec services up
+	VIDREC_SPARK_REMOTE= $(VENV)/bin/vidrec services up
 	$(VENV)/bin/vidrec serve
 
 airflow: setup
