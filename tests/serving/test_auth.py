@@ -27,6 +27,7 @@ ROUTES = {  # path -> (method, request kwargs, role it needs or None when open, 
     "/healthz": ("GET", {}, None, 200),
     "/readyz": ("GET", {}, None, 200),
     "/openapi.json": ("GET", {}, None, 200),
+    "/metrics": ("GET", {}, "admin", 200),
 }
 
 
@@ -55,7 +56,7 @@ def test_every_route_answers_401_403_or_its_answer_by_role(guarded):
                 if expected == 401:
                     assert r.headers["www-authenticate"].startswith("Bearer") and r.json()["error"] == "unauthorized"
                 if expected == 403:
-                    assert r.json()["error"] == "forbidden" and needed in r.json()["message"]
+                    assert r.json()["error"] == "forbidden" and f"needs {needed}" in r.json()["message"]
         assert call(c, "/api/v1/recommendations/home", "").status_code == 401  # "Bearer " with no key
 
 
