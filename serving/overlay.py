@@ -124,7 +124,7 @@ class FeastOverlay:
                  timestamp_field: str = TIMESTAMP_FIELD, redis_url: str | None = None):
         self.store, self.push_source, self.timestamp_field = store, push_source, timestamp_field
         self.redis_url, self._reader = redis_url, None
-        self.refs = [f"{feature_view}:{f}" for f in FEATURES]
+        self.feature_view, self.refs = feature_view, [f"{feature_view}:{f}" for f in FEATURES]
         self._locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     async def start(self) -> None:
@@ -132,7 +132,7 @@ class FeastOverlay:
         ``redis_url``, read the view's Redis hashes directly (``RedisStateReader``)."""
         await self.store.initialize()
         if self.redis_url:
-            self._reader = RedisStateReader(self.store, self.redis_url, self.refs[0].split(":")[0])
+            self._reader = RedisStateReader(self.store, self.redis_url, self.feature_view)
         await self.user_state("__warm_up__")
 
     async def aclose(self) -> None:

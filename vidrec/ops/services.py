@@ -225,9 +225,9 @@ def status(settings: Settings) -> dict:
     out = {"redis": "running" if ping(host, port) else "stopped", "url": settings.redis_url}
     url = session.connect_url(settings)
     if url:
-        up = wait_until(lambda: session.listening(url), 0.3)
-        out["spark_connect"] = {"url": url, "state": "running" if up else "stopped",
-                                "jobs": f"attach to {url}" if up or settings.spark_remote != session.AUTO
+        listening = wait_until(lambda: session.listening(url), 0.3)
+        out["spark_connect"] = {"url": url, "state": "running" if listening else "stopped",
+                                "jobs": f"attach to {url}" if listening or settings.spark_remote != session.AUTO
                                 else "start Spark in-process (auto, no server)"}
     for name in ("gx", "api", "airflow"):
         if _pidfile(settings, name).exists():

@@ -58,15 +58,13 @@ class AsyncRecoStore:
             self._down_until = time.monotonic() + self.breaker_s
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
+    async def _fast_get(self, key: str):
+        async with asyncio.timeout(self.timeout_s):
+            return await self.fast.call("GET", key)
+
     async def _get(self, key: str):
         """One GET: through the pipelined connection when there is one, else redis-py."""
-        if self.fast is None:
-            return await self._call(self.r.get, key)
-
-        async def get():
-            async with asyncio.timeout(self.timeout_s):
-                return await self.fast.call("GET", key)
-        return await self._call(get)
+        return await self._call(self._fast_get if self.fast is not None else self.r.get, key)
 
     async def active_version(self) -> str | None:
         """The served version, re-read at most every ``pointer_ttl_s`` seconds."""
