@@ -7,14 +7,15 @@ All real and private to the run, on loopback: a redis-server on a free port; a s
 ``--users`` users x 150 items over 20,000 videos (bench/serve_store.py's) published by ``models.publish.run``; the
 project's Feast repo applied to that Redis (`feast apply`), so the real-time overlay is on; real-time state for
 a fifth of the users, posted as events through the API; a reader key. Then, with the same ``--workers`` for
-both: ``vidrec`` (`uvicorn --factory serving.app:create_app_from_env`) and ``bare`` (bench/bare_app.py: every GET
-answered with the bytes of one vidrec home feed answer). wrk (one thread) asks for the home feed of a random
+both: ``vidrec`` (`uvicorn --factory serving.app:create_app_from_env`), ``bare`` (bench/bare_app.py: every GET
+answered with the bytes of one vidrec home feed answer) and ``floor`` (bench/floor_app.py: what every home request
+must do, key check, query validation and its two Redis reads, answered with those same bytes). wrk (one thread) asks for the home feed of a random
 user with the key, ``--warmup`` seconds untimed, then ``--seconds`` measured, at 1 and 8 connections, the two
 apps in turns. Per case: requests/s, p50 and p99 (wrk's latency distribution), errors (non-2xx, sockets),
 and for vidrec the overlay reads and timeouts during the run (/healthz). The load generator shares the two
 cores with the server: read the ratio, measured in the same minutes, before the absolute figures.
-Last line: {"c8": {"vidrec_rps", "bare_rps", "ratio", "p50_ms", "p99_ms", ...}, "c1": {...},
-"redis_bytes_per_user", ...}.
+Last line: {"c8": {"vidrec_rps", "bare_rps", "ratio", "p50_ms", "p99_ms", "floor_rps", "floor_ratio", ...},
+"c1": {...}, "redis_bytes_per_user", ...}.
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ def post_state(port: int, writer: str, users: int) -> int:
     return events
 
 
+def overlay_counters(port: int) -> dict:
+    counters = httpx.get(f"http://127.0.0.1:{port}/healthz").json()["counters"]
+    return {k: counters.get(k, 0) for k in ("overlay_reads", "overlay_timeouts", "overlay_errors", "degraded")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=10_000)
@@ -126,7 +132,7 @@ def main() -> None:
         work = Path(tmp)
         s, redis_proc, reader, writer, store = prepare(work, a.users)
         env = {**os.environ, **s.as_env(), "PYTHONPATH": str(REPO)}
-        ports = {"vidrec": services.free_port(), "bare": services.free_port()}
+        ports = {"vidrec": services.free_port()}
         procs = {"vidrec": start("serving.app:create_app_from_env", ports["vidrec"], a.workers, env, REPO)}
         try:
             state_events = post_state(ports["vidrec"], writer, a.users)
@@ -134,8 +140,10 @@ def main() -> None:
                              params={"user_id": "u1"}, headers={"Authorization": f"Bearer {reader}"})
             assert body.status_code == 200 and body.json()["overlay"] is True, body.text[:300]
             (work / "body.json").write_bytes(body.content)
-            procs["bare"] = start("bare_app:create_app", ports["bare"], a.workers,
-                                  {**env, "BARE_BODY_FILE": str(work / "body.json")}, REPO / "bench")
+            for name in ("bare", "floor"):
+                ports[name] = services.free_port()
+                procs[name] = start(f"{name}_app:create_app", ports[name], a.workers,
+                                    {**env, "BARE_BODY_FILE": str(work / "body.json")}, REPO / "bench")
             script = work / "home.lua"
             script.write_text(SCRIPT % (42, a.users, reader))
             result = {"users": a.users, "workers": a.workers, "seconds": a.seconds, "cores": os.cpu_count(),
@@ -143,21 +151,22 @@ def main() -> None:
                       "redis_bytes_per_user": store["home_bytes"]}
             for i, conns in enumerate((1, 8)):
                 case = {}
-                for name in (("vidrec", "bare") if i % 2 == 0 else ("bare", "vidrec")):
+                for name in (("vidrec", "bare", "floor") if i % 2 == 0 else ("floor", "bare", "vidrec")):
                     wrk(ports[name], script, conns, a.warmup)
-                    before = httpx.get(f"http://127.0.0.1:{ports[name]}/healthz").json().get("counters", {})
+                    before = overlay_counters(ports[name]) if name == "vidrec" else {}
                     case[name] = wrk(ports[name], script, conns, a.seconds)
-                    after = httpx.get(f"http://127.0.0.1:{ports[name]}/healthz").json().get("counters", {})
                     if name == "vidrec":
-                        case[name].update({k: after.get(k, 0) - before.get(k, 0) for k in
-                                           ("overlay_reads", "overlay_timeouts", "overlay_errors", "degraded")})
+                        after = overlay_counters(ports[name])
+                        case[name].update({k: after[k] - before[k] for k in after})
                     print(json.dumps({"connections": conns, "app": name, **case[name]}), flush=True)
-                v, b = case["vidrec"], case["bare"]
+                v, b, f = case["vidrec"], case["bare"], case["floor"]
                 result[f"c{conns}"] = {"vidrec_rps": v["rps"], "bare_rps": b["rps"],
                                        "ratio": round(v["rps"] / b["rps"], 3), "p50_ms": v["p50_ms"],
                                        "p99_ms": v["p99_ms"], "bare_p50_ms": b["p50_ms"], "bare_p99_ms": b["p99_ms"],
                                        "errors": v["errors"], **{k: v[k] for k in ("overlay_reads",
-                                                                                  "overlay_timeouts", "degraded")}}
+                                                                                  "overlay_timeouts", "degraded")},
+                                       "floor_rps": f["rps"], "floor_ratio": round(f["rps"] / b["rps"], 3),
+                                       "floor_p99_ms": f["p99_ms"], "floor_errors": f["errors"]}
         finally:
             for proc in procs.values():
                 stop(proc)

@@ -12,22 +12,24 @@ Fallbacks, in order:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from serving.context import Services
-from serving.overlay import EMPTY, apply_overlay
+from serving.overlay import EMPTY, visible
+from serving.render import feed_json
 from serving.schemas import DEFAULT_REGION, BadParam, check_known, parse_count, parse_id, parse_region
-from vidrec.recstore.codec import Found, row_to_item
-from vidrec.recstore.keys import COLDSTART, HOME, IX_VIDEO, RELATED, TRENDING, StoreUnavailable
+from vidrec.recstore.codec import Found
+from vidrec.recstore.keys import COLDSTART, HOME, RELATED, TRENDING, StoreUnavailable
 
 
-def respond(rows: list, version: str | None, *, degraded: bool = False, overlay: bool = False, **echo) -> Response:
-    """The feed as JSON (orjson: the same bytes as the standard library's compact, non-ASCII-kept encoding)."""
-    return Response(orjson.dumps({"items": [row_to_item(r) for r in rows], "version": version, "degraded": degraded,
-                                  "overlay": overlay, **echo}), media_type="application/json")
+def respond(rows: Sequence, positions: list[int], version: str | None, *, degraded: bool = False,
+            overlay: bool = False, **echo) -> Response:
+    """The items at ``positions`` of ``rows`` and the rest, as JSON (``serving.render``)."""
+    return Response(feed_json(rows, positions, version=version, degraded=degraded, overlay=overlay, **echo),
+                    media_type="application/json")
 
 
 def bad_request(exc: BadParam) -> JSONResponse:
@@ -66,9 +68,8 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
         degraded = True
         svc.count("degraded")
     state, overlay_ok = await state_task if state_task else (EMPTY, False)
-    if exclude:
-        rows = [r for r in rows if r[IX_VIDEO] != exclude]
-    return respond(apply_overlay(rows, state, count), version, degraded=degraded, overlay=overlay_ok, **echo)
+    return respond(rows, visible(rows, state, count, exclude), version, degraded=degraded, overlay=overlay_ok,
+                   **echo)
 
 
 async def home(request: Request) -> Response:

@@ -20,9 +20,11 @@ import functools
 import logging
 import weakref
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
 from vidrec.feast_config import open_store
+from vidrec.recstore.codec import Rows
 from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO
 from vidrec.recstore.resp import RespClient
 from vidrec.settings import Settings
@@ -53,15 +55,20 @@ class UserState:
 EMPTY = UserState()
 
 
-def apply_overlay(rows: list, state: UserState, count: int) -> list:
-    """The first ``count`` rows whose video and creator the user has not hidden (spares refill the gaps)."""
+def visible(rows: Sequence, state: UserState, count: int, exclude: str | None = None) -> list[int]:
+    """Positions of the first ``count`` rows whose video and creator the user has not hidden and whose video is
+    not ``exclude`` (spares refill the gaps). Reads each row's display fields only (``Rows.head``)."""
     videos, creators = state.hidden()
+    if exclude is not None:
+        videos = videos | {exclude}
     if not videos and not creators:
-        return rows[:count]
+        return list(range(min(count, len(rows))))
+    head = rows.head if isinstance(rows, Rows) else rows.__getitem__
     out = []
-    for row in rows:
-        if row[IX_VIDEO] not in videos and row[IX_CREATOR] not in creators:
-            out.append(row)
+    for i in range(len(rows)):
+        fields = head(i)
+        if fields[IX_VIDEO] not in videos and fields[IX_CREATOR] not in creators:
+            out.append(i)
             if len(out) == count:
                 break
     return out

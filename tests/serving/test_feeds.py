@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from serving.app import create_app
 from serving.overlay import DisabledOverlay
+from vidrec.recstore.keys import ITEM_FIELDS
 
 pytestmark = pytest.mark.redis
 
@@ -163,7 +164,33 @@ def test_feeds_are_rendered_as_the_standard_librarys_compact_json():
     body = {"items": [{"video_id": "v1", "title": rows[0][1], "creator_id": "c1", "category": "música",
                        "duration_ms": 60000, "score": 0.123457, "reason": rows[0][6], "source": "als"}],
             "version": "2026-11-01-abc", "degraded": False, "overlay": True, "user_id": "u1"}
-    answer = respond(rows[:1], "2026-11-01-abc", overlay=True, user_id="u1")
+    answer = respond(rows, [0], "2026-11-01-abc", overlay=True, user_id="u1")
     assert answer.body == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     assert answer.media_type == "application/json"
-    assert json.loads(respond(rows, None).body)["items"][2]["score"] == 2.5e-07
+    assert json.loads(respond(rows, [2, 1], None).body)["items"][0]["score"] == 2.5e-07
+
+
+def test_packed_lists_render_the_same_bytes_as_their_rows():
+    """The API's renderer of packed lists (display fields rendered once per version) against the standard
+    library on the same rows: unknown videos, null and whole scores, non-ASCII and quotes, a second request
+    served from the rendered cache."""
+    import json
+
+    from serving.render import feed_json
+    from vidrec.recstore import codec
+    from vidrec.recstore.catalog import VersionCatalog
+
+    catalog = {"v1": ("v1", "关于 \"X\" 🎬", "c1", "música", 60000), "v2": ("v2", None, "c2", None, None)}
+    index = {"v1": 1, "v2": 2}
+    items = [{"video_id": "v2", "score": 1.0, "reason": "because you watched \"X\"", "source": "als"},
+             {"video_id": "v9", "score": None, "reason": None, "source": "explore"},
+             {"video_id": "v1", "score": 0.123457, "reason": "r", "source": "popular"}]
+    version = VersionCatalog()
+    joined = version.add({index[v]: row for v, row in catalog.items()})
+    rows = codec.Rows(codec.decode_value(codec.encode_items(items, index)), joined, version.rendered)
+    for positions in ([0, 1, 2], [2, 0], []):
+        expected = {"items": [dict(zip(ITEM_FIELDS, rows[i])) for i in positions], "version": "v", "n": 1}
+        for _ in range(2):
+            assert feed_json(rows, positions, version="v", n=1) == json.dumps(
+                expected, ensure_ascii=False, separators=(",", ":")).encode()
+    assert set(version.rendered) == {1, 2}  # the unknown video (position 0) is rendered per request

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from starlette.testclient import TestClient
 
-from serving.overlay import FEATURE_VIEW, PUSH_SOURCE, FeastOverlay, UserState, apply_overlay, updated_state
+from serving.overlay import FEATURE_VIEW, PUSH_SOURCE, FeastOverlay, UserState, updated_state, visible
 
 HOME_URL = "/api/v1/recommendations/home"
 
@@ -23,9 +23,11 @@ def rows(*vids_and_creators):
 def test_hidden_videos_and_creators_are_dropped_and_spares_refill():
     listed = rows(("v1", "a"), ("v2", "b"), ("v3", "a"), ("v4", "c"), ("v5", "d"), ("v6", "e"))
     state = UserState(watched=("v2",), not_interested_videos=("v5",), not_interested_creators=("a",))
-    assert [r[0] for r in apply_overlay(listed, state, 2)] == ["v4", "v6"]
-    assert [r[0] for r in apply_overlay(listed, state, 10)] == ["v4", "v6"]  # fewer spares than asked: all left
-    assert [r[0] for r in apply_overlay(listed, UserState(), 3)] == ["v1", "v2", "v3"]
+    assert visible(listed, state, 2) == [3, 5]  # v4, v6
+    assert visible(listed, state, 10) == [3, 5]  # fewer spares than asked: all left
+    assert visible(listed, UserState(), 3) == [0, 1, 2]
+    assert visible(listed, UserState(), 10, exclude="v2") == [0, 2, 3, 4, 5]  # related: the seed video left out
+    assert visible(listed, state, 10, exclude="v4") == [5]
 
 
 def test_event_types_update_the_state():

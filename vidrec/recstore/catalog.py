@@ -30,6 +30,7 @@ class VersionCatalog:
         self.max_videos, self.held = max_videos, 0
         self.rows: list = [None]
         self.present = bytearray(b"\x01")
+        self.rendered: dict = {}  # position -> its display fields as the API renders them (serving.render)
 
     def __len__(self) -> int:
         return self.held
@@ -44,10 +45,11 @@ class VersionCatalog:
 
     def add(self, rows: Mapping[int, tuple], keep: array = array("I")) -> list:
         """Hold ``rows`` (position -> row); returns the list to join with, which holds them and ``keep``.
-        Past ``max_videos`` rows the version starts over in a new list (Rows made earlier keep the old one)."""
+        Past ``max_videos`` rows the version starts over in a new list and ``rendered`` (Rows made earlier keep
+        the old ones)."""
         if self.held + len(rows) > self.max_videos:
             old, size = self.rows, len(self.rows)
-            self.rows, self.present, self.held = [None] * size, bytearray(size), 0
+            self.rows, self.present, self.held, self.rendered = [None] * size, bytearray(size), 0, {}
             self.present[0] = 1
             self._put({index: old[index] for index in keep if 0 < index < size and old[index] is not None})
         self._put(rows)

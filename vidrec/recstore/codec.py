@@ -152,20 +152,24 @@ def _score(scaled: int) -> float | int | None:
 class Rows(Sequence):
     """A packed list joined with the version's catalog rows (a list by catalog index, holding at least every
     index of this list): rows in ITEM_FIELDS order, each a list, built when read. A feed reads ``count``
-    (20) of a home list's 150 items, so most are never built."""
+    (20) of a home list's 150 items, so most are never built. ``rendered``: the version's cache of rendered
+    display fields by catalog index (``VersionCatalog.rendered``), for the API's renderer; None elsewhere."""
 
-    __slots__ = ("packed", "catalog")
+    __slots__ = ("packed", "catalog", "rendered")
 
-    def __init__(self, packed: Packed, catalog: list):
-        self.packed, self.catalog = packed, catalog
+    def __init__(self, packed: Packed, catalog: list, rendered: dict | None = None):
+        self.packed, self.catalog, self.rendered = packed, catalog, rendered
 
     def __len__(self) -> int:
         return len(self.packed)
 
+    def head(self, i: int) -> tuple:
+        """Item i's display fields (VIDEO_FIELDS), without building its row."""
+        index = self.packed.indexes[i]
+        return self.catalog[index] if index else (self.packed.video_ids[i], *NO_FIELDS)
+
     def row(self, i: int) -> list:
-        p = self.packed
-        index = p.indexes[i]
-        return [*(self.catalog[index] if index else (p.video_ids[i], *NO_FIELDS)), *p.tail(i)]
+        return [*self.head(i), *self.packed.tail(i)]
 
     def __getitem__(self, i):
         if isinstance(i, slice):

@@ -90,7 +90,7 @@ class AsyncRecoStore:
         catalog = self.catalog.of(version)
         missing = catalog.missing(packed.indexes)
         if not missing:
-            return Rows(packed, catalog.rows)
+            return Rows(packed, catalog.rows, catalog.rendered)
         wanted = {packed.indexes[i]: packed.video_ids[i] for i in missing}  # catalog position -> video id
         async with self.r.pipeline(transaction=False) as pipe:
             for video_id in wanted.values():
@@ -99,7 +99,8 @@ class AsyncRecoStore:
         self.stats["catalog_fetches"] += 1
         self.stats["catalog_videos_fetched"] += len(wanted)
         rows = {index: catalog_row(v, decode_value(raw)) for (index, v), raw in zip(wanted.items(), raws)}
-        return Rows(packed, catalog.add(rows, keep=packed.indexes))
+        joined = catalog.add(rows, keep=packed.indexes)
+        return Rows(packed, joined, catalog.rendered)
 
     async def video(self, video_id: str, version: str | None = None) -> tuple | None:
         """A video's catalog row (VIDEO_FIELDS) in the active version; None when it has none or nothing is
