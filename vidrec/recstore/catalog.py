@@ -1,4 +1,4 @@
-"""The API's in-memory copy of the catalog's display fields, per version. Stdlib only.
+"""The API's in-memory copy of the catalog's display fields, per version. Stdlib and numpy.
 
 Lists carry, per item, the video's position in the version's catalog (``vidrec.recstore.codec``); the
 display fields come from the version's ``video:<video_id>`` rows. The reader keeps them here, per version,
@@ -18,6 +18,8 @@ from array import array
 from collections import OrderedDict
 from typing import Mapping
 
+import numpy as np
+
 DEFAULT_MAX_VIDEOS = 1_000_000
 DEFAULT_MAX_VERSIONS = 3
 
@@ -29,7 +31,7 @@ class VersionCatalog:
     def __init__(self, max_videos: int = DEFAULT_MAX_VIDEOS):
         self.max_videos, self.held = max_videos, 0
         self.rows: list = [None]
-        self.present = bytearray(b"\x01")
+        self.present = np.ones(1, dtype=np.bool_)  # by position: held (position 0, "not in the catalog", always)
         self.rendered: dict = {}  # position -> its display fields as the API renders them (serving.render)
 
     def __len__(self) -> int:
@@ -37,11 +39,12 @@ class VersionCatalog:
 
     def missing(self, indexes: array) -> list[int]:
         """Positions in ``indexes`` (item order) whose row is not held; [] in the steady state."""
-        self._grow(max(indexes, default=0))
-        present = self.present
-        if all(map(present.__getitem__, indexes)):
+        if not indexes:
             return []
-        return [i for i, index in enumerate(indexes) if not present[index]]
+        positions = np.frombuffer(indexes, dtype=np.uint32)  # no copy; one vectorized check, not a loop
+        self._grow(int(positions.max()))
+        held = self.present[positions]
+        return [] if held.all() else np.flatnonzero(~held).tolist()
 
     def add(self, rows: Mapping[int, tuple], keep: array = array("I")) -> list:
         """Hold ``rows`` (position -> row); returns the list to join with, which holds them and ``keep``.
@@ -49,7 +52,7 @@ class VersionCatalog:
         the old ones)."""
         if self.held + len(rows) > self.max_videos:
             old, size = self.rows, len(self.rows)
-            self.rows, self.present, self.held, self.rendered = [None] * size, bytearray(size), 0, {}
+            self.rows, self.present, self.held, self.rendered = [None] * size, np.zeros(size, np.bool_), 0, {}
             self.present[0] = 1
             self._put({index: old[index] for index in keep if 0 < index < size and old[index] is not None})
         self._put(rows)
@@ -59,14 +62,16 @@ class VersionCatalog:
         if top >= len(self.rows):
             grow = top + 1 - len(self.rows)
             self.rows.extend([None] * grow)  # in place: Rows made earlier keep their list
-            self.present.extend(bytes(grow))
+        if top >= len(self.present):  # doubling: a version's first requests grow it often
+            self.present = np.concatenate([self.present, np.zeros(max(top + 1, 2 * len(self.present)) -
+                                                                  len(self.present), np.bool_)])
 
     def _put(self, rows: Mapping[int, tuple]) -> None:
         self._grow(max(rows, default=0))
         for index, row in rows.items():
             if not self.present[index]:
                 self.held += 1
-                self.present[index] = 1
+                self.present[index] = True
             self.rows[index] = row
 
 

@@ -1,4 +1,4 @@
-"""How lists, catalog rows and meta hashes are stored. Stdlib only.
+"""How lists, catalog rows and meta hashes are stored. Stdlib and orjson.
 
 A list value is *packed*: ``b"\\x01"`` + zlib of
 
@@ -30,6 +30,8 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Iterable, Mapping
+
+import orjson
 
 from vidrec.recstore.keys import ITEM_FIELDS
 
@@ -110,7 +112,7 @@ def decode_value(raw: bytes | str | None) -> Packed | list | None:
     if _SWAP:
         for numbers in (indexes, scores, codes):
             numbers.byteswap()
-    strings = json.loads(bytes(body[HEADER.size:HEADER.size + len_strings]))
+    strings = orjson.loads(body[HEADER.size:HEADER.size + len_strings])
     return Packed(strings, body[at - len_ids:at], indexes, scores, codes, flags)
 
 
