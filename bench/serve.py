@@ -11,8 +11,10 @@ both: ``vidrec`` (`uvicorn --factory serving.app:create_app_from_env`), ``bare``
 answered with the bytes of one vidrec home feed answer) and ``floor`` (bench/floor_app.py: what every home request
 must do, key check, query validation and its two Redis reads, answered with those same bytes). wrk (one thread) asks for the home feed of a random
 user with the key, ``--warmup`` seconds untimed, then ``--seconds`` measured, at 1 and 8 connections, the two
-apps in turns. Per case: requests/s, p50 and p99 (wrk's latency distribution), errors (non-2xx, sockets),
-and for vidrec the overlay reads and timeouts during the run (/healthz). The load generator shares the two
+apps in turns. Per case: requests/s, p50 and p99 (wrk's latency distribution), errors (non-2xx, sockets), the
+server's CPU microseconds per request (its process tree, user + system),
+and for vidrec the overlay reads and timeouts during the run (/healthz). ``--ladder``: the floor app again at
+stages 1-4 of the API's request path (bench/floor_app.py), 8 connections, and the microseconds each stage adds. The load generator shares the two
 cores with the server: read the ratio, measured in the same minutes, before the absolute figures.
 Last line: {"c8": {"vidrec_rps", "bare_rps", "ratio", "p50_ms", "p99_ms", "floor_rps", "floor_ratio", ...},
 "c1": {...}, "redis_bytes_per_user", ...}.
@@ -75,8 +77,24 @@ def wrk(port: int, script: Path, connections: int, seconds: float) -> dict:
 
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50_ms": latency("50"),
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)), "p50_ms": latency("50"),
             "p90_ms": latency("90"), "p99_ms": latency("99"), "errors": errors + int(non2xx.group(1) if non2xx else 0)}
+
+
+def cpu_s(proc: subprocess.Popen) -> float:
+    """CPU seconds (user + system) of a server's process tree so far."""
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
+def measured(proc: subprocess.Popen, port: int, script: Path, connections: int, seconds: float) -> dict:
+    """wrk's figures and the server's CPU microseconds per request during the run."""
+    before = cpu_s(proc)
+    result = wrk(port, script, connections, seconds)
+    return {**result, "cpu_us_per_request": round((cpu_s(proc) - before) * 1e6 / max(result["requests"], 1), 1)}
 
 
 def prepare(work: Path, users: int):
@@ -116,6 +134,30 @@ def overlay_counters(port: int) -> dict:
     return {k: counters.get(k, 0) for k in ("overlay_reads", "overlay_timeouts", "overlay_errors", "degraded")}
 
 
+def ladder(a, script: Path, env: dict, c8: dict) -> list[dict]:
+    """The floor app at each stage of the API's request path, one after the other, at 8 connections; per stage
+    requests/s, the ratio to bare, the server's CPU microseconds per request and what the stage adds to the one
+    before (stage 0 to bare, the API to stage 4)."""
+    from vidrec.ops import services
+
+    steps = [{"stage": 0, "rps": c8["floor_rps"], "cpu_us_per_request": c8["floor_cpu_us"]}]
+    for stage in range(1, 5):
+        port = services.free_port()
+        proc = start("floor_app:create_app", port, a.workers, {**env, "FLOOR_STAGES": str(stage)}, REPO / "bench")
+        try:
+            wrk(port, script, 8, a.warmup)
+            steps.append({"stage": stage, **measured(proc, port, script, 8, a.seconds)})
+        finally:
+            stop(proc)
+    steps.append({"stage": "api", "rps": c8["vidrec_rps"], "cpu_us_per_request": c8["cpu_us"]})
+    for before, step in zip([None] + steps, steps):
+        step["ratio"] = round(step["rps"] / c8["bare_rps"], 3)
+        step["cpu_us_added"] = round(step["cpu_us_per_request"] - (before["cpu_us_per_request"] if before
+                                                                    else c8["bare_cpu_us"]), 1)
+        print(json.dumps({"ladder": step["stage"], **step}), flush=True)
+    return steps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=10_000)
@@ -123,6 +165,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--out", help="also write the last line here")
+    ap.add_argument("--ladder", action="store_true", help="also the floor app at stages 1-4 (bench/floor_app.py), "
+                    "8 connections: where the API's time goes above the floor")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk (Debian/Ubuntu) or brew install wrk")
@@ -154,7 +198,7 @@ def main() -> None:
                 for name in (("vidrec", "bare", "floor") if i % 2 == 0 else ("floor", "bare", "vidrec")):
                     wrk(ports[name], script, conns, a.warmup)
                     before = overlay_counters(ports[name]) if name == "vidrec" else {}
-                    case[name] = wrk(ports[name], script, conns, a.seconds)
+                    case[name] = measured(procs[name], ports[name], script, conns, a.seconds)
                     if name == "vidrec":
                         after = overlay_counters(ports[name])
                         case[name].update({k: after[k] - before[k] for k in after})
@@ -166,7 +210,11 @@ def main() -> None:
                                        "errors": v["errors"], **{k: v[k] for k in ("overlay_reads",
                                                                                   "overlay_timeouts", "degraded")},
                                        "floor_rps": f["rps"], "floor_ratio": round(f["rps"] / b["rps"], 3),
-                                       "floor_p99_ms": f["p99_ms"], "floor_errors": f["errors"]}
+                                       "floor_p99_ms": f["p99_ms"], "floor_errors": f["errors"],
+                                       "cpu_us": v["cpu_us_per_request"], "bare_cpu_us": b["cpu_us_per_request"],
+                                       "floor_cpu_us": f["cpu_us_per_request"]}
+            if a.ladder:
+                result["ladder_c8"] = ladder(a, script, {**env, "BARE_BODY_FILE": str(work / "body.json")}, result["c8"])
         finally:
             for proc in procs.values():
                 stop(proc)

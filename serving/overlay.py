@@ -204,9 +204,14 @@ class RedisStateReader:
         return _feast_key(self.project, self.version, user_id)
 
     async def user_state(self, user_id: str) -> UserState:
+        return self.decode(await self.r.call("HMGET", self.key(user_id), *self.fields))
+
+    @staticmethod
+    def decode(reply: list) -> UserState:
+        """The HMGET of ``fields`` -> the state (EMPTY when Feast never wrote the user)."""
         from feast.protos.feast.types.Value_pb2 import Value
 
-        *values, written = await self.r.call("HMGET", self.key(user_id), *self.fields)
+        *values, written = reply
         if written is None:
             return EMPTY
         return UserState(*(tuple(Value.FromString(v).string_list_val.val) if v else () for v in values))
