@@ -1,21 +1,21 @@
 """Benchmark: the real API against a bare Starlette endpoint returning the same bytes, under wrk, at 1 and 8
 connections; prints JSON.
 
-    .venv/bin/python bench/serve.py [--users 10000] [--workers 1] [--seconds 10] [--warmup 3] [--out FILE]
+    .venv/bin/python bench/serve.py [--users 10000] [--workers 1] [--seconds 10] [--warmup 3] [--ladder] [--out FILE]
 
 All real and private to the run, on loopback: a redis-server on a free port; a synthetic nightly run of
 ``--users`` users x 150 items over 20,000 videos (bench/serve_store.py's) published by ``models.publish.run``; the
 project's Feast repo applied to that Redis (`feast apply`), so the real-time overlay is on; real-time state for
-a fifth of the users, posted as events through the API; a reader key. Then, with the same ``--workers`` for
-both: ``vidrec`` (`uvicorn --factory serving.app:create_app_from_env`), ``bare`` (bench/bare_app.py: every GET
-answered with the bytes of one vidrec home feed answer) and ``floor`` (bench/floor_app.py: what every home request
-must do, key check, query validation and its two Redis reads, answered with those same bytes). wrk (one thread) asks for the home feed of a random
-user with the key, ``--warmup`` seconds untimed, then ``--seconds`` measured, at 1 and 8 connections, the two
-apps in turns. Per case: requests/s, p50 and p99 (wrk's latency distribution), errors (non-2xx, sockets), the
-server's CPU microseconds per request (its process tree, user + system),
-and for vidrec the overlay reads and timeouts during the run (/healthz). ``--ladder``: the floor app again at
-stages 1-4 of the API's request path (bench/floor_app.py), 8 connections, and the microseconds each stage adds. The load generator shares the two
-cores with the server: read the ratio, measured in the same minutes, before the absolute figures.
+a fifth of the users, posted as events through the API; a reader key. Then, with the same ``--workers`` for both:
+``vidrec`` (`uvicorn --factory serving.app:create_app_from_env`), ``bare`` (bench/bare_app.py: every GET answered
+with the bytes of one vidrec home feed answer) and ``floor`` (bench/floor_app.py: what every home request must do,
+key check, query validation and its two Redis reads, answered with those same bytes). wrk (one thread) asks for the
+home feed of a random user with the key, ``--warmup`` seconds untimed, then ``--seconds`` measured, at 1 and 8
+connections, the three apps in turns. Per case: requests/s, p50 and p99 (wrk's latency distribution), errors
+(non-2xx, sockets), the server's CPU microseconds per request (its process tree, user + system), and for vidrec the
+overlay reads and timeouts during the run (/healthz). ``--ladder``: the floor app again at stages 1-4 of the API's
+request path (bench/floor_app.py), 8 connections, and the microseconds each stage adds. The load generator shares
+the two cores with the server: read the ratio, measured in the same minutes, before the absolute figures.
 Last line: {"c8": {"vidrec_rps", "bare_rps", "ratio", "p50_ms", "p99_ms", "floor_rps", "floor_ratio", ...},
 "c1": {...}, "redis_bytes_per_user", ...}.
 """
@@ -158,6 +158,26 @@ def ladder(a, script: Path, env: dict, c8: dict) -> list[dict]:
     return steps
 
 
+def case(a, procs: dict, ports: dict, script: Path, conns: int, order: tuple) -> dict:
+    """The three apps in turns at ``conns`` connections: vidrec's figures, the ratios to bare, the floor's."""
+    runs = {}
+    for name in order:
+        wrk(ports[name], script, conns, a.warmup)
+        before = overlay_counters(ports[name]) if name == "vidrec" else {}
+        runs[name] = measured(procs[name], ports[name], script, conns, a.seconds)
+        if name == "vidrec":
+            after = overlay_counters(ports[name])
+            runs[name].update({k: after[k] - before[k] for k in after})
+        print(json.dumps({"connections": conns, "app": name, **runs[name]}), flush=True)
+    v, b, f = runs["vidrec"], runs["bare"], runs["floor"]
+    return {"vidrec_rps": v["rps"], "bare_rps": b["rps"], "ratio": round(v["rps"] / b["rps"], 3),
+            "p50_ms": v["p50_ms"], "p99_ms": v["p99_ms"], "bare_p50_ms": b["p50_ms"], "bare_p99_ms": b["p99_ms"],
+            "errors": v["errors"], **{k: v[k] for k in ("overlay_reads", "overlay_timeouts", "degraded")},
+            "floor_rps": f["rps"], "floor_ratio": round(f["rps"] / b["rps"], 3), "floor_p99_ms": f["p99_ms"],
+            "floor_errors": f["errors"], "cpu_us": v["cpu_us_per_request"], "bare_cpu_us": b["cpu_us_per_request"],
+            "floor_cpu_us": f["cpu_us_per_request"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=10_000)
@@ -194,27 +214,11 @@ def main() -> None:
                       "body_bytes": len(body.content), "state_events": state_events,
                       "redis_bytes_per_user": store["home_bytes"]}
             for i, conns in enumerate((1, 8)):
-                case = {}
-                for name in (("vidrec", "bare", "floor") if i % 2 == 0 else ("floor", "bare", "vidrec")):
-                    wrk(ports[name], script, conns, a.warmup)
-                    before = overlay_counters(ports[name]) if name == "vidrec" else {}
-                    case[name] = measured(procs[name], ports[name], script, conns, a.seconds)
-                    if name == "vidrec":
-                        after = overlay_counters(ports[name])
-                        case[name].update({k: after[k] - before[k] for k in after})
-                    print(json.dumps({"connections": conns, "app": name, **case[name]}), flush=True)
-                v, b, f = case["vidrec"], case["bare"], case["floor"]
-                result[f"c{conns}"] = {"vidrec_rps": v["rps"], "bare_rps": b["rps"],
-                                       "ratio": round(v["rps"] / b["rps"], 3), "p50_ms": v["p50_ms"],
-                                       "p99_ms": v["p99_ms"], "bare_p50_ms": b["p50_ms"], "bare_p99_ms": b["p99_ms"],
-                                       "errors": v["errors"], **{k: v[k] for k in ("overlay_reads",
-                                                                                  "overlay_timeouts", "degraded")},
-                                       "floor_rps": f["rps"], "floor_ratio": round(f["rps"] / b["rps"], 3),
-                                       "floor_p99_ms": f["p99_ms"], "floor_errors": f["errors"],
-                                       "cpu_us": v["cpu_us_per_request"], "bare_cpu_us": b["cpu_us_per_request"],
-                                       "floor_cpu_us": f["cpu_us_per_request"]}
+                order = ("vidrec", "bare", "floor") if i % 2 == 0 else ("floor", "bare", "vidrec")
+                result[f"c{conns}"] = case(a, procs, ports, script, conns, order)
             if a.ladder:
-                result["ladder_c8"] = ladder(a, script, {**env, "BARE_BODY_FILE": str(work / "body.json")}, result["c8"])
+                result["ladder_c8"] = ladder(a, script, {**env, "BARE_BODY_FILE": str(work / "body.json")},
+                                             result["c8"])
         finally:
             for proc in procs.values():
                 stop(proc)
