@@ -3,21 +3,28 @@
 One registry per app (tests build many apps in one process). ``RequestMetrics`` (ASGI middleware, outermost,
 so refused requests count too) times every request by route, method and status; ``Metrics.counted`` turns the
 events the handlers already count for /healthz (``Services.count``) into counters; the served version and its
-age are read from Redis when /metrics is scraped. One worker's figures per process: with several uvicorn
-workers each answers for itself (scrape them apart, or run one worker per container).
+age are read from Redis when /metrics is scraped. With several uvicorn workers (`vidrec serve --workers N`)
+every worker writes its figures to files in one folder (prometheus-client's multiprocess mode,
+``PROMETHEUS_MULTIPROC_DIR``, set by ``shared_by_workers``) and /metrics, whichever worker answers, adds them up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import shutil
+import tempfile
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from vidrec.recstore.keys import StoreUnavailable
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -37,9 +44,11 @@ class Metrics:
         self.events = Counter("vidrec_events", "Posted events by outcome (accepted, rejected, failed)",
                               ["outcome"], registry=r)
         self.other = Counter("vidrec_api_counts", "Everything else /healthz counts, by name", ["name"], registry=r)
-        self.version = Gauge("vidrec_served_version_info", "1 for the version Redis serves", ["version"], registry=r)
+        self.version = Gauge("vidrec_served_version_info", "1 for the version Redis serves", ["version"], registry=r,
+                             multiprocess_mode="mostrecent")
         self.version_age = Gauge("vidrec_served_version_age_seconds", "Seconds since the served version was "
-                                 "published (-1: none served)", registry=r)
+                                 "published (-1: none served)", registry=r, multiprocess_mode="mostrecent")
+        self._shown: str | None = None  # the version label set to 1
         self._counted = {"degraded": self.degraded, "redis_errors": self.redis_errors,
                          "overlay_reads": self.overlay.labels("ok"), "overlay_timeouts": self.overlay.labels("timeout"),
                          "overlay_errors": self.overlay.labels("error"),
@@ -65,10 +74,14 @@ class Metrics:
         except StoreUnavailable:
             self.counted("redis_errors")
             return
-        self.version.clear()
+        if self._shown is not None and self._shown != version:  # 0 first: other workers' files keep the last value
+            self.version.labels(self._shown).set(0)
+            self.version.remove(self._shown)
+            self._shown = None
         created = meta.get("created_at")
         if version and created:
             self.version.labels(version).set(1)
+            self._shown = version
             age = dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
             self.version_age.set(round(age.total_seconds(), 3))
         else:
@@ -101,4 +114,23 @@ class RequestMetrics:
 async def metrics_endpoint(request: Request) -> Response:
     svc = request.state.svc
     await svc.metrics.served_version(svc.store)
-    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    registry = svc.metrics.registry
+    if os.environ.get(MULTIPROC_DIR):  # every worker's files, added up
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@contextlib.contextmanager
+def shared_by_workers(workers: int):
+    """With more than one worker, a fresh folder for their metric files in ``PROMETHEUS_MULTIPROC_DIR`` (set
+    before uvicorn starts them; removed afterwards), unless the caller set one (kept: it is theirs)."""
+    if workers <= 1 or os.environ.get(MULTIPROC_DIR):
+        yield os.environ.get(MULTIPROC_DIR)
+        return
+    folder = os.environ[MULTIPROC_DIR] = tempfile.mkdtemp(prefix="vidrec-metrics-")
+    try:
+        yield folder
+    finally:
+        del os.environ[MULTIPROC_DIR]
+        shutil.rmtree(folder, ignore_errors=True)

@@ -74,3 +74,49 @@ def test_metrics_show_degraded_answers_and_redis_errors_when_redis_is_gone(setti
     assert m[("vidrec_degraded_responses_total", ())] == 2
     assert m[("vidrec_redis_errors_total", ())] >= 3  # two feeds and the scrape's own version read
     assert m[("vidrec_served_version_age_seconds", ())] >= 0  # the last value read stays
+
+
+def test_metrics_add_up_every_workers_figures(published, tmp_path):
+    """`vidrec serve --workers 2`: whichever worker answers /metrics shows the requests of both."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    s = published.replace(api_port=services.free_port())  # VIDREC_API_AUTH=off (tests/serving/conftest.py)
+    prom = tmp_path / "prom"
+    prom.mkdir()
+    api = subprocess.Popen([sys.executable, "-m", "vidrec.ops.cli", "serve", "--workers", "2"],
+                           env={**os.environ, **s.as_env(), "PROMETHEUS_MULTIPROC_DIR": str(prom)},
+                           start_new_session=True)
+    base = f"http://127.0.0.1:{s.api_port}"
+    try:
+        assert services.wait_until(lambda: httpx.get(base + "/readyz").status_code == 200, 90, interval_s=0.3,
+                                   errors=(httpx.HTTPError,))
+        assert services.wait_until(lambda: len({f.stem.rsplit("_", 1)[1] for f in prom.glob("counter_*.db")}) == 2,
+                                   60, interval_s=0.3)  # both workers up, each writing its own file
+        for i in range(30):  # a new connection each: the kernel spreads them over the workers
+            assert httpx.get(base + HOME, params={"user_id": f"u{1 + i % 2}"}).status_code == 200
+        totals = set()
+        for _ in range(10):
+            m = {(x.name, tuple(sorted(x.labels.items()))): x.value for family in text_string_to_metric_families(
+                httpx.get(base + "/metrics").text) for x in family.samples}
+            totals.add(m[("vidrec_http_requests_total", (("method", "GET"), ("route", HOME), ("status", "200")))])
+        assert totals == {30}
+    finally:
+        os.killpg(api.pid, 15)
+        api.wait(timeout=30)
+
+
+def test_workers_share_a_fresh_metrics_folder_removed_afterwards(monkeypatch):
+    import os
+
+    from serving.metrics import MULTIPROC_DIR, shared_by_workers
+
+    monkeypatch.delenv(MULTIPROC_DIR, raising=False)
+    with shared_by_workers(1) as folder:
+        assert folder is None and MULTIPROC_DIR not in os.environ
+    with shared_by_workers(2) as folder:
+        assert os.environ[MULTIPROC_DIR] == folder and os.path.isdir(folder)
+    assert MULTIPROC_DIR not in os.environ and not os.path.exists(folder)

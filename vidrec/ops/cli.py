@@ -83,8 +83,11 @@ def cmd_publish(s: Settings, a) -> int:
 def cmd_serve(s: Settings, a) -> int:
     import uvicorn
 
-    uvicorn.run("serving.app:create_app_from_env", factory=True, host=s.api_host, port=s.api_port,
-                log_level="warning", access_log=False, workers=a.workers)
+    from serving.metrics import shared_by_workers
+
+    with shared_by_workers(a.workers):
+        uvicorn.run("serving.app:create_app_from_env", factory=True, host=s.api_host, port=s.api_port,
+                    log_level="warning", access_log=False, workers=a.workers)
     return 0
 
 
