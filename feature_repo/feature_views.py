@@ -74,9 +74,9 @@ user_realtime = FeatureView(
     ttl=timedelta(days=1),
     schema=[
         Field(name="user_id", dtype=String),
-        Field(name="session_watched", dtype=Array(String)),
-        Field(name="recent_not_interested_videos", dtype=Array(String)),
-        Field(name="recent_not_interested_creators", dtype=Array(String)),
+        *[Field(name=name, dtype=Array(String)) for name in (
+            "session_watched", "recent_not_interested_videos", "recent_not_interested_creators", "recent_liked",
+            "recent_skipped", "recent_disliked_creators", "recent_impressions")],  # serving/state.py says what each is
     ],
     online=True,
     source=user_realtime_push,

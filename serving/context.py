@@ -19,6 +19,7 @@ from serving.event_log import EventLog
 from serving.metrics import Metrics
 from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
 from serving.schemas import DEFAULT_REGION
+from serving.state import NEEDS_CREATOR
 from vidrec.recstore.codec import Found
 from vidrec.recstore.keys import IX_CREATOR, TRENDING, StoreUnavailable
 from vidrec.recstore.reader import AsyncRecoStore
@@ -105,7 +106,7 @@ class Services:
             return False
         budget = PUSH_BUDGET_FACTOR * self.settings.overlay_timeout_ms / 1000
         try:
-            if record["event_type"] == "not_interested" and creator_id is None:
+            if record["event_type"] in NEEDS_CREATOR and creator_id is None:
                 creator_id = await asyncio.wait_for(self.creator_of(record["video_id"]), budget)
             return await asyncio.wait_for(self.overlay.record(record, creator_id), budget)
         except Exception as exc:

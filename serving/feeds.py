@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from serving import reaction
 from serving.context import Services
 from serving.overlay import EMPTY, visible
 from serving.render import feed_json
@@ -25,7 +26,7 @@ from vidrec.recstore.codec import Found
 from vidrec.recstore.keys import COLDSTART, HOME, RELATED, TRENDING, StoreUnavailable
 
 
-def respond(rows: Sequence, positions: list[int], version: str | None, *, degraded: bool = False,
+def respond(rows: Sequence, positions: Sequence[int], version: str | None, *, degraded: bool = False,
             overlay: bool = False, **echo) -> Response:
     """The items at ``positions`` of ``rows`` and the rest, as JSON (``serving.render``)."""
     return Response(feed_json(rows, positions, version=version, degraded=degraded, overlay=overlay, **echo),
@@ -49,8 +50,9 @@ async def first_found(svc: Services, candidates: list[tuple[str, str]]) -> tuple
 
 
 async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
-                fallback_region: str, exclude: str | None = None, **echo) -> Response:
-    """Look up the first existing list, apply the overlay, answer; degrade when Redis fails us."""
+                fallback_region: str, exclude: str | None = None, react: bool = False, **echo) -> Response:
+    """Look up the first existing list, apply the overlay (and with ``react``, ``serving.reaction``), answer;
+    degrade when Redis fails us."""
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
     try:
         hit = await first_found(svc, candidates)
@@ -68,6 +70,10 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
         degraded = True
         svc.count("degraded")
     state, overlay_ok = await state_task if state_task else (EMPTY, False)
+    if react and overlay_ok and not degraded and state.reacts():
+        related = await reaction.related_to(svc.store, version, state, svc.settings.overlay_timeout_ms / 1000)
+        blended = reaction.blend(rows, related, state, count, exclude)
+        return respond(blended, range(len(blended)), version, overlay=True, **echo)
     return respond(rows, visible(rows, state, count, exclude), version, degraded=degraded, overlay=overlay_ok,
                    **echo)
 
@@ -80,7 +86,8 @@ async def home(request: Request) -> Response:
     except BadParam as exc:
         return bad_request(exc)
     candidates = [(HOME, user_id), (COLDSTART, region), (COLDSTART, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
-    return await serve(request.state.svc, user_id, candidates, count, fallback_region=region, user_id=user_id)
+    return await serve(request.state.svc, user_id, candidates, count, fallback_region=region, react=True,
+                       user_id=user_id)
 
 
 async def related(request: Request) -> Response:

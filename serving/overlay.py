@@ -1,8 +1,7 @@
 """The real-time overlay: what a user just did, applied on top of the precomputed lists.
 
-State lives in Feast's online store, feature view ``user_realtime`` (entity ``user``, join key ``user_id``):
-``session_watched``, ``recent_not_interested_videos``, ``recent_not_interested_creators`` (Array(String),
-most recent first). The event intake writes it through the push source ``user_realtime_push``; feed
+State lives in Feast's online store, feature view ``user_realtime`` (entity ``user``, join key ``user_id``), one
+Array(String) feature per field of ``serving.state.UserState`` (what each event type changes). The event intake writes it through the push source ``user_realtime_push``; feed
 requests read it, time-boxed by the caller, straight from the Redis hash Feast keeps for the user
 (``RedisStateReader``: one HMGET, Feast's own key encoding and protos). Policy: **fail open**. When the read is
 slow or fails, the list is served without the overlay (``"overlay": false`` in the response); when Feast is not
@@ -19,10 +18,11 @@ import datetime as dt
 import functools
 import logging
 import weakref
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import astuple
 from typing import Protocol
 
+from serving.state import EMPTY, FEATURES, UserState, updated_state
 from vidrec.feast_config import open_store
 from vidrec.recstore.codec import Rows
 from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO
@@ -33,26 +33,7 @@ log = logging.getLogger(__name__)
 
 FEATURE_VIEW = "user_realtime"
 PUSH_SOURCE = "user_realtime_push"
-WATCHED, NI_VIDEOS, NI_CREATORS = "session_watched", "recent_not_interested_videos", "recent_not_interested_creators"
-FEATURES = (WATCHED, NI_VIDEOS, NI_CREATORS)
 TIMESTAMP_FIELD = "event_ts"
-MAX_RECENT = 100  # entries kept per feature list
-WATCH_EVENTS = ("watch", "click")
-
-
-@dataclass(frozen=True)
-class UserState:
-    """Videos and creators to hide from this user right now."""
-
-    watched: tuple[str, ...] = ()
-    not_interested_videos: tuple[str, ...] = ()
-    not_interested_creators: tuple[str, ...] = ()
-
-    def hidden(self) -> tuple[frozenset, frozenset]:
-        return frozenset(self.watched) | frozenset(self.not_interested_videos), frozenset(self.not_interested_creators)
-
-
-EMPTY = UserState()
 
 
 def visible(rows: Sequence, state: UserState, count: int, exclude: str | None = None) -> list[int]:
@@ -72,21 +53,6 @@ def visible(rows: Sequence, state: UserState, count: int, exclude: str | None = 
             if len(out) == count:
                 break
     return out
-
-
-def updated_state(state: UserState, event: dict, creator_id: str | None) -> UserState | None:
-    """The state after ``event``, or None when the event type does not touch the overlay."""
-    video, kind = event["video_id"], event["event_type"]
-
-    def push(values: tuple, value: str | None) -> tuple:
-        return values if value is None else ((value,) + tuple(v for v in values if v != value))[:MAX_RECENT]
-
-    if kind in WATCH_EVENTS:
-        return UserState(push(state.watched, video), state.not_interested_videos, state.not_interested_creators)
-    if kind == "not_interested":
-        return UserState(state.watched, push(state.not_interested_videos, video),
-                         push(state.not_interested_creators, creator_id))
-    return None
 
 
 class Overlay(Protocol):
@@ -169,9 +135,8 @@ class FeastOverlay:
     def _frame(self, user_id: str, state: UserState):
         import pandas as pd
 
-        return pd.DataFrame({"user_id": [user_id], WATCHED: [list(state.watched)],
-                             NI_VIDEOS: [list(state.not_interested_videos)],
-                             NI_CREATORS: [list(state.not_interested_creators)],
+        values = dict(zip(FEATURES, (list(v) for v in astuple(state))))
+        return pd.DataFrame({"user_id": [user_id], **{f: [v] for f, v in values.items()},
                              self.timestamp_field: [pd.Timestamp(dt.datetime.now(dt.timezone.utc))]})
 
 

@@ -24,7 +24,7 @@ def _head(fields: tuple) -> bytes:
     return dumps(dict(zip(VIDEO_FIELDS, fields)))[:-1]
 
 
-def _packed_items(rows: Rows, positions: list[int]) -> bytes:
+def _packed_items(rows: Rows, positions: Sequence[int]) -> bytes:
     packed, rendered, out = rows.packed, rows.rendered, []
     for i in positions:
         index = packed.indexes[i]
@@ -38,14 +38,14 @@ def _packed_items(rows: Rows, positions: list[int]) -> bytes:
     return b"[" + b",".join(out) + b"]"
 
 
-def items_json(rows: Sequence, positions: list[int]) -> bytes:
+def items_json(rows: Sequence, positions: Sequence[int]) -> bytes:
     """The JSON array of the items at ``positions`` of ``rows``."""
     if isinstance(rows, Rows) and rows.rendered is not None:
         return _packed_items(rows, positions)
     return dumps([row_to_item(rows[i]) for i in positions])
 
 
-def feed_json(rows: Sequence, positions: list[int], **fields) -> bytes:
+def feed_json(rows: Sequence, positions: Sequence[int], **fields) -> bytes:
     """``{"items": [the items at positions], **fields}`` as JSON bytes."""
     rest = dumps(fields)
     return b'{"items":' + items_json(rows, positions) + (b"," + rest[1:] if len(rest) > 2 else b"}")

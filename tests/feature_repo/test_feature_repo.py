@@ -15,6 +15,7 @@ import pytest
 
 from models.ranking.features import FeatureCache, entity_features, historical_features
 from serving.overlay import EMPTY, FeastOverlay, UserState, open_feature_store
+from serving.state import FEATURES
 from spark_jobs.features import feast_jobs
 from spark_jobs.features import user_features
 from spark_jobs.features import video_features
@@ -203,7 +204,8 @@ def test_pushed_realtime_features_are_read_back_online(repo):
     settings, _, _ = repo
     events = [{"event_type": "watch", "user_id": "u1", "video_id": "v2"},
               {"event_type": "watch", "user_id": "u1", "video_id": "v1"},
-              {"event_type": "not_interested", "user_id": "u1", "video_id": "v9"}]
+              {"event_type": "not_interested", "user_id": "u1", "video_id": "v9"},
+              {"event_type": "like", "user_id": "u1", "video_id": "v2"}]
 
     async def push_and_read():  # as the API builds it: reads straight from the view's Redis hashes
         overlay = FeastOverlay(open_feature_store(settings), redis_url=settings.redis_url)
@@ -215,13 +217,14 @@ def test_pushed_realtime_features_are_read_back_online(repo):
             await overlay.aclose()
 
     pushed, u1, u7 = asyncio.run(push_and_read())
-    assert pushed == [True, True, True]
-    assert (u1, u7) == (UserState(watched=("v1", "v2"), not_interested_videos=("v9",)), EMPTY)
-    names = ["session_watched", "recent_not_interested_videos", "recent_not_interested_creators"]
-    out = open_store(settings).get_online_features(features=[f"user_realtime:{n}" for n in names],
+    assert pushed == [True, True, True, True]
+    assert (u1, u7) == (UserState(watched=("v1", "v2"), not_interested_videos=("v9",), liked=("v2",)), EMPTY)
+    view = open_store(settings).get_feature_view("user_realtime")
+    assert tuple(f.name for f in view.features) == FEATURES  # the repo declares what serving/state.py keeps
+    out = open_store(settings).get_online_features(features=[f"user_realtime:{n}" for n in FEATURES],
                                                    entity_rows=[{"user_id": u} for u in ("u1", "u7")]).to_dict()
-    assert {u: {n: out[n][i] for n in names} for i, u in enumerate(out["user_id"])} == {
+    assert {u: {n: out[n][i] for n in FEATURES[:4]} for i, u in enumerate(out["user_id"])} == {
         "u1": {"session_watched": ["v1", "v2"], "recent_not_interested_videos": ["v9"],
-               "recent_not_interested_creators": []},
-        "u7": {"session_watched": None, "recent_not_interested_videos": None, "recent_not_interested_creators": None},
+               "recent_not_interested_creators": [], "recent_liked": ["v2"]},
+        "u7": dict.fromkeys(FEATURES[:4]),
     }

@@ -6,6 +6,7 @@ catalog is a real Delta table, so ``models.publish.run`` is exercised exactly as
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import types
 from pathlib import Path
@@ -14,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from serving import overlay
+from serving.state import FEATURES
 from vidrec.settings import Settings
 
 DS = "2026-11-01"
@@ -110,3 +113,27 @@ def published(settings, redis_url) -> Settings:
 def settings(settings) -> Settings:
     """The serving tests' API is open (VIDREC_API_AUTH=off); tests/serving/test_auth.py covers the keys."""
     return settings.replace(api_auth="off")
+
+
+@pytest.fixture(scope="module")
+def feast_config(redis_server, tmp_path_factory):
+    """A Feast registry holding the user_realtime view, online store = database 8 of the real redis-server."""
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig, ValueType
+    from feast.types import Array, String
+
+    folder = tmp_path_factory.mktemp("feast")
+    host_port = redis_server.split("//")[1].rsplit("/", 1)[0]
+    config = RepoConfig(project="vidrec_serving_test", registry=str(folder / "registry.db"), provider="local",
+                        online_store={"type": "redis", "connection_string": f"{host_port},db=8"},
+                        offline_store={"type": "file"}, entity_key_serialization_version=3, repo_path=str(folder))
+    user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
+    log = FileSource(name="user_realtime_log", path=str(folder / "rt.parquet"), timestamp_field="event_ts")
+    push = PushSource(name=overlay.PUSH_SOURCE, batch_source=log)
+    view = FeatureView(name=overlay.FEATURE_VIEW, entities=[user], ttl=dt.timedelta(hours=6), online=True,
+                       source=push, schema=[Field(name="user_id", dtype=String)] + [
+                           Field(name=f, dtype=Array(String)) for f in FEATURES])
+    FeatureStore(config=config).apply([user, push, view])
+    import redis
+
+    redis.Redis.from_url(redis_server.rsplit("/", 1)[0] + "/8").flushdb()
+    return config

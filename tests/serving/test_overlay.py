@@ -6,7 +6,6 @@ view ``user_realtime``) in code; tests/feature_repo runs the same overlay on the
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pytest
 from starlette.testclient import TestClient
@@ -35,32 +34,16 @@ def test_event_types_update_the_state():
     s = updated_state(s, {"event_type": "click", "video_id": "v2"}, None)
     s = updated_state(s, {"event_type": "not_interested", "video_id": "v3"}, "c9")
     assert s == UserState(watched=("v2", "v1"), not_interested_videos=("v3",), not_interested_creators=("c9",))
-    assert updated_state(s, {"event_type": "like", "video_id": "v4"}, None) is None
-
-
-@pytest.fixture(scope="module")
-def feast_config(redis_server, tmp_path_factory):
-    """A Feast registry holding the user_realtime view, online store = database 8 of the real redis-server."""
-    from feast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig, ValueType
-    from feast.types import Array, String
-
-    folder = tmp_path_factory.mktemp("feast")
-    host_port = redis_server.split("//")[1].rsplit("/", 1)[0]
-    config = RepoConfig(project="vidrec_serving_test", registry=str(folder / "registry.db"), provider="local",
-                        online_store={"type": "redis", "connection_string": f"{host_port},db=8"},
-                        offline_store={"type": "file"}, entity_key_serialization_version=3, repo_path=str(folder))
-    user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING)
-    log = FileSource(name="user_realtime_log", path=str(folder / "rt.parquet"), timestamp_field="event_ts")
-    push = PushSource(name=PUSH_SOURCE, batch_source=log)
-    view = FeatureView(name=FEATURE_VIEW, entities=[user], ttl=dt.timedelta(hours=6), online=True, source=push,
-                       schema=[Field(name="user_id", dtype=String)] + [
-                           Field(name=f, dtype=Array(String)) for f in
-                           ("session_watched", "recent_not_interested_videos", "recent_not_interested_creators")])
-    FeatureStore(config=config).apply([user, push, view])
-    import redis
-
-    redis.Redis.from_url(redis_server.rsplit("/", 1)[0] + "/8").flushdb()
-    return config
+    s = updated_state(s, {"event_type": "like", "video_id": "v4"}, None)
+    s = updated_state(s, {"event_type": "dislike", "video_id": "v5"}, "c5")
+    s = updated_state(s, {"event_type": "skip", "video_id": "v6"}, None)
+    for _ in range(3):
+        s = updated_state(s, {"event_type": "impression", "video_id": "v7"}, None)
+    s = updated_state(s, {"event_type": "impression", "video_id": "v4"}, None)
+    assert s == UserState(watched=("v2", "v1"), not_interested_videos=("v5", "v3"), not_interested_creators=("c9",),
+                          liked=("v4",), skipped=("v6",), disliked_creators=("c5",), impressions=("v4", "v7", "v7", "v7"))
+    assert s.seeds(2) == ["v4", "v2"] and s.sunk() == ({"v6", "v7"}, {"c5"})  # v4 shown, but liked: not sunk
+    assert updated_state(s, {"event_type": "search", "video_id": "v8"}, None) is None
 
 
 @pytest.mark.redis
@@ -77,9 +60,11 @@ def test_events_pushed_through_feast_change_the_next_home_feed(published, feast_
             r = c.post("/api/v1/events", json=event)
             assert r.status_code == 202 and r.json()["overlay_updated"] is True
         hidden = {"v1", "v2"} | {v for v in run.HOME["u1"] if run.creator(int(v[1:])) == "c1"}
-        expected = [v for v in run.HOME["u1"] if v not in hidden]
+        related = [v for v in run.RELATED["v2"] if v not in hidden]  # the watch of v2 leads with v2's related
+        expected = related + [v for v in run.HOME["u1"] if v not in hidden and v not in related]
         after = c.get(HOME_URL, params={"user_id": "u1"}).json()
         assert after["overlay"] is True and [it["video_id"] for it in after["items"]] == expected[:20]
+        assert after["items"][0]["reason"] == "because you watched Video 2"
         assert len(after["items"]) == 20  # refilled from the spare items
         other = c.get(HOME_URL, params={"user_id": "u2", "count": "5"}).json()
         assert [it["video_id"] for it in other["items"]] == run.HOME["u2"][:5]
@@ -107,7 +92,8 @@ def test_the_direct_redis_read_says_what_feasts_own_read_says(feast_config, redi
     store.push(PUSH_SOURCE, pd.DataFrame({
         "user_id": ["r1", "r2", "old"], "session_watched": [["v1", "v2"], [], ["v9"]],
         "recent_not_interested_videos": [["v3"], ["v4", "v5"], []],
-        "recent_not_interested_creators": [["c1"], [], ["c9"]],
+        "recent_not_interested_creators": [["c1"], [], ["c9"]], "recent_liked": [["v7"], [], []],
+        **{f: [[], [], []] for f in FEATURES[4:]},
         "event_ts": [now, now, now - pd.Timedelta(hours=7)]}))
 
     async def both(user: str) -> tuple[UserState, UserState]:
@@ -120,7 +106,7 @@ def test_the_direct_redis_read_says_what_feasts_own_read_says(feast_config, redi
                                         entity_rows=[{"user_id": user}]).to_dict()
         return direct, UserState(*(tuple(row[f][0] or ()) for f in FEATURES))
 
-    for user, expected in [("r1", UserState(("v1", "v2"), ("v3",), ("c1",))), ("r2", UserState((), ("v4", "v5"), ())),
+    for user, expected in [("r1", UserState(("v1", "v2"), ("v3",), ("c1",), ("v7",))), ("r2", UserState((), ("v4", "v5"), ())),
                            ("old", UserState(("v9",), (), ("c9",))), ("never-seen", UserState())]:
         direct, feast_read = asyncio.run(both(user))
         assert direct == feast_read == expected, user

@@ -1,0 +1,87 @@
+"""The next home request reflects what the user just did (``serving.state.UserState``).
+
+``related_to`` reads, for the user's seeds (liked videos first, then watched, most recent first), each seed's
+published related list and its catalog row, all in one pipelined round trip, within the overlay's time budget
+(late or failing: no reaction, the feed is served as before). ``blend`` then builds the feed: up to half of it
+(``BLEND_SHARE``) from the seeds' related videos, taken in turns, each with the reason "because you watched X"
+("liked" for a liked seed) and source ``realtime``; then the list itself; nothing hidden, nothing twice; and
+everything the state sinks (skipped videos, videos shown IMPRESSIONS_TO_SINK times without a click, videos of a
+creator the user disliked) moved after the rest. A user without a list of their own (first visit) gets the
+cold-start list led by videos related to what they just did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+
+from serving.state import UserState
+from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, ITEM_FIELDS, RELATED, StoreUnavailable
+
+SEEDS = 3
+BLEND_SHARE = 0.5
+SOURCE = "realtime"
+IX_REASON, IX_SOURCE = ITEM_FIELDS.index("reason"), ITEM_FIELDS.index("source")
+
+
+async def related_to(store, version: str, state: UserState, budget_s: float) -> list[tuple[str, str, Sequence]]:
+    """[(seed, reason, related rows)] for the seeds that have a related list; [] when late or Redis fails."""
+    seeds = state.seeds(SEEDS)
+    if not seeds:
+        return []
+    liked = set(state.liked)
+    try:
+        async with asyncio.timeout(budget_s):
+            found = await asyncio.gather(*(store.get_list(RELATED, s, version) for s in seeds),
+                                         *(store.video(s, version) for s in seeds))
+    except (TimeoutError, StoreUnavailable):
+        return []
+    lists, videos = found[:len(seeds)], found[len(seeds):]
+    out = []
+    for seed, listed, video in zip(seeds, lists, videos):
+        if listed is not None:
+            title = (video[1] if video else None) or seed
+            out.append((seed, f"because you {'liked' if seed in liked else 'watched'} {title}", listed.rows))
+    return out
+
+
+def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserState, count: int,
+          exclude: str | None = None) -> list[list]:
+    """The feed's rows (ITEM_FIELDS order): the seeds' related videos first, then ``rows``, hidden ones left out,
+    sunk ones last, at most ``count``."""
+    hidden_videos, hidden_creators = state.hidden()
+    hidden_videos = hidden_videos | {seed for seed, _, _ in related} | ({exclude} if exclude else set())
+    taken: set[str] = set()
+
+    def fresh(row) -> bool:
+        video = row[IX_VIDEO]
+        ok = video not in hidden_videos and video not in taken and row[IX_CREATOR] not in hidden_creators
+        if ok:
+            taken.add(row[IX_VIDEO])
+        return ok
+
+    picked = []
+    streams = [(reason, iter(listed)) for _, reason, listed in related]
+    while streams and len(picked) < math.ceil(count * BLEND_SHARE):
+        reason, stream = streams.pop(0)
+        for row in stream:
+            if fresh(row):
+                row = list(row)
+                row[IX_REASON], row[IX_SOURCE] = reason, SOURCE
+                picked.append(row)
+                streams.append((reason, stream))
+                break
+    sunk_videos, sunk_creators = state.sunk()
+
+    def sinks(row) -> bool:
+        return row[IX_VIDEO] in sunk_videos or row[IX_CREATOR] in sunk_creators
+
+    ahead = sum(not sinks(r) for r in picked)
+    for row in rows:  # the list, until count rows that do not sink are held (or it ends)
+        if ahead >= count:
+            break
+        if fresh(row):
+            picked.append(list(row))
+            ahead += not sinks(row)
+    return ([r for r in picked if not sinks(r)] + [r for r in picked if sinks(r)])[:count]
