@@ -4,8 +4,8 @@ One registry per app (tests build many apps in one process). ``RequestMetrics`` 
 so refused requests count too) times every request by route, method and status; ``Metrics.counted`` turns the
 events the handlers already count for /healthz (``Services.count``) into counters; the served version and its
 age are read from Redis when /metrics is scraped. With several uvicorn workers (`vidrec serve --workers N`)
-every worker writes its figures to files in one folder (prometheus-client's multiprocess mode,
-``PROMETHEUS_MULTIPROC_DIR``, set by ``shared_by_workers``) and /metrics, whichever worker answers, adds them up.
+every worker writes its figures to files in one folder (prometheus-client's multiprocess mode; the folder is
+``Settings.api_metrics_dir``, made by ``shared_by_workers``) and /metrics, whichever worker answers, adds them up.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from starlette.responses import Response
 
 from vidrec.recstore.keys import StoreUnavailable
 
-MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus-client's values live (Feast's import sets it too)
+WORKERS_DIR = "VIDREC_API_METRICS_DIR"  # Settings.api_metrics_dir, set by shared_by_workers for the workers
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -114,23 +115,31 @@ class RequestMetrics:
 async def metrics_endpoint(request: Request) -> Response:
     svc = request.state.svc
     await svc.metrics.served_version(svc.store)
-    registry = svc.metrics.registry
-    if os.environ.get(MULTIPROC_DIR):  # every worker's files, added up
+    registry, folder = svc.metrics.registry, svc.settings.api_metrics_dir
+    if folder and os.environ.get(MULTIPROC_DIR) == folder:  # workers of `vidrec serve`: their files, added up
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry, path=folder)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @contextlib.contextmanager
-def shared_by_workers(workers: int):
-    """With more than one worker, a fresh folder for their metric files in ``PROMETHEUS_MULTIPROC_DIR`` (set
-    before uvicorn starts them; removed afterwards), unless the caller set one (kept: it is theirs)."""
-    if workers <= 1 or os.environ.get(MULTIPROC_DIR):
-        yield os.environ.get(MULTIPROC_DIR)
+def shared_by_workers(workers: int, given: str = ""):
+    """With more than one worker, one folder for their metric files: ``given`` (Settings.api_metrics_dir, kept)
+    or a fresh temporary one (removed afterwards), handed to the workers in ``VIDREC_API_METRICS_DIR`` and to
+    prometheus-client in ``PROMETHEUS_MULTIPROC_DIR`` before uvicorn starts them; both restored afterwards."""
+    if workers <= 1:
+        yield None
         return
-    folder = os.environ[MULTIPROC_DIR] = tempfile.mkdtemp(prefix="vidrec-metrics-")
+    before = {name: os.environ.get(name) for name in (WORKERS_DIR, MULTIPROC_DIR)}
+    folder = given or tempfile.mkdtemp(prefix="vidrec-metrics-")
+    os.environ[WORKERS_DIR] = os.environ[MULTIPROC_DIR] = folder
     try:
         yield folder
     finally:
-        del os.environ[MULTIPROC_DIR]
-        shutil.rmtree(folder, ignore_errors=True)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)

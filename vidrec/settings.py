@@ -66,6 +66,9 @@ class Settings:
                 "off: the API is open to anyone who reaches it (local use only)"})
     api_keys_file: Path = field(default=Path(""), metadata={
         "help": "hashed API keys of `vidrec keys` (data_dir/api_keys.json), re-read by the API when it changes"})
+    api_metrics_dir: str = field(default="", metadata={
+        "help": "`vidrec serve --workers N` (N > 1): the folder of the workers' metric files, which /metrics adds "
+                "up (empty: a fresh temporary folder per start)"})
     topn: int = field(default=100, metadata={"help": "length of each published list"})
     params_file: Path = field(default=Path(""), metadata={
         "help": "ALS, co-watch and ranker parameters of the nightly and `vidrec eval` (default: artifact_root/"

@@ -84,11 +84,11 @@ def test_metrics_add_up_every_workers_figures(published, tmp_path):
 
     import httpx
 
-    s = published.replace(api_port=services.free_port())  # VIDREC_API_AUTH=off (tests/serving/conftest.py)
     prom = tmp_path / "prom"
     prom.mkdir()
+    s = published.replace(api_port=services.free_port(), api_metrics_dir=str(prom))  # auth off (conftest.py)
     api = subprocess.Popen([sys.executable, "-m", "vidrec.ops.cli", "serve", "--workers", "2"],
-                           env={**os.environ, **s.as_env(), "PROMETHEUS_MULTIPROC_DIR": str(prom)},
+                           env={**os.environ, **s.as_env()},
                            start_new_session=True)
     base = f"http://127.0.0.1:{s.api_port}"
     try:
@@ -112,11 +112,15 @@ def test_metrics_add_up_every_workers_figures(published, tmp_path):
 def test_workers_share_a_fresh_metrics_folder_removed_afterwards(monkeypatch):
     import os
 
-    from serving.metrics import MULTIPROC_DIR, shared_by_workers
+    from serving.metrics import MULTIPROC_DIR, WORKERS_DIR, shared_by_workers
 
-    monkeypatch.delenv(MULTIPROC_DIR, raising=False)
+    monkeypatch.delenv(WORKERS_DIR, raising=False)
+    monkeypatch.setenv(MULTIPROC_DIR, "/elsewhere")  # e.g. set by Feast's import: not the workers' folder
     with shared_by_workers(1) as folder:
-        assert folder is None and MULTIPROC_DIR not in os.environ
+        assert folder is None and WORKERS_DIR not in os.environ
     with shared_by_workers(2) as folder:
-        assert os.environ[MULTIPROC_DIR] == folder and os.path.isdir(folder)
-    assert MULTIPROC_DIR not in os.environ and not os.path.exists(folder)
+        assert os.environ[WORKERS_DIR] == os.environ[MULTIPROC_DIR] == folder and os.path.isdir(folder)
+    assert WORKERS_DIR not in os.environ and os.environ[MULTIPROC_DIR] == "/elsewhere"
+    assert not os.path.exists(folder)
+    with shared_by_workers(2, "/tmp/given") as folder:  # the setting's folder: used, kept
+        assert folder == os.environ[WORKERS_DIR] == "/tmp/given"

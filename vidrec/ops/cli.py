@@ -85,7 +85,7 @@ def cmd_serve(s: Settings, a) -> int:
 
     from serving.metrics import shared_by_workers
 
-    with shared_by_workers(a.workers):
+    with shared_by_workers(a.workers, s.api_metrics_dir):
         uvicorn.run("serving.app:create_app_from_env", factory=True, host=s.api_host, port=s.api_port,
                     log_level="warning", access_log=False, workers=a.workers)
     return 0
