@@ -71,7 +71,12 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
         svc.count("degraded")
     state, overlay_ok = await state_task if state_task else (EMPTY, False)
     if react and overlay_ok and not degraded and state.reacts():
-        related = await reaction.related_to(svc.store, version, state, svc.settings.overlay_timeout_ms / 1000)
+        try:
+            related = await reaction.related_to(svc.store, version, state, svc.settings.overlay_timeout_ms / 1000)
+            svc.count("reactions")
+        except (TimeoutError, StoreUnavailable):  # fail open, as the overlay does
+            related = []
+            svc.count("reaction_failures")
         blended = reaction.blend(rows, related, state, count, exclude)
         return respond(blended, range(len(blended)), version, overlay=True, **echo)
     return respond(rows, visible(rows, state, count, exclude), version, degraded=degraded, overlay=overlay_ok,

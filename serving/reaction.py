@@ -2,7 +2,8 @@
 
 ``related_to`` reads, for the user's seeds (liked videos first, then watched, most recent first), each seed's
 published related list and its catalog row, all in one pipelined round trip, within the overlay's time budget
-(late or failing: no reaction, the feed is served as before). ``blend`` then builds the feed: up to half of it
+(late or failing: no reaction, the feed is served as before; /healthz and /metrics count ``reactions`` and
+``reaction_failures``). ``blend`` then builds the feed: up to half of it
 (``BLEND_SHARE``) from the seeds' related videos, taken in turns, each with the reason "because you watched X"
 ("liked" for a liked seed) and source ``realtime``; then the list itself; nothing hidden, nothing twice; and
 everything the state sinks (skipped videos, videos shown IMPRESSIONS_TO_SINK times without a click, videos of a
@@ -17,7 +18,7 @@ import math
 from collections.abc import Sequence
 
 from serving.state import UserState
-from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, ITEM_FIELDS, RELATED, StoreUnavailable
+from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, ITEM_FIELDS, RELATED
 
 SEEDS = 3
 BLEND_SHARE = 0.5
@@ -26,17 +27,15 @@ IX_REASON, IX_SOURCE = ITEM_FIELDS.index("reason"), ITEM_FIELDS.index("source")
 
 
 async def related_to(store, version: str, state: UserState, budget_s: float) -> list[tuple[str, str, Sequence]]:
-    """[(seed, reason, related rows)] for the seeds that have a related list; [] when late or Redis fails."""
+    """[(seed, reason, related rows)] for the seeds that have a related list. Raises TimeoutError past
+    ``budget_s`` and StoreUnavailable when Redis fails (the caller serves the feed without the reaction)."""
     seeds = state.seeds(SEEDS)
     if not seeds:
         return []
     liked = set(state.liked)
-    try:
-        async with asyncio.timeout(budget_s):
-            found = await asyncio.gather(*(store.get_list(RELATED, s, version) for s in seeds),
-                                         *(store.video(s, version) for s in seeds))
-    except (TimeoutError, StoreUnavailable):
-        return []
+    async with asyncio.timeout(budget_s):
+        found = await asyncio.gather(*(store.get_list(RELATED, s, version) for s in seeds),
+                                     *(store.video(s, version) for s in seeds))
     lists, videos = found[:len(seeds)], found[len(seeds):]
     out = []
     for seed, listed, video in zip(seeds, lists, videos):

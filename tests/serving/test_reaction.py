@@ -51,6 +51,7 @@ def test_a_first_watch_leads_the_next_feed_with_related_videos_within_a_second(c
     assert {(it["reason"], it["source"]) for it in after["items"][:len(related)]} == {
         ("because you watched Video 1", SOURCE)}
     assert after["overlay"] is True and after["degraded"] is False
+    assert client.get("/healthz").json()["counters"]["reactions"] == 1  # the first request had nothing to react to
 
 
 def test_a_like_lifts_the_liked_videos_related_ones(client):
