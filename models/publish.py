@@ -29,7 +29,7 @@ from models import manifest as run_manifest
 from models import packing
 from models.packing import CATALOG_COLUMNS, Encoded, catalog_rows
 from vidrec.recstore import codec
-from vidrec.recstore.keys import COLDSTART, HOME, RELATED, TRENDING, VIDEO
+from vidrec.recstore.keys import CATEGORY, COLDSTART, HOME, RELATED, TRENDING, VIDEO
 from vidrec.recstore.writer import RecoStore
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, VIDEO_ID, VIDEOS
@@ -42,7 +42,9 @@ LISTS = {
     RELATED: ("related.parquet", VIDEO_ID, None),
     TRENDING: ("trending.parquet", "region", "trending"),
     COLDSTART: ("coldstart.parquet", "region", "coldstart"),
+    CATEGORY: ("category.parquet", "genre", "popular"),
 }
+OPTIONAL = {CATEGORY}  # runs made before the category surface have none: published without it
 RELATED_ID = "related_id"  # related.parquet names the recommended video related_id (video_id is the seed)
 SEED = "_seed"  # the seed video_id of a related list, renamed so that video_id names its items
 
@@ -121,10 +123,11 @@ def list_parts(settings: Settings, ds: str) -> dict:
     read lazily; the columns as ``encode_part`` reads them. PublishRefused when a file is missing."""
     folder = io.run_path(settings, ds) / "lists"
     paths = {collection: folder / name for collection, (name, _, _) in LISTS.items()}
-    for path in paths.values():
-        if not path.exists():
+    for collection, path in paths.items():
+        if not path.exists() and collection not in OPTIONAL:
             raise PublishRefused(f"missing list file {path}")
-    return {collection: _file_parts(path, collection) for collection, path in paths.items()}
+    return {collection: _file_parts(path, collection) if path.exists() else iter(())
+            for collection, path in paths.items()}
 
 
 def _file_parts(path: Path, collection: str):
@@ -174,7 +177,8 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
     store = store or RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
     version = choose_version(store, ds, manifest.get("params_digest"))
     threads = workers.worker_count(settings)
-    stream = itertools.chain(encoded(HOME), encoded(RELATED), trending, coldstart, [(VIDEO, videos)])
+    stream = itertools.chain(encoded(HOME), encoded(RELATED), trending, coldstart, encoded(CATEGORY),
+                             [(VIDEO, videos)])
     entries = (e for c, enc in stream for e in iter_entries(c, enc, threads=threads))
 
     def meta() -> dict:  # once every entry is written, so the counts are complete

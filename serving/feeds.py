@@ -1,4 +1,4 @@
-"""Feed endpoints: home, related, trending. Read-only: one Redis GET per request (+ the time-boxed overlay;
+"""Feed endpoints: home, related, trending, category. Read-only: one Redis GET per request (+ the time-boxed overlay;
 + one pipelined GET when a list holds videos this process has not met yet in that version: the display
 fields are joined from memory, ``vidrec.recstore.catalog``).
 
@@ -23,7 +23,7 @@ from serving.overlay import EMPTY, visible
 from serving.render import feed_json
 from serving.schemas import DEFAULT_REGION, BadParam, check_known, parse_count, parse_id, parse_region
 from vidrec.recstore.codec import Found
-from vidrec.recstore.keys import COLDSTART, HOME, RELATED, TRENDING, StoreUnavailable
+from vidrec.recstore.keys import CATEGORY, COLDSTART, HOME, IX_CATEGORY, RELATED, TRENDING, StoreUnavailable
 
 
 def respond(rows: Sequence, positions: Sequence[int], version: str | None, *, degraded: bool = False,
@@ -50,9 +50,10 @@ async def first_found(svc: Services, candidates: list[tuple[str, str]]) -> tuple
 
 
 async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
-                fallback_region: str, exclude: str | None = None, react: bool = False, **echo) -> Response:
+                fallback_region: str, exclude: str | None = None, react: bool = False, within: str | None = None,
+                **echo) -> Response:
     """Look up the first existing list, apply the overlay (and with ``react``, ``serving.reaction``), answer;
-    degrade when Redis fails us."""
+    degrade when Redis fails us. ``within`` (a category): the viewer's own list's videos of it lead."""
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
     try:
         hit = await first_found(svc, candidates)
@@ -70,6 +71,10 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
         degraded = True
         svc.count("degraded")
     state, overlay_ok = await state_task if state_task else (EMPTY, False)
+    if within is not None and viewer and not degraded:
+        rows = [*await own_of(svc, viewer, version, within), *rows]
+        ordered = reaction.blend(rows, [], state, count, exclude)  # each video once, hidden ones out
+        return respond(ordered, range(len(ordered)), version, overlay=overlay_ok, **echo)
     if react and overlay_ok and not degraded and state.reacts():
         try:
             related = await reaction.related_to(svc.store, version, state, svc.settings.overlay_timeout_ms / 1000)
@@ -81,6 +86,16 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
         return respond(blended, range(len(blended)), version, overlay=True, **echo)
     return respond(rows, visible(rows, state, count, exclude), version, degraded=degraded, overlay=overlay_ok,
                    **echo)
+
+
+async def own_of(svc: Services, user_id: str, version: str, category: str) -> list:
+    """The rows of the user's own home list whose video is of ``category`` (none when Redis fails)."""
+    try:
+        found = await svc.store.get_list(HOME, user_id, version)
+    except StoreUnavailable:
+        svc.count("redis_errors")
+        return []
+    return [] if found is None else [r for r in found.rows if r[IX_CATEGORY] == category]
 
 
 async def home(request: Request) -> Response:
@@ -116,3 +131,25 @@ async def trending(request: Request) -> Response:
         return bad_request(exc)
     candidates = [(TRENDING, region)] + ([(TRENDING, DEFAULT_REGION)] if region != DEFAULT_REGION else [])
     return await serve(request.state.svc, None, candidates, count, fallback_region=region, region=region)
+
+
+async def category(request: Request) -> Response:
+    """The videos of a category (``genre``), best first; with ``user_id``, that user's own list's videos of it
+    first, in their order. 404 when the served version has no list for the genre."""
+    try:
+        check_known(request.query_params, ("genre", "user_id", "count"))
+        genre = parse_id(request.query_params, "genre")
+        user_id = parse_id(request.query_params, "user_id", required=False)
+        count = parse_count(request.query_params)
+    except BadParam as exc:
+        return bad_request(exc)
+    svc: Services = request.state.svc
+    try:
+        version = await svc.store.active_version()
+        if version is not None and not await svc.store.exists(CATEGORY, genre, version):
+            return JSONResponse({"error": "not_found", "parameter": "genre",
+                                 "message": f"no category list for genre {genre!r} in version {version}"}, 404)
+    except StoreUnavailable:
+        pass  # serve() answers from its fallback, marked degraded
+    return await serve(svc, user_id, [(CATEGORY, genre)], count, fallback_region=DEFAULT_REGION, within=genre,
+                       genre=genre)

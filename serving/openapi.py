@@ -34,9 +34,10 @@ def _query(name: str, schema: dict, required: bool = False) -> dict:
     return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
-def _feed(summary: str, parameters: list[dict]) -> dict:
+def _feed(summary: str, parameters: list[dict], more: dict | None = None) -> dict:
     return {"get": {"summary": summary, "parameters": parameters, "responses": {
-        "200": _json("a feed", _ref("Feed")), "400": _json("a bad parameter, named in the answer", _ref("Error"))}}}
+        "200": _json("a feed", _ref("Feed")), "400": _json("a bad parameter, named in the answer", _ref("Error")),
+        **(more or {})}}}
 
 
 def _schemas(settings: Settings) -> dict:
@@ -61,7 +62,7 @@ def _schemas(settings: Settings) -> dict:
         "Feed": {"type": "object", "required": ["items", "version", "degraded", "overlay"], "properties": {
             "items": {"type": "array", "items": _ref("Item")}, "version": {"type": "string", "nullable": True},
             "degraded": {"type": "boolean"}, "overlay": {"type": "boolean"}, "user_id": STRING,
-            "video_id": STRING, "region": STRING}},
+            "video_id": STRING, "region": STRING, "genre": STRING}},
         "Event": event,
         "Accepted": {"type": "object", "required": ["accepted", "event_id"], "properties": {
             "accepted": {"type": "boolean"}, "event_id": STRING, "overlay_updated": {"type": "boolean"}}},
@@ -86,6 +87,10 @@ def openapi(version: str, settings: Settings) -> dict:
                                                      [_query("video_id", JSON_ID, True), _query("user_id", JSON_ID),
                                                       count]),
             "/api/v1/recommendations/trending": _feed("Trending videos of a region", [region, count]),
+            "/api/v1/recommendations/category": _feed(
+                "Videos of a category, best first (with user_id: that user's own list's videos of it first)",
+                [_query("genre", JSON_ID, True), _query("user_id", JSON_ID), count],
+                {"404": _json("the served version has no list for this genre", error)}),
             "/api/v1/events": {"post": {
                 "summary": "Record one user event (landing file + real-time overlay)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Event")}}},

@@ -14,6 +14,8 @@
 - ``lists/coldstart.parquet`` (region, rank, video_id, score, reason): for users without history:
   popular in the region (last ``popular_days``; ``models.retrieval.sources.trending.recent_popularity``)
   fused with trending in the region, creator-diversified.
+- ``lists/category.parquet`` (genre, rank, video_id, score, reason): per catalog category, its videos most
+  popular over the last ``popular_days``, creator-diversified (the category surface).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from models.retrieval.history import History, exclusion_sets, load_history
 from models.retrieval.sources.trending import read_trending, recent_popularity, trending_scores
 from vidrec import dates
 from vidrec.settings import Settings
-from vidrec.tables import USER_ID, VIDEO_ID
+from vidrec.tables import GLOBAL_REGION, USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.rank")
 HOME = [USER_ID, "rank", VIDEO_ID, "score", "reason", "source"]
@@ -187,8 +189,18 @@ def build_coldstart(hist: History, trend: pd.DataFrame, rp: RerankParams, params
     return out.assign(reason=explain(out))[["region", "rank", VIDEO_ID, "score", "reason"]]
 
 
+def build_category_lists(hist: History, rp: RerankParams, params: CandidateParams) -> pd.DataFrame:
+    """Per category (``genre``): its videos by ``recent_popularity`` over everyone, creator-diversified."""
+    popular = recent_popularity(hist, params.popular_days)
+    rows = catalog_columns(popular[popular["region"] == GLOBAL_REGION], hist)
+    rows = rows[rows["category"].notna()]
+    rows = rows.assign(genre=rows["category"].astype(str), source="popular")
+    out = rerank(rows, replace(rp, exploration_share=0.0), key="genre")
+    return out.assign(reason=explain(out))[["genre", "rank", VIDEO_ID, "score", "reason"]]
+
+
 def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
-    """Write runs/<ds>/lists/{home,related,trending,coldstart}.parquet."""
+    """Write runs/<ds>/lists/{home,related,trending,coldstart,category}.parquet."""
     started = time.monotonic()
     out, params, cparams = io.run_dir(settings, ds), params or RankParams(), CandidateParams.from_settings(settings)
     rp = RerankParams.from_settings(settings, spare=params.spare)
@@ -203,6 +215,7 @@ def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
         "related": build_related_lists(io.read_parquet(out / "related_candidates.parquet"), hist, rp, params),
         "trending": build_trending_lists(trend),
         "coldstart": build_coldstart(hist, trend, rp, cparams),
+        "category": build_category_lists(hist, rp, cparams),
     }
     for name, frame in lists.items():
         io.write_parquet(frame, out / "lists" / f"{name}.parquet")

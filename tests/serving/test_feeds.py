@@ -82,6 +82,22 @@ def test_trending_by_region_with_global_fallback(client, run):
     assert ids(client.get("/api/v1/recommendations/trending")) == run.TRENDING["global"]
 
 
+def test_category_lists_a_genres_best_and_a_users_own_order_first(client, run):
+    url = "/api/v1/recommendations/category"
+    anonymous = client.get(url, params={"genre": "music", "count": "5"})
+    assert anonymous.status_code == 200 and ids(anonymous) == run.CATEGORY["music"][:5]
+    assert anonymous.json()["genre"] == "music" and anonymous.json()["items"][0]["category"] == "music"
+    own = [v for v in run.HOME["u1"] if int(v[1:]) % 2 == 1]  # u1's list, its music videos, in u1's order
+    mine = client.get(url, params={"genre": "music", "user_id": "u1"})
+    assert ids(mine) == (own + [v for v in run.CATEGORY["music"] if v not in own])[:20]
+    assert ids(client.get(url, params={"genre": "music", "user_id": "nobody", "count": "3"})) == run.CATEGORY[
+        "music"][:3]  # no list of their own: the genre's best
+    unknown = client.get(url, params={"genre": "opera"})
+    assert unknown.status_code == 404 and unknown.json()["parameter"] == "genre" and "opera" in unknown.json()[
+        "message"]
+    assert client.get(url, params={"user_id": "u1"}).json()["parameter"] == "genre"  # required: 400
+
+
 def test_health_ready_and_openapi(client, run):
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")

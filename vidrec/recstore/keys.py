@@ -36,10 +36,11 @@ import re
 KEY_ACTIVE = "{vidrec}:active"
 KEY_VERSIONS = "{vidrec}:versions"
 HOME, RELATED, TRENDING, COLDSTART, VIDEO = "home", "related", "trending", "coldstart", "video"
-COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, VIDEO)
+CATEGORY = "category"
+COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, CATEGORY, VIDEO)
 ITEM_FIELDS = ("video_id", "title", "creator_id", "category", "duration_ms", "score", "reason", "source")
 VIDEO_FIELDS = ITEM_FIELDS[:5]
-IX_VIDEO, IX_CREATOR, IX_SOURCE = 0, 2, 7
+IX_VIDEO, IX_CREATOR, IX_CATEGORY, IX_SOURCE = 0, 2, 3, 7
 DEFAULT_TTL_S = 3 * 86400
 MAX_HISTORY = 20
 LOCK_TTL_S = 120

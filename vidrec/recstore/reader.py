@@ -102,6 +102,16 @@ class AsyncRecoStore:
         joined = catalog.add(rows, keep=packed.indexes)
         return Rows(packed, joined, catalog.rendered)
 
+    async def exists(self, collection: str, entity_id: str, version: str) -> bool:
+        """Whether ``version`` has that list (one EXISTS)."""
+        return bool(await self._call(self._exists, list_key(version, collection, entity_id)))
+
+    async def _exists(self, key: str):
+        if self.fast is None:
+            return await self.r.exists(key)
+        async with asyncio.timeout(self.timeout_s):
+            return await self.fast.call("EXISTS", key)
+
     async def video(self, video_id: str, version: str | None = None) -> tuple | None:
         """A video's catalog row (VIDEO_FIELDS) in the active version; None when it has none or nothing is
         published (one GET)."""
