@@ -29,7 +29,7 @@ from models import manifest as run_manifest
 from models import packing
 from models.packing import CATALOG_COLUMNS, Encoded, catalog_rows
 from vidrec.recstore import codec
-from vidrec.recstore.keys import CATEGORY, COLDSTART, HOME, RELATED, TRENDING, VIDEO
+from vidrec.recstore.keys import CATEGORY, COLDSTART, FRESH, HOME, RELATED, TRENDING, VIDEO
 from vidrec.recstore.writer import RecoStore
 from vidrec.settings import Settings
 from vidrec.tables import GLOBAL_REGION, VIDEO_ID, VIDEOS
@@ -43,8 +43,9 @@ LISTS = {
     TRENDING: ("trending.parquet", "region", "trending"),
     COLDSTART: ("coldstart.parquet", "region", "coldstart"),
     CATEGORY: ("category.parquet", "genre", "popular"),
+    FRESH: ("fresh.parquet", "region", "fresh"),
 }
-OPTIONAL = {CATEGORY}  # runs made before the category surface have none: published without it
+OPTIONAL = {CATEGORY, FRESH}  # runs made before these surfaces have none: published without them
 RELATED_ID = "related_id"  # related.parquet names the recommended video related_id (video_id is the seed)
 SEED = "_seed"  # the seed video_id of a related list, renamed so that video_id names its items
 
@@ -178,7 +179,7 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
     version = choose_version(store, ds, manifest.get("params_digest"))
     threads = workers.worker_count(settings)
     stream = itertools.chain(encoded(HOME), encoded(RELATED), trending, coldstart, encoded(CATEGORY),
-                             [(VIDEO, videos)])
+                             encoded(FRESH), [(VIDEO, videos)])
     entries = (e for c, enc in stream for e in iter_entries(c, enc, threads=threads))
 
     def meta() -> dict:  # once every entry is written, so the counts are complete

@@ -61,6 +61,7 @@ ROUTES = [
     Route("/api/v1/recommendations/related", feeds.related, methods=["GET"]),
     Route("/api/v1/recommendations/trending", feeds.trending, methods=["GET"]),
     Route("/api/v1/recommendations/category", feeds.category, methods=["GET"]),
+    Route("/api/v1/recommendations/fresh", feeds.fresh, methods=["GET"]),
     Route("/api/v1/events", events.post_event, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),

@@ -1,4 +1,4 @@
-"""Feed endpoints: home, related, trending, category. Read-only: one Redis GET per request (+ the time-boxed overlay;
+"""Feed endpoints: home, related, trending, category, fresh. Read-only: one Redis GET per request (+ the time-boxed overlay;
 + one pipelined GET when a list holds videos this process has not met yet in that version: the display
 fields are joined from memory, ``vidrec.recstore.catalog``).
 
@@ -23,7 +23,8 @@ from serving.overlay import EMPTY, visible
 from serving.render import feed_json
 from serving.schemas import DEFAULT_REGION, BadParam, check_known, parse_count, parse_id, parse_region
 from vidrec.recstore.codec import Found
-from vidrec.recstore.keys import CATEGORY, COLDSTART, HOME, IX_CATEGORY, RELATED, TRENDING, StoreUnavailable
+from vidrec.recstore.keys import (CATEGORY, COLDSTART, FRESH, HOME, IX_CATEGORY, RELATED, TRENDING,
+                                  StoreUnavailable)
 
 
 def respond(rows: Sequence, positions: Sequence[int], version: str | None, *, degraded: bool = False,
@@ -130,6 +131,18 @@ async def trending(request: Request) -> Response:
     except BadParam as exc:
         return bad_request(exc)
     candidates = [(TRENDING, region)] + ([(TRENDING, DEFAULT_REGION)] if region != DEFAULT_REGION else [])
+    return await serve(request.state.svc, None, candidates, count, fallback_region=region, region=region)
+
+
+async def fresh(request: Request) -> Response:
+    """New releases of a region (the global list for a region without one; trending for a version published
+    before new-release lists), exploration included."""
+    try:
+        check_known(request.query_params, ("region", "count"))
+        region, count = parse_region(request.query_params), parse_count(request.query_params)
+    except BadParam as exc:
+        return bad_request(exc)
+    candidates = [(FRESH, region), (FRESH, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
     return await serve(request.state.svc, None, candidates, count, fallback_region=region, region=region)
 
 

@@ -91,6 +91,8 @@ def openapi(version: str, settings: Settings) -> dict:
                 "Videos of a category, best first (with user_id: that user's own list's videos of it first)",
                 [_query("genre", JSON_ID, True), _query("user_id", JSON_ID), count],
                 {"404": _json("the served version has no list for this genre", error)}),
+            "/api/v1/recommendations/fresh": _feed("New releases of a region, exploration included",
+                                                   [region, count]),
             "/api/v1/events": {"post": {
                 "summary": "Record one user event (landing file + real-time overlay)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Event")}}},

@@ -16,6 +16,9 @@
   fused with trending in the region, creator-diversified.
 - ``lists/category.parquet`` (genre, rank, video_id, score, reason): per catalog category, its videos most
   popular over the last ``popular_days``, creator-diversified (the category surface).
+- ``lists/fresh.parquet`` (region, rank, video_id, score, reason, source): per region and global, the uploads of
+  the last ``fresh_days`` by freshness + log1p(popularity in the region), creator-diversified, the ones nobody
+  engaged with yet marked as exploration (the new-releases surface).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from models.ranking.training_set import EVENT_TIMESTAMP, feature_values
 from models.retrieval.candidates import CandidateParams
 from models.retrieval.fusion import fuse
 from models.retrieval.history import History, exclusion_sets, load_history
+from models.retrieval.sources.content import video_quality
 from models.retrieval.sources.trending import read_trending, recent_popularity, trending_scores
 from vidrec import dates
 from vidrec.settings import Settings
@@ -199,8 +203,24 @@ def build_category_lists(hist: History, rp: RerankParams, params: CandidateParam
     return out.assign(reason=explain(out))[["genre", "rank", VIDEO_ID, "score", "reason"]]
 
 
+def build_fresh_lists(hist: History, rp: RerankParams, params: CandidateParams) -> pd.DataFrame:
+    """Per region (and global): recent uploads (``video_quality``'s freshness > 0) scored freshness +
+    log1p(recent popularity in the region), creator-diversified; those nobody engaged with yet are exploration
+    (source ``explore``), ranked by their freshness alone."""
+    new = video_quality(hist, params)
+    new = new.loc[new["freshness"] > 0, [VIDEO_ID, "freshness", "video_popularity"]]
+    popular = recent_popularity(hist, params.popular_days)
+    regions = sorted(set(popular["region"]) | {GLOBAL_REGION})
+    rows = pd.concat([new.assign(region=r) for r in regions], ignore_index=True)
+    rows = rows.merge(popular, on=["region", VIDEO_ID], how="left")
+    rows = catalog_columns(rows.assign(score=rows["freshness"] + np.log1p(rows["score"].fillna(0.0)),
+                                       source=np.where(rows["video_popularity"] > 0, "fresh", EXPLORE)), hist)
+    out = rerank(rows, replace(rp, exploration_share=0.0), key="region")
+    return out.assign(reason=explain(out))[["region", "rank", VIDEO_ID, "score", "reason", "source"]]
+
+
 def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
-    """Write runs/<ds>/lists/{home,related,trending,coldstart,category}.parquet."""
+    """Write runs/<ds>/lists/{home,related,trending,coldstart,category,fresh}.parquet."""
     started = time.monotonic()
     out, params, cparams = io.run_dir(settings, ds), params or RankParams(), CandidateParams.from_settings(settings)
     rp = RerankParams.from_settings(settings, spare=params.spare)
@@ -216,6 +236,7 @@ def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
         "trending": build_trending_lists(trend),
         "coldstart": build_coldstart(hist, trend, rp, cparams),
         "category": build_category_lists(hist, rp, cparams),
+        "fresh": build_fresh_lists(hist, rp, cparams),
     }
     for name, frame in lists.items():
         io.write_parquet(frame, out / "lists" / f"{name}.parquet")

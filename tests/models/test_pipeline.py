@@ -55,7 +55,8 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_l
     creators = home.merge(videos[["video_id", "creator_id"]], on="video_id").sort_values(["user_id", "rank"])
     assert all(creator_window_ok(g["creator_id"], settings.creator_max_per_window, settings.creator_window)
                for _, g in creators.groupby("user_id"))
-    for name, key in (("related", "video_id"), ("trending", "region"), ("coldstart", "region"), ("category", "genre")):
+    for name, key in (("related", "video_id"), ("trending", "region"), ("coldstart", "region"), ("category", "genre"),
+                      ("fresh", "region")):
         frame = pd.read_parquet(out / "lists" / f"{name}.parquet")
         assert len(frame) and frame["reason"].notna().all()
         assert (frame.groupby(key)["rank"].min() == 1).all()
@@ -63,6 +64,10 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_l
     assert {"us", "de", "global"} <= set(cold["region"])
     genres = pd.read_parquet(out / "lists" / "category.parquet").merge(videos[["video_id", "category"]], on="video_id")
     assert (genres["genre"] == genres["category"]).all() and genres["genre"].nunique() > 1
+    fresh = pd.read_parquet(out / "lists" / "fresh.parquet").merge(videos[["video_id", "upload_ts"]], on="video_id")
+    assert "global" in set(fresh["region"]) and fresh["source"].isin(["fresh", "explore"]).all()
+    days = candidates.CandidateParams.from_settings(settings).fresh_days
+    assert (fresh["upload_ts"] > pd.Timestamp(DS, tz="UTC") - pd.Timedelta(days=days + 1)).all()
     assert np.isfinite(home["score"]).all()
 
 

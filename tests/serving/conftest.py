@@ -53,6 +53,7 @@ HOME = {"u1": [f"v{i}" for i in range(1, 31)], "u2": [f"v{i}" for i in range(40,
 RELATED = {"v1": ["v1", "v2", "v3", "v4"], "v2": ["v5", "v6"]}  # v1's own id is in its list: serving drops it
 TRENDING = {"global": [f"v{i}" for i in range(10, 0, -1)], "eu": [f"v{i}" for i in range(20, 10, -1)]}
 COLDSTART = {"global": ["v5", "v6", "v7"], "eu": ["v8", "v9"]}
+FRESH = {"global": ["v40", "v39", "v38"], "eu": ["v37", "v36"]}
 CATEGORY = {"music": [f"v{i}" for i in range(39, 0, -2)], "sports": [f"v{i}" for i in range(40, 0, -2)]}  # best first
 
 
@@ -69,6 +70,7 @@ def write_run(settings: Settings, ds: str = DS, *, digest: str | None = DIGEST, 
     pq.write_table(_ranked("region", TRENDING, source=None), run / "lists" / "trending.parquet")
     pq.write_table(_ranked("region", COLDSTART, source=None), run / "lists" / "coldstart.parquet")
     pq.write_table(_ranked("genre", CATEGORY, source=None), run / "lists" / "category.parquet")
+    pq.write_table(_ranked("region", FRESH, source="fresh"), run / "lists" / "fresh.parquet")
     manifest = {"ds": ds, "params_digest": digest, "metrics": {"ndcg@10": 0.31, "recall@50": 0.42},
                 "gate": gate if gate is not None else {"passed": True, "ndcg@10": 0.31, "min_ndcg@10": 0.2}}
     (run / "manifest.json").write_text(json.dumps(manifest))
@@ -98,7 +100,8 @@ def redis_url(redis_server) -> str:
 def run():
     """The fixture run's constants and writer (test modules cannot import conftest under importlib mode)."""
     return types.SimpleNamespace(DS=DS, DIGEST=DIGEST, VERSION=VERSION, HOME=HOME, RELATED=RELATED,
-                                 TRENDING=TRENDING, COLDSTART=COLDSTART, CATEGORY=CATEGORY, creator=creator,
+                                 TRENDING=TRENDING, COLDSTART=COLDSTART, CATEGORY=CATEGORY, FRESH=FRESH,
+                                 creator=creator,
                                  write=write_run)
 
 

@@ -98,6 +98,14 @@ def test_category_lists_a_genres_best_and_a_users_own_order_first(client, run):
     assert client.get(url, params={"user_id": "u1"}).json()["parameter"] == "genre"  # required: 400
 
 
+def test_fresh_lists_new_releases_by_region_with_the_global_list_as_fallback(client, run):
+    url = "/api/v1/recommendations/fresh"
+    eu = client.get(url, params={"region": "eu"})
+    assert eu.status_code == 200 and ids(eu) == run.FRESH["eu"] and eu.json()["items"][0]["source"] == "fresh"
+    assert ids(client.get(url, params={"region": "mars", "count": "2"})) == run.FRESH["global"][:2]
+    assert ids(client.get(url)) == run.FRESH["global"]
+
+
 def test_health_ready_and_openapi(client, run):
     assert client.get("/healthz").json()["status"] == "ok"
     ready = client.get("/readyz")

@@ -25,8 +25,8 @@ from vidrec import api_keys
 
 pytestmark = pytest.mark.redis
 OPERATIONS = {"GET /api/v1/recommendations/home", "GET /api/v1/recommendations/related", "POST /api/v1/events",
-              "GET /api/v1/recommendations/trending", "GET /api/v1/recommendations/category", "GET /healthz",
-              "GET /readyz", "GET /metrics"}
+              "GET /api/v1/recommendations/trending", "GET /api/v1/recommendations/category",
+              "GET /api/v1/recommendations/fresh", "GET /healthz", "GET /readyz", "GET /metrics"}
 TAKES_INPUT = {o for o in OPERATIONS if "/api/v1/" in o}
 ZONES = ["Z", "+00:00", "+05:30", "-08:00", "+14:00", "-12:00"]
 

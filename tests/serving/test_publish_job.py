@@ -17,7 +17,7 @@ def test_publish_writes_every_list_with_catalog_fields_and_meta(settings, redis_
     run.write(s, home={**run.HOME, "u3": ["v1", "v999", "v2"]})  # v999 is not in the catalog
     result = publish.run(s, run.DS)
     assert result["version"] == run.VERSION and result["replaced"] is None
-    assert result["counts"] == {"home": 3, "related": 2, "trending": 2, "coldstart": 2, "category": 2, "video": 40}
+    assert result["counts"] == {"home": 3, "related": 2, "trending": 2, "coldstart": 2, "category": 2, "fresh": 2, "video": 40}
     assert result["dropped_unknown_videos"]["home"] == 1
     store = RecoStore.from_url(redis_url)
     assert [r[0] for r in store.get_list("home", "u3").rows] == ["v1", "v2"]
@@ -27,7 +27,7 @@ def test_publish_writes_every_list_with_catalog_fields_and_meta(settings, redis_
     assert store.get_list("video", "v7").rows == ["v7", "Video 7", "c2", "music", 7000]
     meta = store.meta(run.VERSION)
     assert meta["ds"] == run.DS and meta["params_digest"] == run.DIGEST and meta["metrics"]["ndcg@10"] == 0.31
-    assert meta["keys"] == 3 + 2 + 2 + 2 + 2 + 40 + 1
+    assert meta["keys"] == 3 + 2 + 2 + 2 + 2 + 2 + 40 + 1
 
 
 def test_a_failed_gate_is_refused_and_the_served_version_stays(settings, redis_url, run):
@@ -62,8 +62,9 @@ def test_a_run_made_before_category_lists_publishes_without_them_and_a_missing_h
     s = settings.replace(redis_url=redis_url)
     folder = run.write(s) / "lists"
     (folder / "category.parquet").unlink()
+    (folder / "fresh.parquet").unlink()
     result = publish.run(s, run.DS)
-    assert "category" not in result["counts"] and result["counts"]["home"] == len(run.HOME)
+    assert not {"category", "fresh"} & set(result["counts"]) and result["counts"]["home"] == len(run.HOME)
     (folder / "home.parquet").unlink()
     with pytest.raises(publish.PublishRefused, match="missing list file"):
         publish.run(s, run.DS)

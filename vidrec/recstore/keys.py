@@ -36,8 +36,8 @@ import re
 KEY_ACTIVE = "{vidrec}:active"
 KEY_VERSIONS = "{vidrec}:versions"
 HOME, RELATED, TRENDING, COLDSTART, VIDEO = "home", "related", "trending", "coldstart", "video"
-CATEGORY = "category"
-COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, CATEGORY, VIDEO)
+CATEGORY, FRESH = "category", "fresh"
+COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, CATEGORY, FRESH, VIDEO)
 ITEM_FIELDS = ("video_id", "title", "creator_id", "category", "duration_ms", "score", "reason", "source")
 VIDEO_FIELDS = ITEM_FIELDS[:5]
 IX_VIDEO, IX_CREATOR, IX_CATEGORY, IX_SOURCE = 0, 2, 3, 7
