@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from urllib.parse import quote
 from pathlib import Path
 
 from vidrec import api_keys
@@ -60,6 +61,19 @@ def _known_user(settings: Settings, ds: str) -> str:
     return sorted(set(home.column("user_id").to_pylist()))[0]
 
 
+def first_watch(base: str, user: str, video: dict) -> bool:
+    """A user we have never seen watches ``video``: their next home feed is led by videos related to it."""
+    event = {"user_id": user, "video_id": video["video_id"], "event_type": "watch", "watch_ms": 60_000,
+             "surface": "trending"}
+    status, ack = _call(base, "/api/v1/events", event)
+    print(f"\n-- POST /api/v1/events {json.dumps(event)}  -> {status} {json.dumps(ack)}")
+    status, after = _call(base, f"/api/v1/recommendations/home?user_id={user}&region=us&count=5")
+    _print(f"home feed of {user} right after that first watch", status, after)
+    led = bool(after.get("items")) and after["items"][0].get("source") == "realtime"
+    print(f"   led by videos related to {video['video_id']}: {led}")
+    return led
+
+
 def show(settings: Settings, ds: str) -> int:
     print(f"\n== the API (vidrec serve) in the background on http://{settings.api_host}:{settings.api_port}",
           flush=True)
@@ -72,9 +86,15 @@ def show(settings: Settings, ds: str) -> int:
     first = home["items"][0]
     _print(f"related to {first['video_id']}", *_call(base, f"/api/v1/recommendations/related?video_id="
                                                             f"{first['video_id']}&user_id={user}&count=5"))
-    _print("trending (global)", *_call(base, "/api/v1/recommendations/trending?region=global&count=5"))
+    status, trending = _call(base, "/api/v1/recommendations/trending?region=global&count=5")
+    _print("trending (global)", status, trending)
     _print("a user we have never seen (cold start)", *_call(base, "/api/v1/recommendations/home?user_id=newbie"
                                                                    "&region=us&count=5"))
+    reacted = first_watch(base, "newbie", first)  # a video with a related list (shown above)
+    genre = first["category"]
+    _print(f"category {genre!r} for {user} (their own order first)",
+           *_call(base, f"/api/v1/recommendations/category?genre={quote(genre)}&user_id={user}&count=5"))
+    _print("new releases (us)", *_call(base, "/api/v1/recommendations/fresh?region=us&count=5"))
     event = {"user_id": user, "video_id": first["video_id"], "event_type": "not_interested", "surface": "home"}
     status, ack = _call(base, "/api/v1/events", event)
     print(f"\n-- POST /api/v1/events {json.dumps(event)}  -> {status} {json.dumps(ack)}")
@@ -85,4 +105,4 @@ def show(settings: Settings, ds: str) -> int:
     print(f"\n== try it (the API key {DEMO_KEY!r}, role admin; `vidrec keys add NAME --role reader` makes more):")
     print(f"   curl -H 'Authorization: Bearer {key}' '{base}/api/v1/recommendations/home?user_id={user}&count=10'")
     print(f"   API docs: {base}/openapi.json    Airflow UI: `make airflow`    stop everything: `make stop`")
-    return 0 if gone else 1
+    return 0 if gone and reacted else 1

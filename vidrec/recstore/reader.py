@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 
 from vidrec.recstore.catalog import CatalogCache
 from vidrec.recstore.codec import Found, Packed, Rows, catalog_row, decode_meta, decode_value
 from vidrec.recstore.keys import KEY_ACTIVE, VIDEO, StoreUnavailable, list_key, meta_key
 from vidrec.recstore.resp import RespClient, RespError
+
+
+VIDEOS_HELD = 65_536
 
 
 class AsyncRecoStore:
@@ -38,6 +41,7 @@ class AsyncRecoStore:
         self._version: str | None = None
         self._version_until = 0.0
         self._down_until = 0.0
+        self._videos: OrderedDict = OrderedDict()  # (version, video_id) -> row, from ``video``: first in, first out
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs) -> "AsyncRecoStore":
@@ -114,12 +118,18 @@ class AsyncRecoStore:
 
     async def video(self, video_id: str, version: str | None = None) -> tuple | None:
         """A video's catalog row (VIDEO_FIELDS) in the active version; None when it has none or nothing is
-        published (one GET)."""
+        published (one GET, then from memory: versions never change)."""
         version = version or await self.active_version()
         if version is None:
             return None
+        known = self._videos.get((version, video_id), self)
+        if known is not self:
+            return known
         row = decode_value(await self._get(list_key(version, VIDEO, video_id)))
-        return tuple(row[:5]) if row else None
+        self._videos[(version, video_id)] = found = tuple(row[:5]) if row else None
+        if len(self._videos) > VIDEOS_HELD:
+            self._videos.popitem(last=False)
+        return found
 
     async def meta(self, version: str) -> dict:
         return decode_meta(await self._call(self.r.hgetall, meta_key(version)))
