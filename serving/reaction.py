@@ -34,11 +34,8 @@ async def related_to(store, version: str, state: UserState, budget_s: float) -> 
         return []
     liked = set(state.liked)
     async with asyncio.timeout(budget_s):
-        if len(seeds) == 1:  # the usual case: no tasks (the seed's row is in memory after its first time)
-            found = [await store.get_list(RELATED, seeds[0], version), await store.video(seeds[0], version)]
-        else:
-            found = await asyncio.gather(*(store.get_list(RELATED, s, version) for s in seeds),
-                                         *(store.video(s, version) for s in seeds))
+        found = await asyncio.gather(*(store.get_list(RELATED, s, version) for s in seeds),
+                                     *(store.video(s, version) for s in seeds))
     lists, videos = found[:len(seeds)], found[len(seeds):]
     out = []
     for seed, listed, video in zip(seeds, lists, videos):
