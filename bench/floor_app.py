@@ -29,7 +29,7 @@ from starlette.datastructures import QueryParams
 from serving.auth import _bearer
 from serving.overlay import FEATURE_VIEW, RedisStateReader, open_feature_store, visible
 from serving.render import feed_json
-from serving.schemas import BadParam, check_known, parse_count, parse_id, parse_region
+from serving.schemas import BadParam, parse_query
 from vidrec.api_keys import KeyRing
 from vidrec.recstore.codec import decode_value
 from vidrec.recstore.keys import HOME, KEY_ACTIVE, list_key
@@ -60,12 +60,11 @@ def create_app():
         found = keys.lookup(token) if token else None
         if found is None or found[1] not in ("reader", "admin"):
             return await answer(send, 401, b"{}")
-        params = QueryParams(scope["query_string"])
         try:
-            check_known(params, ("user_id", "count", "region"))
-            user_id, count, _ = parse_id(params, "user_id"), parse_count(params), parse_region(params)
+            q = parse_query(QueryParams(scope["query_string"]), ("user_id",), ("count", "region"))
         except BadParam:
             return await answer(send, 400, b"{}")
+        user_id, count = q["user_id"], q["count"]
         reader, version = state["reader"], state["version"]
         protocol = reader.r._protocol  # connected at start-up; both commands go out in one write
         listed = RespClient._send(protocol, ("GET", list_key(version, HOME, user_id)))

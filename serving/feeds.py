@@ -1,6 +1,7 @@
-"""Feed endpoints: home, related, trending, category, fresh. Read-only: one Redis GET per request (+ the time-boxed overlay;
-+ one pipelined GET when a list holds videos this process has not met yet in that version: the display
-fields are joined from memory, ``vidrec.recstore.catalog``).
+"""Feed endpoints: home, related, trending, category, fresh. Read-only: one Redis GET per request (+ the
+time-boxed overlay; + one pipelined GET when a list holds videos this process has not met yet in that version:
+the display fields are joined from memory, ``vidrec.recstore.catalog``; + the home feed's reaction,
+``serving.reaction``, and the category feed's own-list read).
 
 Fallbacks, in order:
 - home: the user's list -> the region's cold-start list -> the global cold-start list -> global trending;
@@ -21,7 +22,7 @@ from serving import reaction
 from serving.context import Services
 from serving.overlay import EMPTY, visible
 from serving.render import feed_json
-from serving.schemas import DEFAULT_REGION, BadParam, check_known, parse_count, parse_id, parse_region
+from serving.schemas import DEFAULT_REGION, BadParam, parse_query
 from vidrec.recstore.codec import Found
 from vidrec.recstore.keys import (CATEGORY, COLDSTART, FRESH, HOME, IX_CATEGORY, RELATED, TRENDING,
                                   StoreUnavailable)
@@ -100,62 +101,56 @@ async def own_of(svc: Services, user_id: str, version: str, category: str) -> li
 
 
 async def home(request: Request) -> Response:
-    params = request.query_params
     try:
-        check_known(params, ("user_id", "count", "region"))
-        user_id, count, region = parse_id(params, "user_id"), parse_count(params), parse_region(params)
+        q = parse_query(request.query_params, ("user_id",), ("count", "region"))
     except BadParam as exc:
         return bad_request(exc)
+    user_id, region = q["user_id"], q["region"]
     candidates = [(HOME, user_id), (COLDSTART, region), (COLDSTART, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
-    return await serve(request.state.svc, user_id, candidates, count, fallback_region=region, react=True,
+    return await serve(request.state.svc, user_id, candidates, q["count"], fallback_region=region, react=True,
                        user_id=user_id)
 
 
 async def related(request: Request) -> Response:
     try:
-        check_known(request.query_params, ("video_id", "user_id", "count"))
-        video_id = parse_id(request.query_params, "video_id")
-        user_id = parse_id(request.query_params, "user_id", required=False)
-        count = parse_count(request.query_params)
+        q = parse_query(request.query_params, ("video_id",), ("user_id", "count"))
     except BadParam as exc:
         return bad_request(exc)
-    candidates = [(RELATED, video_id), (TRENDING, DEFAULT_REGION)]
-    return await serve(request.state.svc, user_id, candidates, count, fallback_region=DEFAULT_REGION, exclude=video_id,
-                       video_id=video_id)
+    video_id = q["video_id"]
+    return await serve(request.state.svc, q["user_id"], [(RELATED, video_id), (TRENDING, DEFAULT_REGION)], q["count"],
+                       fallback_region=DEFAULT_REGION, exclude=video_id, video_id=video_id)
 
 
 async def trending(request: Request) -> Response:
     try:
-        check_known(request.query_params, ("region", "count"))
-        region, count = parse_region(request.query_params), parse_count(request.query_params)
+        q = parse_query(request.query_params, optional=("region", "count"))
     except BadParam as exc:
         return bad_request(exc)
+    region = q["region"]
     candidates = [(TRENDING, region)] + ([(TRENDING, DEFAULT_REGION)] if region != DEFAULT_REGION else [])
-    return await serve(request.state.svc, None, candidates, count, fallback_region=region, region=region)
+    return await serve(request.state.svc, None, candidates, q["count"], fallback_region=region, region=region)
 
 
 async def fresh(request: Request) -> Response:
     """New releases of a region (the global list for a region without one; trending for a version published
     before new-release lists), exploration included."""
     try:
-        check_known(request.query_params, ("region", "count"))
-        region, count = parse_region(request.query_params), parse_count(request.query_params)
+        q = parse_query(request.query_params, optional=("region", "count"))
     except BadParam as exc:
         return bad_request(exc)
+    region = q["region"]
     candidates = [(FRESH, region), (FRESH, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
-    return await serve(request.state.svc, None, candidates, count, fallback_region=region, region=region)
+    return await serve(request.state.svc, None, candidates, q["count"], fallback_region=region, region=region)
 
 
 async def category(request: Request) -> Response:
     """The videos of a category (``genre``), best first; with ``user_id``, that user's own list's videos of it
     first, in their order. 404 when the served version has no list for the genre."""
     try:
-        check_known(request.query_params, ("genre", "user_id", "count"))
-        genre = parse_id(request.query_params, "genre")
-        user_id = parse_id(request.query_params, "user_id", required=False)
-        count = parse_count(request.query_params)
+        q = parse_query(request.query_params, ("genre",), ("user_id", "count"))
     except BadParam as exc:
         return bad_request(exc)
+    genre = q["genre"]
     svc: Services = request.state.svc
     try:
         version = await svc.store.active_version()
@@ -164,5 +159,5 @@ async def category(request: Request) -> Response:
                                  "message": f"no category list for genre {genre!r} in version {version}"}, 404)
     except StoreUnavailable:
         pass  # serve() answers from its fallback, marked degraded
-    return await serve(svc, user_id, [(CATEGORY, genre)], count, fallback_region=DEFAULT_REGION, within=genre,
-                       genre=genre)
+    return await serve(svc, q["user_id"], [(CATEGORY, genre)], q["count"], fallback_region=DEFAULT_REGION,
+                       within=genre, genre=genre)

@@ -80,6 +80,17 @@ def parse_region(params) -> str:
     return raw
 
 
+def parse_query(params, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
+    """A route's query parameters, checked (BadParam names the first bad one): the ``required`` ids, then the
+    ``optional`` ones (``count`` and ``region`` with their defaults, any other an id or None); nothing else."""
+    check_known(params, required + optional)
+    out = {name: parse_id(params, name) for name in required}
+    for name in optional:
+        out[name] = (parse_count(params) if name == "count" else parse_region(params) if name == "region"
+                     else parse_id(params, name, required=False))
+    return out
+
+
 def parse_ts(raw, settings: Settings, now: dt.datetime) -> str:
     """ISO-8601 with a timezone -> '2026-11-01T10:00:00.123Z' (UTC, ms), within the ingest's bounds."""
     if not isinstance(raw, str):
