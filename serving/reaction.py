@@ -1,8 +1,7 @@
 """The next home request reflects what the user just did (``serving.state.UserState``).
 
 ``related_to`` reads, for the user's seeds (liked videos first, then watched, most recent first), each seed's
-published related list (kept in memory once read: many users share it) and its catalog row, in at most one
-pipelined round trip, within the overlay's time budget
+published related list and its catalog row, all in one pipelined round trip, within the overlay's time budget
 (late or failing: no reaction, the feed is served as before; /healthz and /metrics count ``reactions`` and
 ``reaction_failures``). ``blend`` then builds the feed: up to half of it
 (``BLEND_SHARE``) from the seeds' related videos, taken in turns, each with the reason "because you watched X"
@@ -35,7 +34,7 @@ async def related_to(store, version: str, state: UserState, budget_s: float) -> 
         return []
     liked = set(state.liked)
     async with asyncio.timeout(budget_s):
-        found = await asyncio.gather(*(store.get_list(RELATED, s, version, keep=True) for s in seeds),
+        found = await asyncio.gather(*(store.get_list(RELATED, s, version) for s in seeds),
                                      *(store.video(s, version) for s in seeds))
     lists, videos = found[:len(seeds)], found[len(seeds):]
     out = []

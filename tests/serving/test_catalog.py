@@ -102,26 +102,3 @@ def test_publish_packs_lists_byte_for_byte_as_the_codec_does(published, run):
         assert stored == codec.encode_items(items, {f"v{i}": i for i in range(1, 41)})  # catalog order: v1..v40
     assert RecoStore.from_url(published.redis_url).get_list(TRENDING, "eu").rows[0] == [
         "v20", "Video 20", "c0", "sports", 20000, 1, "because", "trending"]
-
-
-def test_kept_lists_are_read_once_per_version(published, run):
-    """get_list(keep=True) (the reaction's related lists): the second read is from memory, a missing list too."""
-    import asyncio
-
-    import redis
-
-    from vidrec.recstore.keys import RELATED, list_key
-    from vidrec.recstore.reader import AsyncRecoStore
-
-    async def reads():
-        store = AsyncRecoStore.from_url(published.redis_url)
-        try:
-            first = await store.get_list(RELATED, "v2", keep=True)
-            assert await store.get_list(RELATED, "nothing", keep=True) is None
-            redis.Redis.from_url(published.redis_url).delete(list_key(run.VERSION, RELATED, "v2"))
-            return first, await store.get_list(RELATED, "v2", keep=True), await store.get_list(RELATED, "v2")
-        finally:
-            await store.aclose()
-
-    first, kept, read_again = asyncio.run(reads())
-    assert [r[0] for r in first.rows] == run.RELATED["v2"] and kept is first and read_again is None

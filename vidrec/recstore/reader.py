@@ -19,7 +19,6 @@ from vidrec.recstore.resp import RespClient, RespError
 
 
 VIDEOS_HELD = 65_536
-LISTS_HELD = 4_096  # about 5 KB each (a decoded 150-item list)
 
 
 class AsyncRecoStore:
@@ -43,7 +42,6 @@ class AsyncRecoStore:
         self._version_until = 0.0
         self._down_until = 0.0
         self._videos: OrderedDict = OrderedDict()  # (version, video_id) -> row, from ``video``: first in, first out
-        self._lists: OrderedDict = OrderedDict()  # (version, collection, entity) -> Found, ``get_list(keep=True)``
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs) -> "AsyncRecoStore":
@@ -80,26 +78,15 @@ class AsyncRecoStore:
             self._version_until = time.monotonic() + self.pointer_ttl_s
         return self._version
 
-    async def get_list(self, collection: str, entity_id: str, version: str | None = None, *,
-                       keep: bool = False) -> Found | None:
-        """One list of ``version`` (the active one by default). ``keep``: lists many users share (a video's related
-        list) stay in memory once read, up to LISTS_HELD of them, oldest out first (versions never change)."""
+    async def get_list(self, collection: str, entity_id: str, version: str | None = None) -> Found | None:
         version = version or await self.active_version()
         if version is None:
             return None
-        held = self._lists.get((version, collection, entity_id), self) if keep else self
-        if held is not self:
-            return held
         raw = await self._get(list_key(version, collection, entity_id))
         value = decode_value(raw)
         if isinstance(value, Packed):
             value = await self._join(version, value)
-        found = None if value is None else Found(version, value)
-        if keep:
-            self._lists[(version, collection, entity_id)] = found
-            if len(self._lists) > LISTS_HELD:
-                self._lists.popitem(last=False)
-        return found
+        return None if value is None else Found(version, value)
 
     async def _join(self, version: str, packed: Packed) -> Rows:
         """The list's rows, with the display fields from memory; videos not met yet in this version are
