@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vidrec.recstore.keys import StoreUnavailable
+from vidrec.settings import PREFIX
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus-client's values live (Feast's import sets it too)
-WORKERS_DIR = "VIDREC_API_METRICS_DIR"  # Settings.api_metrics_dir, set by shared_by_workers for the workers
+WORKERS_DIR = PREFIX + "api_metrics_dir".upper()  # Settings.api_metrics_dir, set by shared_by_workers for workers
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 

@@ -1,7 +1,8 @@
 """The real-time overlay: what a user just did, applied on top of the precomputed lists.
 
 State lives in Feast's online store, feature view ``user_realtime`` (entity ``user``, join key ``user_id``), one
-Array(String) feature per field of ``serving.state.UserState`` (what each event type changes). The event intake writes it through the push source ``user_realtime_push``; feed
+Array(String) feature per field of ``serving.state.UserState`` (what each event type changes). The event intake
+writes it through the push source ``user_realtime_push``; feed
 requests read it, time-boxed by the caller, straight from the Redis hash Feast keeps for the user
 (``RedisStateReader``: one HMGET, Feast's own key encoding and protos). Policy: **fail open**. When the read is
 slow or fails, the list is served without the overlay (``"overlay": false`` in the response); when Feast is not
@@ -39,9 +40,7 @@ TIMESTAMP_FIELD = "event_ts"
 def visible(rows: Sequence, state: UserState, count: int, exclude: str | None = None) -> list[int]:
     """Positions of the first ``count`` rows whose video and creator the user has not hidden and whose video is
     not ``exclude`` (spares refill the gaps). Reads each row's display fields only (``Rows.head``)."""
-    videos, creators = state.hidden()
-    if exclude is not None:
-        videos = videos | {exclude}
+    videos, creators = state.hidden(exclude)
     if not videos and not creators:
         return list(range(min(count, len(rows))))
     head = rows.head if isinstance(rows, Rows) else rows.__getitem__

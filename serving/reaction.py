@@ -49,15 +49,14 @@ def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserS
           exclude: str | None = None) -> list[list]:
     """The feed's rows (ITEM_FIELDS order): the seeds' related videos first, then ``rows``, hidden ones left out,
     sunk ones last, at most ``count``."""
-    hidden_videos, hidden_creators = state.hidden()
-    hidden_videos = hidden_videos | {seed for seed, _, _ in related} | ({exclude} if exclude else set())
+    hidden_videos, hidden_creators = state.hidden(exclude, *(seed for seed, _, _ in related))
     taken: set[str] = set()
 
     def fresh(row) -> bool:
         video = row[IX_VIDEO]
         ok = video not in hidden_videos and video not in taken and row[IX_CREATOR] not in hidden_creators
         if ok:
-            taken.add(row[IX_VIDEO])
+            taken.add(video)
         return ok
 
     picked = []

@@ -42,9 +42,10 @@ class UserState:
     disliked_creators: tuple[str, ...] = ()
     impressions: tuple[str, ...] = ()
 
-    def hidden(self) -> tuple[frozenset, frozenset]:
-        """(videos, creators) never to show."""
-        return frozenset(self.watched) | frozenset(self.not_interested_videos), frozenset(self.not_interested_creators)
+    def hidden(self, *also: str | None) -> tuple[frozenset, frozenset]:
+        """(videos, creators) never to show; ``also``: more videos to leave out (None ignored)."""
+        videos = frozenset(self.watched) | frozenset(self.not_interested_videos) | {v for v in also if v is not None}
+        return videos, frozenset(self.not_interested_creators)
 
     def seeds(self, n: int) -> list[str]:
         """Up to ``n`` videos to react to: the liked ones first, then the watched ones, most recent first."""
@@ -77,8 +78,7 @@ def _push(values: tuple, value: str | None, *, repeats: bool = False) -> tuple:
 def updated_state(state: UserState, event: dict, creator_id: str | None) -> UserState | None:
     """The state after ``event`` (``creator_id``: its video's creator, for NEEDS_CREATOR types), or None when the
     event type does not touch the state."""
-    video, kind = event["video_id"], event["event_type"]
-    s = state
+    video, kind, s = event["video_id"], event["event_type"], state
     if kind in WATCH_EVENTS:
         return _replace(s, watched=_push(s.watched, video))
     if kind in LIKE_EVENTS:

@@ -62,13 +62,19 @@ class AsyncRecoStore:
             self._down_until = time.monotonic() + self.breaker_s
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
-    async def _fast_get(self, key: str):
+    async def _fast(self, command: str, key: str):
         async with asyncio.timeout(self.timeout_s):
-            return await self.fast.call("GET", key)
+            return await self.fast.call(command, key)
+
+    async def _one(self, command: str, key: str):
+        """One single-key command (GET, EXISTS): through the pipelined connection when there is one, else
+        redis-py."""
+        if self.fast is not None:
+            return await self._call(self._fast, command, key)
+        return await self._call(getattr(self.r, command.lower()), key)
 
     async def _get(self, key: str):
-        """One GET: through the pipelined connection when there is one, else redis-py."""
-        return await self._call(self._fast_get if self.fast is not None else self.r.get, key)
+        return await self._one("GET", key)
 
     async def active_version(self) -> str | None:
         """The served version, re-read at most every ``pointer_ttl_s`` seconds."""
@@ -108,13 +114,7 @@ class AsyncRecoStore:
 
     async def exists(self, collection: str, entity_id: str, version: str) -> bool:
         """Whether ``version`` has that list (one EXISTS)."""
-        return bool(await self._call(self._exists, list_key(version, collection, entity_id)))
-
-    async def _exists(self, key: str):
-        if self.fast is None:
-            return await self.r.exists(key)
-        async with asyncio.timeout(self.timeout_s):
-            return await self.fast.call("EXISTS", key)
+        return bool(await self._one("EXISTS", list_key(version, collection, entity_id)))
 
     async def video(self, video_id: str, version: str | None = None) -> tuple | None:
         """A video's catalog row (VIDEO_FIELDS) in the active version; None when it has none or nothing is
