@@ -1,4 +1,5 @@
-"""Hourly features: interactions -> user/video features and trending lists -> validated -> Feast -> Redis.
+"""Hourly features: interactions -> user/video features and trending lists -> validated -> Feast -> Redis, and
+the trending, cold-start and new-release lists published over the served nightly version (publish_hourly).
 
 Thin DAG (STYLE.md B6): each task is one `vidrec run <job> --ds <day>` command. The day is the one the
 finished hour belongs to, so the 00:00 run finalizes yesterday's partition. Re-running a day replaces it.
@@ -22,6 +23,7 @@ JOBS = {  # task: the tasks it waits for (bench/pipeline.py runs the same graph)
     "validate_features": ["build_trending"],
     "feast_apply": ["validate_features"],
     "materialize": ["feast_apply"],
+    "publish_hourly": ["materialize"],
 }
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import itertools
 import json
 import logging
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -147,12 +148,55 @@ def _file_parts(path: Path, collection: str):
 
 
 def choose_version(store: RecoStore, ds: str, digest: str | None) -> str:
-    base = f"{ds}-{digest[:8]}" if digest else f"{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
-    version, n = base, 1
+    return unused_version(store, f"{ds}-{digest[:8]}" if digest else
+                          f"{ds}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}")
+
+
+def unused_version(store: RecoStore, name: str) -> str:
+    """``name``, or ``name-rN`` with the first N from 2 that no version has."""
+    version, n = name, 1
     while store.meta(version):
         n += 1
-        version = f"{base}-r{n}"
+        version = f"{name}-r{n}"
     return version
+
+
+def encoded_parts(collection: str, tables, catalog: pa.Table, totals: dict, key: str | None = None,
+                  source: str | None = None):
+    """(collection, Encoded) per table of whole lists (``packing.encode_part`` against ``catalog``), counting
+    the items and the dropped unknown videos into ``totals[collection]``; ``key`` and the default ``source``
+    are ``LISTS``' unless given."""
+    if key is None:
+        _, key, source = LISTS[collection]
+    for table in tables:
+        enc = packing.encode_part(table, SEED if collection == RELATED else key, catalog, source)
+        totals[collection]["items"] += enc.items
+        totals[collection]["dropped"] += enc.dropped_unknown
+        yield collection, enc
+
+
+def check_fallbacks(trending: list, coldstart: list) -> None:
+    """PublishRefused unless there is a cold-start list and a global trending list (what every feed falls
+    back on); both as lists of (collection, Encoded)."""
+    if (not any(len(e.keys) for _, e in coldstart)
+            or GLOBAL_REGION not in [k for _, e in trending for k in e.keys.to_pylist()]):
+        raise PublishRefused("the run has no cold-start lists or no global trending list: nothing to fall back on")
+
+
+def catalog_entries(catalog: pa.Table):
+    """The ``video:`` rows of ``catalog``, as (collection, Encoded)."""
+    return VIDEO, Encoded(catalog[VIDEO_ID].combine_chunks(), catalog["row"].combine_chunks(), catalog.num_rows, 0)
+
+
+def store_entries(stream, threads: int):
+    """(collection, entity_id, value) entries of a stream of (collection, Encoded), packed in ``threads``."""
+    return (e for c, enc in stream for e in iter_entries(c, enc, threads=threads))
+
+
+def published_by() -> dict:
+    """Who publishes: the Airflow DAG, run, logical date and task when a DAG does, else the command line."""
+    env = {k: os.environ.get(f"AIRFLOW_CTX_{k.upper()}") for k in ("dag_id", "dag_run_id", "logical_date", "task_id")}
+    return env if env["dag_run_id"] else {"cli": True}
 
 
 def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
@@ -163,32 +207,22 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
     totals = {c: {"items": 0, "dropped": 0} for c in LISTS}
 
     def encoded(collection: str):
-        _, key, source = LISTS[collection]
-        for table in parts[collection]:
-            enc = packing.encode_part(table, SEED if collection == RELATED else key, catalog, source)
-            totals[collection]["items"] += enc.items
-            totals[collection]["dropped"] += enc.dropped_unknown
-            yield collection, enc
+        return encoded_parts(collection, parts[collection], catalog, totals)
 
     trending, coldstart = list(encoded(TRENDING)), list(encoded(COLDSTART))  # small: checked before writing
-    if (not any(len(e.keys) for _, e in coldstart)
-            or GLOBAL_REGION not in [k for _, e in trending for k in e.keys.to_pylist()]):
-        raise PublishRefused("the run has no cold-start lists or no global trending list: nothing to fall back on")
-    videos = Encoded(catalog[VIDEO_ID].combine_chunks(), catalog["row"].combine_chunks(), catalog.num_rows, 0)
+    check_fallbacks(trending, coldstart)
     store = store or RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
     version = choose_version(store, ds, manifest.get("params_digest"))
-    threads = workers.worker_count(settings)
     stream = itertools.chain(encoded(HOME), encoded(RELATED), trending, coldstart, encoded(CATEGORY),
-                             encoded(FRESH), [(VIDEO, videos)])
-    entries = (e for c, enc in stream for e in iter_entries(c, enc, threads=threads))
+                             encoded(FRESH), [catalog_entries(catalog)])
 
     def meta() -> dict:  # once every entry is written, so the counts are complete
         return {"ds": ds, "params_digest": manifest.get("params_digest"), "metrics": manifest.get("metrics"),
                 "gate": manifest.get("gate"), "run_dir": str(io.run_path(settings, ds)),
-                "items": {c: t["items"] for c, t in totals.items()},
+                "published_by": published_by(), "items": {c: t["items"] for c, t in totals.items()},
                 "dropped_unknown_videos": {c: t["dropped"] for c, t in totals.items()}}
 
-    result = store.publish(version, entries, meta)
+    result = store.publish(version, store_entries(stream, workers.worker_count(settings)), meta)
     log.info("published %s: %s keys in %.1f s (replaced %s)", version, result["keys"], result["seconds"],
              result["replaced"])
     written = meta()

@@ -4,7 +4,7 @@ the display fields are joined from memory, ``vidrec.recstore.catalog``; + the ho
 ``serving.reaction``, and the category feed's own-list read).
 
 Fallbacks, in order:
-- home: the user's list -> the region's cold-start list -> the global cold-start list -> global trending;
+- home: the user's list -> the hourly list of a user new since the nightly -> the region's cold-start list -> the global cold-start list -> global trending;
 - related: the video's list -> global trending (the seed video removed);
 - trending: the region's list -> the global list;
 - Redis unreachable: the last trending list this process read successfully, with ``"degraded": true``.
@@ -24,13 +24,14 @@ from serving.overlay import EMPTY, visible
 from serving.render import feed_json
 from serving.schemas import DEFAULT_REGION, BadParam, parse_query
 from vidrec.recstore.codec import Found
-from vidrec.recstore.keys import (CATEGORY, COLDSTART, FRESH, HOME, IX_CATEGORY, RELATED, TRENDING,
+from vidrec.recstore.keys import (CATEGORY, COLDSTART, FOLDED, FRESH, HOME, IX_CATEGORY, RELATED, TRENDING,
                                   StoreUnavailable)
 
 
-def respond(rows: Sequence, positions: Sequence[int], version: str | None, *, degraded: bool = False,
+def respond(rows: Sequence | None, positions: Sequence, version: str | None, *, degraded: bool = False,
             overlay: bool = False, **echo) -> Response:
-    """The items at ``positions`` of ``rows`` and the rest, as JSON (``serving.render``)."""
+    """The items at ``positions`` of ``rows`` (``rows`` None: ``positions`` are ``reaction.blend``'s picks) and
+    the rest, as JSON (``serving.render``)."""
     return Response(feed_json(rows, positions, version=version, degraded=degraded, overlay=overlay, **echo),
                     media_type="application/json")
 
@@ -40,13 +41,15 @@ def bad_request(exc: BadParam) -> JSONResponse:
 
 
 async def first_found(svc: Services, candidates: list[tuple[str, str]]) -> tuple[tuple[str, str], Found] | None:
-    """The first list that exists among (collection, entity) candidates, all read from one version."""
+    """The first list that exists among (collection, entity) candidates, all read from one served version
+    (which is the one ``Services.noticed`` is told of: a layer's lists come from it or its base)."""
     version = await svc.store.active_version()
     if version is None:
         return None
     for candidate in dict.fromkeys(candidates):  # home: region == global asks once
         found = await svc.store.get_list(*candidate, version)
         if found is not None:
+            svc.noticed(version)
             return candidate, found
     return None
 
@@ -65,7 +68,6 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
     if hit is not None:
         (collection, entity), found = hit
         version, rows, degraded = found.version, found.rows, False
-        svc.noticed(version)
         if collection == TRENDING:
             svc.remember(entity, found)
     else:  # Redis unreachable, or nothing published at all: the last trending list this process saw
@@ -76,7 +78,7 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
     if within is not None and viewer and not degraded:
         rows = [*await own_of(svc, viewer, version, within), *rows]
         ordered = reaction.blend(rows, [], state, count, exclude)  # each video once, hidden ones out
-        return respond(ordered, range(len(ordered)), version, overlay=overlay_ok, **echo)
+        return respond(None, ordered, version, overlay=overlay_ok, **echo)
     if react and overlay_ok and not degraded and state.reacts():
         try:
             related = await reaction.related_to(svc.store, version, state, svc.settings.overlay_timeout_ms / 1000)
@@ -85,7 +87,7 @@ async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, s
             related = []
             svc.count("reaction_failures")
         blended = reaction.blend(rows, related, state, count, exclude)
-        return respond(blended, range(len(blended)), version, overlay=True, **echo)
+        return respond(None, blended, version, overlay=True, **echo)
     return respond(rows, visible(rows, state, count, exclude), version, degraded=degraded, overlay=overlay_ok,
                    **echo)
 
@@ -106,7 +108,8 @@ async def home(request: Request) -> Response:
     except BadParam as exc:
         return bad_request(exc)
     user_id, region = q["user_id"], q["region"]
-    candidates = [(HOME, user_id), (COLDSTART, region), (COLDSTART, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
+    candidates = [(HOME, user_id), (FOLDED, user_id), (COLDSTART, region), (COLDSTART, DEFAULT_REGION),
+                  (TRENDING, DEFAULT_REGION)]  # FOLDED: the hourly list of a user new since the nightly
     return await serve(request.state.svc, user_id, candidates, q["count"], fallback_region=region, react=True,
                        user_id=user_id)
 

@@ -18,12 +18,12 @@ import math
 from collections.abc import Sequence
 
 from serving.state import UserState
-from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, ITEM_FIELDS, RELATED
+from vidrec.recstore.codec import Rows
+from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, RELATED
 
 SEEDS = 3
 BLEND_SHARE = 0.5
 SOURCE = "realtime"
-IX_REASON, IX_SOURCE = ITEM_FIELDS.index("reason"), ITEM_FIELDS.index("source")
 
 
 async def related_to(store, version: str, state: UserState, budget_s: float) -> list[tuple[str, str, Sequence]]:
@@ -45,41 +45,49 @@ async def related_to(store, version: str, state: UserState, budget_s: float) -> 
     return out
 
 
+Pick = tuple  # (rows, i, reason, source): item i of a list, with the reaction's reason and source (None: its own)
+
+
+def head_of(rows: Sequence, i: int) -> Sequence:
+    """Item i's display fields (video id, title, creator, ...), without building its row."""
+    return rows.head(i) if isinstance(rows, Rows) else rows[i]
+
+
 def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserState, count: int,
-          exclude: str | None = None) -> list[list]:
-    """The feed's rows (ITEM_FIELDS order): the seeds' related videos first, then ``rows``, hidden ones left out,
-    sunk ones last, at most ``count``."""
+          exclude: str | None = None) -> list[Pick]:
+    """The feed as picks (``serving.render.picks_json``): the seeds' related videos first, then ``rows``, hidden
+    ones left out, sunk ones last, at most ``count``."""
     hidden_videos, hidden_creators = state.hidden(exclude, *(seed for seed, _, _ in related))
+    sunk_videos, sunk_creators = state.sunk()
     taken: set[str] = set()
 
-    def fresh(row) -> bool:
-        video = row[IX_VIDEO]
-        ok = video not in hidden_videos and video not in taken and row[IX_CREATOR] not in hidden_creators
+    def fresh(head) -> bool:
+        video = head[IX_VIDEO]
+        ok = video not in hidden_videos and video not in taken and head[IX_CREATOR] not in hidden_creators
         if ok:
             taken.add(video)
         return ok
 
-    picked = []
-    streams = [(reason, iter(listed)) for _, reason, listed in related]
+    def sinks(head) -> bool:
+        return head[IX_VIDEO] in sunk_videos or head[IX_CREATOR] in sunk_creators
+
+    picked, kept = [], []  # (pick, sinks)
+    streams = [(reason, listed, iter(range(len(listed)))) for _, reason, listed in related]
     while streams and len(picked) < math.ceil(count * BLEND_SHARE):
-        reason, stream = streams.pop(0)
-        for row in stream:
-            if fresh(row):
-                row = list(row)
-                row[IX_REASON], row[IX_SOURCE] = reason, SOURCE
-                picked.append(row)
-                streams.append((reason, stream))
+        reason, listed, stream = streams.pop(0)
+        for i in stream:
+            head = head_of(listed, i)
+            if fresh(head):
+                picked.append(((listed, i, reason, SOURCE), sinks(head)))
+                streams.append((reason, listed, stream))
                 break
-    sunk_videos, sunk_creators = state.sunk()
-
-    def sinks(row) -> bool:
-        return row[IX_VIDEO] in sunk_videos or row[IX_CREATOR] in sunk_creators
-
-    ahead = sum(not sinks(r) for r in picked)
-    for row in rows:  # the list, until count rows that do not sink are held (or it ends)
+    ahead = sum(not sunk for _, sunk in picked)
+    for i in range(len(rows)):  # the list, until count items that do not sink are held (or it ends)
         if ahead >= count:
             break
-        if fresh(row):
-            picked.append(list(row))
-            ahead += not sinks(row)
-    return ([r for r in picked if not sinks(r)] + [r for r in picked if sinks(r)])[:count]
+        head = head_of(rows, i)
+        if fresh(head):
+            sunk = sinks(head)
+            picked.append(((rows, i, None, None), sunk))
+            ahead += not sunk
+    return ([p for p, sunk in picked if not sunk] + [p for p, sunk in picked if sunk])[:count]

@@ -24,28 +24,39 @@ def _head(fields: tuple) -> bytes:
     return dumps(dict(zip(VIDEO_FIELDS, fields)))[:-1]
 
 
-def _packed_items(rows: Rows, positions: Sequence[int]) -> bytes:
-    packed, rendered, out = rows.packed, rows.rendered, []
-    for i in positions:
-        index = packed.indexes[i]
-        head = rendered.get(index) if index else None
+def _item(rows: Sequence, i: int, reason: str | None = None, source: str | None = None) -> bytes:
+    """Item i of ``rows`` as a JSON object; ``reason`` (with its ``source``) replaces the item's own."""
+    if isinstance(rows, Rows) and rows.rendered is not None:
+        index = rows.packed.indexes[i]
+        head = rows.rendered.get(index) if index else None
         if head is None:
             head = _head(rows.head(i))
             if index:
-                rendered[index] = head
-        score, reason, source = packed.tail(i)
-        out.append(b'%b,"score":%b,"reason":%b,"source":%b}' % (head, dumps(score), dumps(reason), dumps(source)))
-    return b"[" + b",".join(out) + b"]"
+                rows.rendered[index] = head
+        score, own_reason, own_source = rows.packed.tail(i)
+    else:
+        row = rows[i]
+        head, (score, own_reason, own_source) = _head(tuple(row[:5])), row[5:8]
+    if reason is not None:
+        own_reason, own_source = reason, source
+    return b'%b,"score":%b,"reason":%b,"source":%b}' % (head, dumps(score), dumps(own_reason), dumps(own_source))
 
 
 def items_json(rows: Sequence, positions: Sequence[int]) -> bytes:
     """The JSON array of the items at ``positions`` of ``rows``."""
     if isinstance(rows, Rows) and rows.rendered is not None:
-        return _packed_items(rows, positions)
+        return b"[" + b",".join([_item(rows, i) for i in positions]) + b"]"
     return dumps([row_to_item(rows[i]) for i in positions])
 
 
-def feed_json(rows: Sequence, positions: Sequence[int], **fields) -> bytes:
-    """``{"items": [the items at positions], **fields}`` as JSON bytes."""
+def picks_json(picks: Sequence[tuple]) -> bytes:
+    """The JSON array of picks (rows, i, reason, source), as ``serving.reaction.blend`` makes them."""
+    return b"[" + b",".join([_item(*pick) for pick in picks]) + b"]"
+
+
+def feed_json(rows: Sequence | None, positions: Sequence, **fields) -> bytes:
+    """``{"items": [the items at positions], **fields}`` as JSON bytes; with ``rows`` None, ``positions`` are
+    picks (``picks_json``)."""
     rest = dumps(fields)
-    return b'{"items":' + items_json(rows, positions) + (b"," + rest[1:] if len(rest) > 2 else b"}")
+    items = picks_json(positions) if rows is None else items_json(rows, positions)
+    return b'{"items":' + items + (b"," + rest[1:] if len(rest) > 2 else b"}")

@@ -219,6 +219,15 @@ def build_fresh_lists(hist: History, rp: RerankParams, params: CandidateParams) 
     return out.assign(reason=explain(out))[["region", "rank", VIDEO_ID, "score", "reason", "source"]]
 
 
+def hourly_lists(settings: Settings, snap: io.LakeSnapshot, hist: History, rp: RerankParams,
+                 cparams: CandidateParams) -> dict:
+    """The lists the hourly run refreshes too (``models.hourly``): trending (the lake's ``trending`` table of
+    ``hist.ds``), cold-start and new releases."""
+    trend = trending_scores(hist, replace(cparams, trending_k=settings.topn), read_trending(snap, hist.ds))
+    return {"trending": build_trending_lists(trend), "coldstart": build_coldstart(hist, trend, rp, cparams),
+            "fresh": build_fresh_lists(hist, rp, cparams)}
+
+
 def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
     """Write runs/<ds>/lists/{home,related,trending,coldstart,category,fresh}.parquet."""
     started = time.monotonic()
@@ -230,13 +239,10 @@ def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
     parts, meta = rank_home(settings, ds, hist, rp, params)
     home = write_home(parts, out / "lists" / "home.parquet", rp.topn)
     shutil.rmtree(out / "lists" / HOME_PARTS, ignore_errors=True)
-    trend = trending_scores(hist, replace(cparams, trending_k=settings.topn), read_trending(snap, ds))
     lists = {
         "related": build_related_lists(io.read_parquet(out / "related_candidates.parquet"), hist, rp, params),
-        "trending": build_trending_lists(trend),
-        "coldstart": build_coldstart(hist, trend, rp, cparams),
         "category": build_category_lists(hist, rp, cparams),
-        "fresh": build_fresh_lists(hist, rp, cparams),
+        **hourly_lists(settings, snap, hist, rp, cparams),
     }
     for name, frame in lists.items():
         io.write_parquet(frame, out / "lists" / f"{name}.parquet")

@@ -125,9 +125,16 @@ def fold_in(model, item_rows, weights) -> np.ndarray:
         raise ValueError("item_rows must be rows of the model's item factors")
     row = sp.csr_matrix((weights, (np.zeros(len(item_rows), dtype=np.int64), item_rows)),
                         shape=(1, model.item_factors.shape[0]), dtype=np.float32)
-    row.sum_duplicates()
+    return fold_in_users(model, row)[0]
+
+
+def fold_in_users(model, user_items: sp.csr_matrix) -> np.ndarray:
+    """``fold_in`` for many users at once: one row of (video row, weight) per user -> their vectors."""
+    user_items = sp.csr_matrix(user_items, dtype=np.float32)
+    user_items.sum_duplicates()
     with _blas_one_thread():
-        return np.asarray(model.recalculate_user(0, row), dtype=np.float32)
+        vectors = model.recalculate_user(np.arange(user_items.shape[0]), user_items)
+    return np.asarray(vectors, dtype=np.float32).reshape(user_items.shape[0], -1)
 
 
 def run(settings: Settings, ds: str) -> dict:

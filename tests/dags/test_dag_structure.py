@@ -14,7 +14,7 @@ EXPECTED = {  # task: the tasks it waits for
     "features_hourly": {
         "build_user_features": set(), "build_video_features": {"build_user_features"},
         "build_trending": {"build_video_features"}, "validate_features": {"build_trending"},
-        "feast_apply": {"validate_features"}, "materialize": {"feast_apply"},
+        "feast_apply": {"validate_features"}, "materialize": {"feast_apply"}, "publish_hourly": {"materialize"},
     },
     "train_nightly": {
         "build_training_set": set(), "train_ranker": {"build_training_set"},

@@ -45,6 +45,8 @@ def product(tmp_path_factory, ml100k):
     next_day = (last + dt.timedelta(days=1)).isoformat()
     assert airflow_env.test_dag(settings, "features_hourly", f"{next_day}T00:15:00+00:00", timeout=1500) == 0
     assert airflow_env.test_dag(settings, "train_nightly", f"{next_day}T03:00:00+00:00", timeout=1500) == 0
+    # the next hour: features_hourly lays fresh trending, cold-start and new-release lists over the nightly
+    assert airflow_env.test_dag(settings, "features_hourly", f"{next_day}T04:15:00+00:00", timeout=1500) == 0
     yield settings, events, redis_proc
     redis_proc.terminate()
 
@@ -121,6 +123,23 @@ def test_related_and_trending_answer(api, product):
     assert related["items"] and video not in {i["video_id"] for i in related["items"]}
     trending = api.get("/api/v1/recommendations/trending", params={"region": "global", "count": 10}).json()
     assert len(trending["items"]) == 10
+
+
+def test_trending_answers_from_the_lists_features_hourly_published_over_the_nightly(api, product):
+    from vidrec.recstore.writer import RecoStore
+
+    settings, events, _ = product
+    store = RecoStore.from_url(settings.redis_url)
+    trending = api.get("/api/v1/recommendations/trending", params={"region": "global", "count": 10}).json()
+    meta = store.meta(trending["version"])
+    by = meta["published_by"]
+    assert meta["kind"] == "hourly" and (by["dag_id"], by["task_id"]) == ("features_hourly", "publish_hourly")
+    next_day = dt.date.fromisoformat(events["ds"].max()) + dt.timedelta(days=1)
+    assert by["logical_date"].startswith(f"{next_day}T04:15:00")  # the run of that hour
+    nightly = store.meta(meta["base"])
+    assert nightly["published_by"]["dag_id"] == "train_nightly" and "kind" not in nightly
+    user = active_users(events, 1)[0]
+    assert home(api, user)["version"] == meta["base"]  # the personal lists stay the nightly's
 
 
 def test_with_redis_stopped_the_api_still_answers_degraded(api, product):

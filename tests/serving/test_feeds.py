@@ -173,6 +173,32 @@ def test_the_api_follows_a_new_publish_and_a_rollback(published, run):
         assert r["version"] == run.VERSION and ids_of(r) == run.HOME["u1"][:20]
 
 
+def test_an_hourly_layer_serves_its_lists_and_a_newcomers_folded_list_over_the_nightly(published, run):
+    from vidrec.recstore import codec
+    from vidrec.recstore.keys import FOLDED, TRENDING, VIDEO
+    from vidrec.recstore.reader import AsyncRecoStore
+    from vidrec.recstore.writer import RecoStore
+
+    store = AsyncRecoStore.from_url(published.redis_url, pointer_ttl_s=0.0)
+    with TestClient(create_app(published, store=store, overlay=DisabledOverlay())) as c:
+        items = [{"video_id": v, "score": 1.0, "reason": "hourly", "source": s}
+                 for v, s in (("v30", "trending"), ("v31", "als"))]
+        RecoStore.from_url(published.redis_url).publish("hour", [
+            (TRENDING, "global", codec.encode_items(items[:1], {"v30": 1})),
+            (FOLDED, "newbie", codec.encode_items(items, {"v30": 1, "v31": 2})),
+            (VIDEO, "v30", codec.encode_video({"video_id": "v30", "title": "Video 30"})),
+            (VIDEO, "v31", codec.encode_video({"video_id": "v31", "title": "Video 31"}))],
+            {"base": run.VERSION, "own": [TRENDING, FOLDED]})
+        trending = c.get("/api/v1/recommendations/trending").json()
+        assert trending["version"] == "hour" and ids_of(trending) == ["v30"]
+        assert trending["items"][0]["title"] == "Video 30"
+        newbie = c.get(HOME_URL, params={"user_id": "newbie"}).json()
+        assert newbie["version"] == "hour" and ids_of(newbie) == ["v30", "v31"]
+        known = c.get(HOME_URL, params={"user_id": "u1"}).json()
+        assert known["version"] == run.VERSION and ids_of(known) == run.HOME["u1"][:20]
+        assert ids_of(c.get(HOME_URL, params={"user_id": "new-user"}).json()) == run.COLDSTART["global"]
+
+
 def ids_of(body: dict) -> list[str]:
     return [it["video_id"] for it in body["items"]]
 
@@ -218,3 +244,9 @@ def test_packed_lists_render_the_same_bytes_as_their_rows():
             assert feed_json(rows, positions, version="v", n=1) == json.dumps(
                 expected, ensure_ascii=False, separators=(",", ":")).encode()
     assert set(version.rendered) == {1, 2}  # the unknown video (position 0) is rendered per request
+    listed = [["v7", "Seven", "c7", "news", 7, 0.5, "own", "als"]]  # rows as lists (a degraded answer's)
+    picks = [(rows, 2, "because you liked \"X\"", "realtime"), (listed, 0, None, None), (rows, 1, None, None)]
+    expected = [{**dict(zip(ITEM_FIELDS, rows[2])), "reason": "because you liked \"X\"", "source": "realtime"},
+                dict(zip(ITEM_FIELDS, listed[0])), dict(zip(ITEM_FIELDS, rows[1]))]
+    assert feed_json(None, picks, n=1) == json.dumps({"items": expected, "n": 1}, ensure_ascii=False,
+                                                     separators=(",", ":")).encode()

@@ -3,6 +3,7 @@ published fixture run, and the real-time state pushed through a real Feast push 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from starlette.testclient import TestClient
 from serving.app import create_app
 from serving.overlay import FeastOverlay
 from serving.reaction import SOURCE, blend
+from serving.render import picks_json
 from serving.state import UserState
 
 pytestmark = pytest.mark.redis
@@ -86,7 +88,11 @@ def test_blend_takes_turns_between_seeds_skips_what_is_hidden_or_taken_and_sinks
 
     state = UserState(watched=("s1",), liked=("s2",), not_interested_videos=("a2",), skipped=("h1",))
     related = [("s2", "because you liked T s2", rows("a1", "a2", "a3")), ("s1", "x", rows("s2", "b1", "a1"))]
-    out = blend(rows("h1", "a3", "h2", "h3", "h4", "s1"), related, state, 6)
-    assert [r[0] for r in out] == ["a1", "b1", "a3", "h2", "h3", "h4"]  # a2 hidden, s2 a seed, a1 taken, h1 sunk
-    assert out[0][6:] == ["because you liked T s2", SOURCE] and out[3][6:] == ["r", "als"]
-    assert [r[0] for r in blend(rows("h1", "h2"), [], state, 6)] == ["h2", "h1"]
+    def items(picks):
+        return json.loads(picks_json(picks))
+
+    out = items(blend(rows("h1", "a3", "h2", "h3", "h4", "s1"), related, state, 6))
+    assert [r["video_id"] for r in out] == ["a1", "b1", "a3", "h2", "h3", "h4"]  # a2 hidden, s2 a seed, a1 taken,
+    assert (out[0]["reason"], out[0]["source"]) == ("because you liked T s2", SOURCE)  # h1 sunk
+    assert (out[3]["reason"], out[3]["source"], out[3]["title"]) == ("r", "als", "T h2")
+    assert [r["video_id"] for r in items(blend(rows("h1", "h2"), [], state, 6))] == ["h2", "h1"]

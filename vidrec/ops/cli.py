@@ -29,6 +29,7 @@ JOBS = {
     "rank": "models.ranking.rank:run",
     "evaluate": "models.evaluation.gate:run",
     "publish": "models.publish:run",
+    "publish_hourly": "models.hourly:run",
     "tune_params": "models.evaluation.lake_tuning:run",
 }
 

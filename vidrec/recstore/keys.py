@@ -8,8 +8,11 @@ Key scheme (a "version" is one published run, e.g. ``2026-11-01-1a2b3c4d``):
   vidrec:v:<version>:related:<video_id>   string  packed list
   vidrec:v:<version>:trending:<region>    string  packed list ("global" too)
   vidrec:v:<version>:coldstart:<region>   string  packed list ("global" too)
+  vidrec:v:<version>:category:<genre> · fresh:<region>       packed lists (the category and new-release surfaces)
+  vidrec:v:<version>:folded:<user_id>     string  a layer's home list of a user new since its base
   vidrec:v:<version>:video:<video_id>     string  JSON catalog row [video_id, title, creator_id, category, duration_ms]
   vidrec:v:<version>:meta                 hash    created_at, ds, params_digest, keys, counts, metrics, pinned
+                                                  (a layer: base, own)
   vidrec:v:<version>:pending / :lock      string  a publish of <version> is (or was, if it crashed) under way
 
 A list as served is rows ``[video_id, title, creator_id, category, duration_ms, score, reason, source]``
@@ -26,6 +29,13 @@ reader does single-key GETs (a catalog miss is a pipeline of them), the writer's
 pipelines are split per node by the cluster client, and old versions go away by TTL, never by a
 multi-key delete.
 
+Layers: the hourly run publishes only the lists it refreshes (trending, cold-start, new releases, and
+home lists of the users who first appeared since the nightly, ``folded``) as a
+version of its own whose meta names its ``base`` (the nightly version it lays over) and the collections it
+``own``s; every other collection of a layer is read from its base (``read_from``). A layer's ``video:`` rows
+are those of its own lists (their catalog positions are the layer's). The flip, the rollback and the pins
+are the same as for a whole version; a layer's base stays pinned while the layer is.
+
 How a version is written, activated, pinned and expired: ``vidrec.recstore.writer``.
 """
 
@@ -37,7 +47,8 @@ KEY_ACTIVE = "{vidrec}:active"
 KEY_VERSIONS = "{vidrec}:versions"
 HOME, RELATED, TRENDING, COLDSTART, VIDEO = "home", "related", "trending", "coldstart", "video"
 CATEGORY, FRESH = "category", "fresh"
-COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, CATEGORY, FRESH, VIDEO)
+FOLDED = "folded"  # a layer's home lists of users new since its base (``models.ranking.new_users``)
+COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, CATEGORY, FRESH, FOLDED, VIDEO)
 ITEM_FIELDS = ("video_id", "title", "creator_id", "category", "duration_ms", "score", "reason", "source")
 VIDEO_FIELDS = ITEM_FIELDS[:5]
 IX_VIDEO, IX_CREATOR, IX_CATEGORY, IX_SOURCE = 0, 2, 3, 7
@@ -65,6 +76,17 @@ def list_key(version: str, collection: str, entity_id: str) -> str:
 
 def meta_key(version: str) -> str:
     return f"vidrec:v:{version}:meta"
+
+
+def layer_of(meta: dict) -> tuple[str, frozenset] | None:
+    """(base version, collections it owns) when the meta is a layer's, else None."""
+    base = meta.get("base")
+    return (base, frozenset(meta.get("own") or ())) if base else None
+
+
+def read_from(version: str, collection: str, layer: tuple[str, frozenset] | None) -> str:
+    """The version whose key holds ``collection`` when ``version`` (with ``layer_of`` its meta) is served."""
+    return layer[0] if layer is not None and collection not in layer[1] else version
 
 
 def check_version(version: str) -> str:

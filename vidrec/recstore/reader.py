@@ -14,11 +14,12 @@ from collections import Counter, OrderedDict
 
 from vidrec.recstore.catalog import CatalogCache
 from vidrec.recstore.codec import Found, Packed, Rows, catalog_row, decode_meta, decode_value
-from vidrec.recstore.keys import KEY_ACTIVE, VIDEO, StoreUnavailable, list_key, meta_key
+from vidrec.recstore.keys import KEY_ACTIVE, VIDEO, StoreUnavailable, layer_of, list_key, meta_key, read_from
 from vidrec.recstore.resp import RespClient, RespError
 
 
 VIDEOS_HELD = 65_536
+LAYERS_HELD = 64
 
 
 class AsyncRecoStore:
@@ -42,6 +43,7 @@ class AsyncRecoStore:
         self._version_until = 0.0
         self._down_until = 0.0
         self._videos: OrderedDict = OrderedDict()  # (version, video_id) -> row, from ``video``: first in, first out
+        self._layers: OrderedDict = OrderedDict()  # version -> keys.layer_of its meta (read once: immutable)
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs) -> "AsyncRecoStore":
@@ -77,17 +79,28 @@ class AsyncRecoStore:
         return await self._one("GET", key)
 
     async def active_version(self) -> str | None:
-        """The served version, re-read at most every ``pointer_ttl_s`` seconds."""
+        """The served version, re-read at most every ``pointer_ttl_s`` seconds (a version met for the first
+        time costs one more read: whether it is a layer, ``vidrec.recstore.keys``)."""
         if time.monotonic() >= self._version_until:
             raw = await self._get(KEY_ACTIVE)
-            self._version = raw.decode() if raw else None
-            self._version_until = time.monotonic() + self.pointer_ttl_s
+            version = raw.decode() if raw else None
+            if version is not None and version not in self._layers:
+                self._layers[version] = layer_of(await self.meta(version))
+                if len(self._layers) > LAYERS_HELD:
+                    self._layers.popitem(last=False)
+            self._version, self._version_until = version, time.monotonic() + self.pointer_ttl_s
         return self._version
+
+    def read_from(self, version: str, collection: str) -> str:
+        """The version whose key holds ``collection`` when ``version`` is served (its base, for a layer's
+        collections it does not own)."""
+        return read_from(version, collection, self._layers.get(version))
 
     async def get_list(self, collection: str, entity_id: str, version: str | None = None) -> Found | None:
         version = version or await self.active_version()
         if version is None:
             return None
+        version = self.read_from(version, collection)
         raw = await self._get(list_key(version, collection, entity_id))
         value = decode_value(raw)
         if isinstance(value, Packed):
@@ -114,7 +127,7 @@ class AsyncRecoStore:
 
     async def exists(self, collection: str, entity_id: str, version: str) -> bool:
         """Whether ``version`` has that list (one EXISTS)."""
-        return bool(await self._one("EXISTS", list_key(version, collection, entity_id)))
+        return bool(await self._one("EXISTS", list_key(self.read_from(version, collection), collection, entity_id)))
 
     async def video(self, video_id: str, version: str | None = None) -> tuple | None:
         """A video's catalog row (VIDEO_FIELDS) in the active version; None when it has none or nothing is
@@ -122,6 +135,7 @@ class AsyncRecoStore:
         version = version or await self.active_version()
         if version is None:
             return None
+        version = self.read_from(version, VIDEO)
         known = self._videos.get((version, video_id), self)
         if known is not self:
             return known

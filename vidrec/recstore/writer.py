@@ -17,7 +17,8 @@ from typing import Callable, Iterable, Mapping
 
 from vidrec.recstore.codec import Found, Packed, catalog_row, decode_meta, decode_value, encode_meta, join
 from vidrec.recstore.keys import (COLLECTIONS, DEFAULT_TTL_S, KEY_ACTIVE, KEY_VERSIONS, LOCK_TTL_S, MAX_HISTORY,
-                                  VIDEO, StoreError, check_version, list_key, meta_key, version_prefix)
+                                  VIDEO, StoreError, check_version, layer_of, list_key, meta_key, read_from,
+                                  version_prefix)
 
 # KEYS: active, versions. ARGV: new version, history length. Returns the version it replaced.
 _FLIP = """
@@ -74,10 +75,10 @@ class RecoStore:
         self._take_lock(version)
         try:
             keys, counts = self._write_entries(version, entries)
+            meta = meta() if callable(meta) else meta  # may refuse: the version is then never served
         except BaseException:
             self.r.delete(version_prefix(version) + "lock")  # "pending" stays: the next attempt cleans up
             raise
-        meta = meta() if callable(meta) else meta
         fields = {**{k: v for k, v in (meta or {}).items() if v is not None}, "version": version,
                   "created_at": (meta or {}).get("created_at") or _now_iso(), "keys": len(keys) + 1,
                   "counts": counts, "pinned": 0}
@@ -159,13 +160,19 @@ class RecoStore:
                 if not k.endswith((b":lock", b":pending")))
 
     def _settle_pins(self) -> None:
-        """Pin the active and the previous version; unpin every other version that is still pinned."""
+        """Pin the active and the previous version (and the bases they lay over); unpin every other version
+        that is still pinned."""
         history = [v.decode() for v in self.r.lrange(KEY_VERSIONS, 0, -1)]
-        for i, version in enumerate(history):
-            pinned = self.r.hget(meta_key(version), "pinned")
-            if i < 2 and pinned != b"1" and not self._pin_if_complete(version):
+        kept = []
+        for version in history[:2]:
+            if self.r.hget(meta_key(version), "pinned") == b"1" or self._pin_if_complete(version):
+                kept.append(version)
+                layer = layer_of(self.meta(version))
+                kept += [layer[0]] if layer else []
+            else:
                 self.r.lrem(KEY_VERSIONS, 0, version)  # (partly) expired: no longer a rollback target
-            elif i >= 2 and pinned == b"1":
+        for version in history[2:]:
+            if version not in kept and self.r.hget(meta_key(version), "pinned") == b"1":
                 self._pin_keys(version, self._version_keys(version), pin=False)
 
     def rollback(self) -> dict:
@@ -196,11 +203,14 @@ class RecoStore:
         return {"active": target, "withdrawn": active, **self.status()}
 
     def _pin_if_complete(self, version: str) -> bool:
-        """Pin a version if all its keys still exist; else let what is left of it expire. True if pinned."""
+        """Pin a version (and the base it lays over) if all their keys still exist; else let what is left of
+        it expire. True if pinned."""
         meta = self.meta(version)
         if not meta:
             return False
-        if self._pin_keys(version, self._version_keys(version), pin=True) >= meta.get("keys", 0):
+        layer = layer_of(meta)
+        if (self._pin_keys(version, self._version_keys(version), pin=True) >= meta.get("keys", 0)
+                and (layer is None or self._pin_if_complete(layer[0]))):
             return True
         self._pin_keys(version, self._version_keys(version), pin=False)
         return False
@@ -217,6 +227,8 @@ class RecoStore:
         """A list as rows in ITEM_FIELDS order (display fields joined from the version's ``video:`` rows,
         one more round trip: this reader keeps no catalog in memory), or a ``video:`` row as stored."""
         version = version or self.active_version()
+        if version is not None:
+            version = read_from(version, collection, layer_of(self.meta(version)))
         value = decode_value(self.r.get(list_key(version, collection, entity_id)) if version else None)
         if isinstance(value, Packed):
             ids = list(dict.fromkeys(value.video_ids))
@@ -232,6 +244,6 @@ class RecoStore:
         for v in (x.decode() for x in self.r.lrange(KEY_VERSIONS, 0, -1)):
             m = self.meta(v)
             versions.append({"version": v, "exists": bool(m), "ttl_s": self.r.ttl(meta_key(v)),
-                             **{k: m.get(k) for k in ("created_at", "ds", "params_digest", "keys", "pinned",
-                                                      "withdrawn_at") if m.get(k) is not None}})
+                             **{k: m.get(k) for k in ("created_at", "ds", "params_digest", "base", "keys",
+                                                      "pinned", "withdrawn_at") if m.get(k) is not None}})
         return {"active": active, "meta": self.meta(active) if active else None, "versions": versions}
