@@ -149,6 +149,14 @@ def _feast_key(project: str, version: int, user_id: str) -> bytes:
     return _redis_key(project, entity, entity_key_serialization_version=version)
 
 
+@functools.lru_cache(maxsize=16384)  # the same bytes decode alike: empty lists, and a user's unchanged ones
+def _strings(raw: bytes) -> tuple:
+    """A Feast ``Value`` holding a string list, as stored -> its strings."""
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    return tuple(Value.FromString(raw).string_list_val.val)
+
+
 class RedisStateReader:
     """The request path's read of ``user_realtime``: one HMGET of the hash Feast's Redis online store keeps for
     the user (key, field names and values encoded by Feast's own helpers and protos), which answers what Feast's
@@ -173,12 +181,10 @@ class RedisStateReader:
     @staticmethod
     def decode(reply: list) -> UserState:
         """The HMGET of ``fields`` -> the state (EMPTY when Feast never wrote the user)."""
-        from feast.protos.feast.types.Value_pb2 import Value
-
         *values, written = reply
         if written is None:
             return EMPTY
-        return UserState(*(tuple(Value.FromString(v).string_list_val.val) if v else () for v in values))
+        return UserState(*(_strings(v) if v else () for v in values))
 
     async def aclose(self) -> None:
         await self.r.aclose()

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from serving.state import UserState
 from vidrec.recstore.codec import Rows
-from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, RELATED
+from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, RELATED, VIDEO
 
 SEEDS = 3
 BLEND_SHARE = 0.5
@@ -32,11 +32,13 @@ async def related_to(store, version: str, state: UserState, budget_s: float) -> 
     seeds = state.seeds(SEEDS)
     if not seeds:
         return []
-    liked = set(state.liked)
-    async with asyncio.timeout(budget_s):
-        found = await asyncio.gather(*(store.get_list(RELATED, s, version) for s in seeds),
-                                     *(store.video(s, version) for s in seeds))
-    lists, videos = found[:len(seeds)], found[len(seeds):]
+    reads = [store.held_list(RELATED, s, version) for s in seeds] + [store.video(s, version) for s in seeds]
+    if all(store.holds(RELATED, s, version) and store.holds(VIDEO, s, version) for s in seeds):
+        found = [await read for read in reads]  # all in memory: no round trip, no task
+    else:
+        async with asyncio.timeout(budget_s):
+            found = await asyncio.gather(*reads)
+    lists, videos, liked = found[:len(seeds)], found[len(seeds):], set(state.liked)
     out = []
     for seed, listed, video in zip(seeds, lists, videos):
         if listed is not None:
@@ -48,9 +50,9 @@ async def related_to(store, version: str, state: UserState, budget_s: float) -> 
 Pick = tuple  # (rows, i, reason, source): item i of a list, with the reaction's reason and source (None: its own)
 
 
-def head_of(rows: Sequence, i: int) -> Sequence:
-    """Item i's display fields (video id, title, creator, ...), without building its row."""
-    return rows.head(i) if isinstance(rows, Rows) else rows[i]
+def heads(rows: Sequence):
+    """i -> item i's display fields (video id, title, creator, ...), without building its row."""
+    return rows.head if isinstance(rows, Rows) else rows.__getitem__
 
 
 def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserState, count: int,
@@ -72,20 +74,20 @@ def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserS
         return head[IX_VIDEO] in sunk_videos or head[IX_CREATOR] in sunk_creators
 
     picked, kept = [], []  # (pick, sinks)
-    streams = [(reason, listed, iter(range(len(listed)))) for _, reason, listed in related]
+    streams = [(reason, listed, heads(listed), iter(range(len(listed)))) for _, reason, listed in related]
     while streams and len(picked) < math.ceil(count * BLEND_SHARE):
-        reason, listed, stream = streams.pop(0)
+        reason, listed, head_at, stream = streams.pop(0)
         for i in stream:
-            head = head_of(listed, i)
+            head = head_at(i)
             if fresh(head):
                 picked.append(((listed, i, reason, SOURCE), sinks(head)))
-                streams.append((reason, listed, stream))
+                streams.append((reason, listed, head_at, stream))
                 break
-    ahead = sum(not sunk for _, sunk in picked)
+    ahead, head_at = sum(not sunk for _, sunk in picked), heads(rows)
     for i in range(len(rows)):  # the list, until count items that do not sink are held (or it ends)
         if ahead >= count:
             break
-        head = head_of(rows, i)
+        head = head_at(i)
         if fresh(head):
             sunk = sinks(head)
             picked.append(((rows, i, None, None), sunk))

@@ -24,34 +24,35 @@ def _head(fields: tuple) -> bytes:
     return dumps(dict(zip(VIDEO_FIELDS, fields)))[:-1]
 
 
-def _item(rows: Sequence, i: int, reason: str | None = None, source: str | None = None) -> bytes:
-    """Item i of ``rows`` as a JSON object; ``reason`` (with its ``source``) replaces the item's own."""
-    if isinstance(rows, Rows) and rows.rendered is not None:
-        index = rows.packed.indexes[i]
-        head = rows.rendered.get(index) if index else None
+def _items(rows: Sequence, positions: Sequence[int], reason: str | None = None, source: str | None = None) -> list:
+    """The items at ``positions`` of ``rows`` as JSON objects; ``reason`` (with ``source``) replaces their own."""
+    if not (isinstance(rows, Rows) and rows.rendered is not None):
+        items = [row_to_item(rows[i]) for i in positions]
+        return [dumps(item if reason is None else {**item, "reason": reason, "source": source}) for item in items]
+    packed, rendered, out = rows.packed, rows.rendered, []
+    for i in positions:  # the hot path: every feed's items
+        index = packed.indexes[i]
+        head = rendered.get(index) if index else None
         if head is None:
             head = _head(rows.head(i))
             if index:
-                rows.rendered[index] = head
-        score, own_reason, own_source = rows.packed.tail(i)
-    else:
-        row = rows[i]
-        head, (score, own_reason, own_source) = _head(tuple(row[:5])), row[5:8]
-    if reason is not None:
-        own_reason, own_source = reason, source
-    return b'%b,"score":%b,"reason":%b,"source":%b}' % (head, dumps(score), dumps(own_reason), dumps(own_source))
+                rendered[index] = head
+        score, own_reason, own_source = packed.tail(i)
+        if reason is not None:
+            own_reason, own_source = reason, source
+        out.append(b'%b,"score":%b,"reason":%b,"source":%b}' % (head, dumps(score), dumps(own_reason),
+                                                                  dumps(own_source)))
+    return out
 
 
 def items_json(rows: Sequence, positions: Sequence[int]) -> bytes:
     """The JSON array of the items at ``positions`` of ``rows``."""
-    if isinstance(rows, Rows) and rows.rendered is not None:
-        return b"[" + b",".join([_item(rows, i) for i in positions]) + b"]"
-    return dumps([row_to_item(rows[i]) for i in positions])
+    return b"[" + b",".join(_items(rows, positions)) + b"]"
 
 
 def picks_json(picks: Sequence[tuple]) -> bytes:
     """The JSON array of picks (rows, i, reason, source), as ``serving.reaction.blend`` makes them."""
-    return b"[" + b",".join([_item(*pick) for pick in picks]) + b"]"
+    return b"[" + b",".join([_items(rows, (i,), reason, source)[0] for rows, i, reason, source in picks]) + b"]"
 
 
 def feed_json(rows: Sequence | None, positions: Sequence, **fields) -> bytes:

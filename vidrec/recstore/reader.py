@@ -19,6 +19,7 @@ from vidrec.recstore.resp import RespClient, RespError
 
 
 VIDEOS_HELD = 65_536
+LISTS_HELD = 4_096
 LAYERS_HELD = 64
 
 
@@ -44,6 +45,7 @@ class AsyncRecoStore:
         self._down_until = 0.0
         self._videos: OrderedDict = OrderedDict()  # (version, video_id) -> row, from ``video``: first in, first out
         self._layers: OrderedDict = OrderedDict()  # version -> keys.layer_of its meta (read once: immutable)
+        self._lists: OrderedDict = OrderedDict()  # (version, collection, id) -> Found or None, for ``held`` reads
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 0.25, **kwargs) -> "AsyncRecoStore":
@@ -106,6 +108,23 @@ class AsyncRecoStore:
         if isinstance(value, Packed):
             value = await self._join(version, value)
         return None if value is None else Found(version, value)
+
+    def holds(self, collection: str, entity_id: str, version: str) -> bool:
+        """Whether ``held_list`` (or, for VIDEO, ``video``) answers from memory, with no round trip."""
+        if collection == VIDEO:
+            return (self.read_from(version, VIDEO), entity_id) in self._videos
+        return (version, collection, entity_id) in self._lists
+
+    async def held_list(self, collection: str, entity_id: str, version: str) -> Found | None:
+        """``get_list``, kept in memory (the last LISTS_HELD read this way; versions never change): for the
+        lists many requests read again, such as the related lists the home feed's reaction blends in."""
+        key = (version, collection, entity_id)
+        found = self._lists.get(key, self)
+        if found is self:
+            found = self._lists[key] = await self.get_list(collection, entity_id, version)
+            if len(self._lists) > LISTS_HELD:
+                self._lists.popitem(last=False)
+        return found
 
     async def _join(self, version: str, packed: Packed) -> Rows:
         """The list's rows, with the display fields from memory; videos not met yet in this version are
