@@ -1,7 +1,8 @@
 """The next home request reflects what the user just did (``serving.state.UserState``).
 
 ``related_to`` reads, for the user's seeds (liked videos first, then watched, most recent first), each seed's
-published related list and its catalog row, all in one pipelined round trip, within the overlay's time budget
+published related list and its catalog row, all in one pipelined round trip (none for what the reader holds in
+memory already: ``AsyncRecoStore.held_list``, ``video``), within the overlay's time budget
 (late or failing: no reaction, the feed is served as before; /healthz and /metrics count ``reactions`` and
 ``reaction_failures``). ``blend`` then builds the feed: up to half of it
 (``BLEND_SHARE``) from the seeds' related videos, taken in turns, each with the reason "because you watched X"
