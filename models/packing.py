@@ -19,6 +19,7 @@ from vidrec.recstore import codec
 from vidrec.tables import DURATION_MS, REASON, VIDEO_ID
 
 CATALOG_COLUMNS = [VIDEO_ID, "title", "creator_id", "category", DURATION_MS]
+LINK_COLUMNS = ["thumbnail_url", "url"]  # optional: a catalog without them publishes rows without links
 PART_ROWS = 1_000_000  # items encoded at a time (about 150 MB of work memory)
 
 
@@ -50,9 +51,16 @@ def number_strings(arr, digits: int | None = None, suffix: str = "") -> pa.Array
 
 
 def catalog_rows(catalog: pa.Table) -> pa.Array:
-    """'["v1","title","c1","category",123000]' per video: the stored value of its ``video:`` key."""
-    parts = [json_strings(catalog[c]) for c in CATALOG_COLUMNS[:4]] + [number_strings(catalog[DURATION_MS], suffix="]")]
-    return pc.binary_join_element_wise(pc.binary_join_element_wise("[", parts[0], ""), *parts[1:], ",")
+    """'["v1","title","c1","category",123000]' per video (then ',"thumbnail url","url"' for a video with either
+    link): the stored value of its ``video:`` key (``vidrec.recstore.codec``)."""
+    parts = [json_strings(catalog[c]) for c in CATALOG_COLUMNS[:4]] + [number_strings(catalog[DURATION_MS])]
+    row = pc.binary_join_element_wise(*parts, ",")
+    if any(c in catalog.column_names for c in LINK_COLUMNS):
+        links = [catalog[c] if c in catalog.column_names else pa.nulls(catalog.num_rows, pa.string())
+                 for c in LINK_COLUMNS]
+        row = pc.if_else(pc.or_(pc.is_valid(links[0]), pc.is_valid(links[1])),
+                         pc.binary_join_element_wise(row, *map(json_strings, links), ","), row)
+    return pc.binary_join_element_wise("[", row, "]", "")
 
 
 def per_list(words: pa.Array, starts: np.ndarray, n: int) -> pa.Array:

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from models import io, workers
 from models import manifest as run_manifest
 from models import packing
-from models.packing import CATALOG_COLUMNS, Encoded, catalog_rows
+from models.packing import CATALOG_COLUMNS, LINK_COLUMNS, Encoded, catalog_rows
 from vidrec.recstore import codec
 from vidrec.recstore.keys import CATEGORY, COLDSTART, FRESH, HOME, RELATED, TRENDING, VIDEO
 from vidrec.recstore.writer import RecoStore
@@ -77,12 +77,14 @@ def check_gate(manifest: dict) -> None:
 def read_catalog(settings: Settings) -> pa.Table:
     from deltalake import DeltaTable
 
-    t = DeltaTable(str(Path(settings.lake_root) / VIDEOS.name)).to_pyarrow_table(columns=CATALOG_COLUMNS)
-    return build_catalog(t)
+    table = DeltaTable(str(Path(settings.lake_root) / VIDEOS.name))
+    have = set(table.schema().to_arrow().names)  # a lake made before the links were declared has none
+    return build_catalog(table.to_pyarrow_table(columns=CATALOG_COLUMNS + [c for c in LINK_COLUMNS if c in have]))
 
 
 def build_catalog(videos: pa.Table) -> pa.Table:
-    """videos(video_id, title, creator_id, category, duration_ms) -> (video_id, row), one row per video."""
+    """videos(video_id, title, creator_id, category, duration_ms[, thumbnail_url, url]) -> (video_id, row), one
+    row per video."""
     videos = videos.filter(pc.is_valid(videos[VIDEO_ID]))
     if pc.count_distinct(videos[VIDEO_ID]).as_py() != videos.num_rows:  # keep each id's last row
         last = videos.append_column("_i", pa.array(np.arange(videos.num_rows))).group_by(VIDEO_ID).aggregate(

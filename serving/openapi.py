@@ -44,6 +44,8 @@ def _schemas(settings: Settings) -> dict:
     item = {k: {"type": t, "nullable": True} for k, t in {
         "video_id": "string", "title": "string", "creator_id": "string", "category": "string",
         "duration_ms": "integer", "score": "number", "reason": "string", "source": "string"}.items()}
+    item.update({k: {"type": "string", "format": "uri", "description": f"{what}; present when the catalog has it"}
+                 for k, what in (("thumbnail_url", "the video's thumbnail image"), ("url", "the video's page"))})
     event = {"type": "object", "additionalProperties": False, "required": ["event_type", "user_id", "video_id"],
              "properties": {
                  "event_type": {"type": "string", "enum": list(EVENT_TYPES)}, "user_id": JSON_ID,

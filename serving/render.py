@@ -14,14 +14,17 @@ from collections.abc import Sequence
 import orjson
 
 from vidrec.recstore.codec import Rows, row_to_item
-from vidrec.recstore.keys import VIDEO_FIELDS
+from vidrec.recstore.keys import LINK_FIELDS, VIDEO_FIELDS
 
 dumps = orjson.dumps
 
 
 def _head(fields: tuple) -> bytes:
-    """The display fields as the start of an item's JSON object (no closing brace)."""
-    return dumps(dict(zip(VIDEO_FIELDS, fields)))[:-1]
+    """The display fields (CATALOG_FIELDS; the links only when not null) as the start of an item's JSON object
+    (no closing brace)."""
+    head = dict(zip(VIDEO_FIELDS, fields))
+    head.update((f, v) for f, v in zip(LINK_FIELDS, fields[len(VIDEO_FIELDS):]) if v is not None)
+    return dumps(head)[:-1]
 
 
 def _items(rows: Sequence, positions: Sequence[int], reason: str | None = None, source: str | None = None) -> list:

@@ -45,7 +45,8 @@ class BaseLake:
         return self.spark.createDataFrame([], table_of(table).schema)
 
     def ensure(self, table: Table | str) -> None:
-        """Create the table empty (schema and partitioning from vidrec.tables) if it does not exist."""
+        """Create the table empty (schema and partitioning from vidrec.tables) if it does not exist; add the
+        columns it lacks of its declared schema if it does (a lake made before they were declared)."""
         from deltalake import DeltaTable
 
         t = table_of(table)
@@ -53,6 +54,14 @@ class BaseLake:
             self.path(t).mkdir(parents=True, exist_ok=True)
             DeltaTable.create(str(self.path(t)), schema=arrow_schema(t.schema), mode="ignore",
                               partition_by=list(t.partition_by) or None)
+            return
+        existing = DeltaTable(str(self.path(t)))
+        have = set(existing.schema().to_arrow().names)
+        added = [f for f in arrow_schema(t.schema) if f.name not in have]
+        if added:  # columns declared since the table was made (nullable): added in place, older rows read null
+            from deltalake import Field
+
+            existing.alter.add_columns([Field.from_arrow(f) for f in added])
 
     def version(self, table: Table | str) -> int | None:
         from deltalake import DeltaTable

@@ -42,9 +42,9 @@ EVENT_FIELDS = (
     "event_id string, user_id string, video_id string, event_type string, watch_ms long, "
     "ts timestamp, session_id string, device string, region string, surface string"
 )
-VIDEO_FIELDS = (
+VIDEO_FIELDS = (  # thumbnail_url and url: optional (null, or absent from a producer's files)
     "video_id string, title string, creator_id string, category string, tags array<string>, "
-    "duration_ms long, upload_ts timestamp, language string"
+    "duration_ms long, upload_ts timestamp, language string, thumbnail_url string, url string"
 )
 USER_FIELDS = "user_id string, region string, age_band string, signup_ts timestamp"
 

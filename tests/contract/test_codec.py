@@ -37,7 +37,7 @@ def realistic_items(n: int = 150, seed: int = 1) -> list[dict]:
 
 
 def rows_of(items: list[dict], catalog: dict) -> list[list]:
-    return [[*catalog.get(it["video_id"], (it["video_id"], *codec.NO_FIELDS)), it.get("score"), it.get("reason"),
+    return [[*catalog.get(it["video_id"], (it["video_id"], *codec.NO_FIELDS[:4])), it.get("score"), it.get("reason"),
              it.get("source")] for it in items]
 
 
@@ -54,7 +54,7 @@ def test_packed_round_trip_gives_the_same_items_with_unicode_and_odd_values():
     assert codec.decode_rows(value, CATALOG) == expected
     assert codec.decode_rows(codec.encode_rows(expected, INDEX), CATALOG) == expected
     without_index = codec.decode_rows(codec.encode_items(items), CATALOG)  # no catalog: null display fields
-    assert without_index == [[row[0], *codec.NO_FIELDS, *row[5:]] for row in expected]
+    assert without_index == [[row[0], *codec.NO_FIELDS[:4], *row[5:]] for row in expected]
     whole = codec.decode_value(value).scores[-1]
     assert whole == 1 and isinstance(whole, int)  # a whole score reads back as the JSON text "1" did
 

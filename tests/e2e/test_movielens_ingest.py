@@ -21,3 +21,5 @@ def test_movielens_100k_lands_as_100000_events(settings, spark, ml100k):
     events = open_lake(settings, spark).read("events")
     assert events.count() == 100_000
     assert events.select("ds").distinct().count() > 200  # ratings span months: many daily partitions
+    toy = open_lake(settings, spark).read("videos").where("video_id = 'v1'").collect()[0]
+    assert toy["url"].startswith("http://us.imdb.com/") and toy["thumbnail_url"] is None  # the links land too

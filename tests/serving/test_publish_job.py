@@ -68,3 +68,34 @@ def test_a_run_made_before_category_lists_publishes_without_them_and_a_missing_h
     (folder / "home.parquet").unlink()
     with pytest.raises(publish.PublishRefused, match="missing list file"):
         publish.run(s, run.DS)
+
+
+def test_the_catalogs_links_reach_the_items_that_have_them(settings, redis_url, run):
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+    from starlette.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.overlay import DisabledOverlay
+
+    s = settings.replace(redis_url=redis_url, api_auth="off")
+    run.write(s)
+    videos = s.lake_root / "videos"
+    catalog = DeltaTable(str(videos)).to_pyarrow_table()
+    n = catalog.num_rows
+    thumbs = ["https://img.example.com/v1.jpg"] + [None] * (n - 1)
+    urls = ["https://videos.example.com/v1", "https://videos.example.com/v2"] + [None] * (n - 2)
+    write_deltalake(str(videos), catalog.append_column("thumbnail_url", pa.array(thumbs, pa.string()))
+                    .append_column("url", pa.array(urls, pa.string())), mode="overwrite", schema_mode="overwrite")
+    publish.run(s, run.DS)
+    store = RecoStore.from_url(redis_url)
+    assert store.get_list("video", "v1").rows == ["v1", "Video 1", "c1", "music", 1000,
+                                                  "https://img.example.com/v1.jpg", "https://videos.example.com/v1"]
+    assert store.get_list("video", "v3").rows == ["v3", "Video 3", "c3", "music", 3000]  # no links: as before
+    assert store.get_list("home", "u1").rows[1][8:] == [None, "https://videos.example.com/v2"]
+    with TestClient(create_app(s, overlay=DisabledOverlay())) as client:
+        items = client.get("/api/v1/recommendations/home", params={"user_id": "u1", "count": 3}).json()["items"]
+    assert items[0]["thumbnail_url"] == "https://img.example.com/v1.jpg"
+    assert items[0]["url"] == "https://videos.example.com/v1" and list(items[0])[-3:] == ["score", "reason", "source"]
+    assert "thumbnail_url" not in items[1] and items[1]["url"] == "https://videos.example.com/v2"
+    assert "url" not in items[2] and "thumbnail_url" not in items[2]

@@ -103,6 +103,7 @@ def test_ml100k_catalog_fields(ml100k_out):
     assert toy["title"] == "Toy Story (1995)" and toy["category"] == "Animation"
     assert list(toy["tags"]) == ["animation", "children's", "comedy"]
     assert toy["upload_ts"] == pd.Timestamp("1995-01-01", tz="UTC")
+    assert toy["url"] == "http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)" and toy["thumbnail_url"] is None
     assert users.loc["u1", "region"] == "us-8" and users.loc["u1", "age_band"] == "18-24"  # 1|24|M|technician|85711
     assert set(users["region"]) <= {f"us-{d}" for d in range(10)} | {"other"}
     assert "other" in set(users["region"])  # Canadian zips such as T8H1N
@@ -115,6 +116,9 @@ def test_latest_small(latest_out):
     assert tables["events"].num_rows == 100_836 and tables["users"].num_rows == 610
     with open(path / "movies.csv", newline="") as f:
         assert tables["videos"].num_rows == sum(1 for _ in csv.DictReader(f))
+    urls = tables["videos"].to_pandas().set_index("video_id")["url"]
+    assert urls["v1"] == "https://www.imdb.com/title/tt0114709/"  # links.csv: 1,0114709,862 (Toy Story)
+    assert urls.notna().all()
     check_common(tables)
 
 

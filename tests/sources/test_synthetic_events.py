@@ -65,6 +65,8 @@ def test_events_reference_the_catalog(big):
     assert events["video_id"].isin(videos["video_id"]).all()
     assert events["user_id"].isin(users["user_id"]).all()
     assert videos["video_id"].is_unique and users["user_id"].is_unique
+    first = videos.iloc[0]
+    assert first["url"].endswith("/" + first["video_id"]) and first["thumbnail_url"].endswith(f"/{first['video_id']}.jpg")
     assert events["event_id"].is_unique
 
 

@@ -108,3 +108,19 @@ def test_replace_partition_overwrites_one_day_only(settings, spark):
     assert lake.replace_partition(EVENTS, day1, "2026-11-01") == 1
     assert lake.replace_partition(EVENTS, day1, "2026-11-01") == 1  # a re-run replaces, never duplicates
     assert [r[0] for r in rows_of(lake.read(EVENTS))] == ["c", "x"]
+
+
+def test_a_table_made_before_columns_were_declared_gains_them_and_spark_reads_its_old_rows(settings, spark):
+    from vidrec.tables import VIDEOS
+
+    declared = arrow_schema(VIDEOS.schema)
+    old = pa.table({f.name: pa.array(["v1"] if f.name == "video_id" else [None], f.type) for f in declared
+                    if f.name not in ("thumbnail_url", "url")})
+    write_deltalake(str(settings.lake_root / "videos"), old)
+    lake = open_lake(settings, spark)
+    lake.ensure(VIDEOS)
+    table = DeltaTable(str(settings.lake_root / "videos"))
+    assert table.schema().to_arrow().names == declared.names
+    assert table.to_pyarrow_table().column("url").to_pylist() == [None]
+    row = lake.read(VIDEOS).collect()[0]
+    assert row["video_id"] == "v1" and row["thumbnail_url"] is None

@@ -12,7 +12,8 @@ A list value is *packed*: ``b"\\x01"`` + zlib of
   codes      2n x uint16 LE: per item the position of its reason and of its source in ``strings``
 
 The catalog's display fields are not in the list: a reader joins them from the version's ``video:``
-rows (``[video_id, title, creator_id, category, duration_ms]``, plain JSON), which the API holds in
+rows (``[video_id, title, creator_id, category, duration_ms]``, then ``thumbnail_url, url`` when the catalog
+has them; plain JSON), which the API holds in
 memory per version, by index (``vidrec.recstore.catalog``), so a request touches only the rows it
 serves. A value starting with ``[`` is the earlier layout (JSON rows in ITEM_FIELDS order, display
 fields inline) and still decodes, so versions published before the packed layout can be served and
@@ -33,7 +34,7 @@ from typing import Iterable, Mapping
 
 import orjson
 
-from vidrec.recstore.keys import ITEM_FIELDS
+from vidrec.recstore.keys import CATALOG_FIELDS, ITEM_FIELDS, LINK_FIELDS, VIDEO_FIELDS
 
 PACKED = b"\x01"
 HEADER = struct.Struct("<4I")
@@ -41,7 +42,7 @@ SCORE_SCALE = 10**6
 NULL_SCORE = -(2**63)
 FLAG_NULL_SCORES, FLAG_WHOLE_SCORES, FLAG_UNKNOWN_VIDEOS = 1, 2, 4
 ZLIB_LEVEL = 1  # 10M-event home lists: 2,158 B and 99 us per list, against 2,059 B and 174 us at level 6
-NO_FIELDS = (None, None, None, None)  # display fields of a video the version's catalog does not have
+NO_FIELDS = (None,) * (len(CATALOG_FIELDS) - 1)  # display fields of a video the version's catalog does not have
 _JSON = {"separators": (",", ":"), "ensure_ascii": False}
 _SWAP = sys.byteorder == "big"
 if (array("I").itemsize, array("q").itemsize, array("H").itemsize) != (4, 8, 2):
@@ -91,8 +92,10 @@ def encode_rows(rows: Iterable[Iterable], catalog_index: Mapping[str, int] | Non
 
 
 def encode_video(video: Mapping) -> str:
-    """A catalog row (VIDEO_FIELDS) -> the stored JSON value of ``video:<video_id>``."""
-    return json.dumps([video.get(f) for f in ITEM_FIELDS[:5]], **_JSON)
+    """A catalog row (CATALOG_FIELDS) -> the stored JSON value of ``video:<video_id>`` (without the links when
+    it has none)."""
+    fields = CATALOG_FIELDS if any(video.get(f) is not None for f in LINK_FIELDS) else VIDEO_FIELDS
+    return json.dumps([video.get(f) for f in fields], **_JSON)
 
 
 def decode_value(raw: bytes | str | None) -> Packed | list | None:
@@ -166,12 +169,14 @@ class Rows(Sequence):
         return len(self.packed)
 
     def head(self, i: int) -> tuple:
-        """Item i's display fields (VIDEO_FIELDS), without building its row."""
+        """Item i's display fields (CATALOG_FIELDS), without building its row."""
         index = self.packed.indexes[i]
         return self.catalog[index] if index else (self.packed.video_ids[i], *NO_FIELDS)
 
     def row(self, i: int) -> list:
-        return [*self.head(i), *self.packed.tail(i)]
+        head = self.head(i)
+        links = head[5:]
+        return [*head[:5], *self.packed.tail(i), *(links if any(v is not None for v in links) else ())]
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -191,9 +196,9 @@ class Rows(Sequence):
 
 
 def catalog_row(video_id: str, row: list | None) -> tuple:
-    """A decoded ``video:`` row (None when the version has no such video) -> (video_id, title, creator_id,
-    category, duration_ms), the head of every list row of that video."""
-    return (video_id, *NO_FIELDS) if not row else tuple(row[:5])
+    """A decoded ``video:`` row (None when the version has no such video) -> its CATALOG_FIELDS (links None
+    when it has none), the display fields of every item of that video."""
+    return (video_id, *NO_FIELDS) if not row else (*row[:len(CATALOG_FIELDS)], *NO_FIELDS)[:len(CATALOG_FIELDS)]
 
 
 def join(packed: Packed, rows_by_id: Mapping[str, tuple]) -> Rows:
@@ -212,7 +217,11 @@ def decode_rows(raw: bytes | str | None, rows_by_id: Mapping[str, tuple] | None 
 
 
 def row_to_item(row: list) -> dict:
-    return dict(zip(ITEM_FIELDS, row))
+    """A list row -> the item as served: display fields, the links the row has (not null), score, reason, source."""
+    item = dict(zip(VIDEO_FIELDS, row))
+    item.update((f, v) for f, v in zip(LINK_FIELDS, row[len(ITEM_FIELDS):]) if v is not None)
+    item.update(zip(ITEM_FIELDS[5:], row[5:len(ITEM_FIELDS)]))
+    return item
 
 
 @dataclass(frozen=True)

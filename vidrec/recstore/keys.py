@@ -11,12 +11,13 @@ Key scheme (a "version" is one published run, e.g. ``2026-11-01-1a2b3c4d``):
   vidrec:v:<version>:category:<genre> · fresh:<region>       packed lists (the category and new-release surfaces)
   vidrec:v:<version>:folded:<user_id>     string  a layer's home list of a user new since its base
   vidrec:v:<version>:video:<video_id>     string  JSON catalog row [video_id, title, creator_id, category, duration_ms]
+                                                  (+ thumbnail_url, url when the catalog has them)
   vidrec:v:<version>:meta                 hash    created_at, ds, params_digest, keys, counts, metrics, pinned
                                                   (a layer: base, own)
   vidrec:v:<version>:pending / :lock      string  a publish of <version> is (or was, if it crashed) under way
 
 A list as served is rows ``[video_id, title, creator_id, category, duration_ms, score, reason, source]``
-(ITEM_FIELDS). Stored, a list holds only what is its own: per item the video id and its position in the
+(ITEM_FIELDS), followed by ``thumbnail_url, url`` (LINK_FIELDS) for a video whose catalog row has them. Stored, a list holds only what is its own: per item the video id and its position in the
 version's catalog, the score (6 decimals) and two indexes into the list's table of distinct reasons and
 sources, zlib-compressed (``vidrec.recstore.codec``): ~2 KB for 150 items, where the rows with their
 display fields inline took ~19 KB. The display fields are stored once per version, in the ``video:`` rows,
@@ -51,6 +52,8 @@ FOLDED = "folded"  # a layer's home lists of users new since its base (``models.
 COLLECTIONS = (HOME, RELATED, TRENDING, COLDSTART, CATEGORY, FRESH, FOLDED, VIDEO)
 ITEM_FIELDS = ("video_id", "title", "creator_id", "category", "duration_ms", "score", "reason", "source")
 VIDEO_FIELDS = ITEM_FIELDS[:5]
+LINK_FIELDS = ("thumbnail_url", "url")  # optional display fields: after ITEM_FIELDS in a row, when the catalog has any
+CATALOG_FIELDS = VIDEO_FIELDS + LINK_FIELDS  # a ``video:`` row (the links left out when both are null)
 IX_VIDEO, IX_CREATOR, IX_CATEGORY, IX_SOURCE = 0, 2, 3, 7
 DEFAULT_TTL_S = 3 * 86400
 MAX_HISTORY = 20

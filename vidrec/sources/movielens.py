@@ -29,7 +29,8 @@ Mapping rule: exactly **one event per rating** (100,000 ratings -> 100,000 event
   same kind of hash of the movie id into ``max(1, n_movies // 5)`` buckets (a stable pseudo-creator
   with ~5 movies). ``category`` = the first genre (``unknown`` when none); ``tags`` = all genres,
   lowercased, plus, for latest-small, up to 10 distinct lowercased user tags of the movie;
-  ``language`` = ``en``; ``title`` as in the dataset.
+  ``language`` = ``en``; ``title`` as in the dataset; ``url``: ML-100K's IMDb URL, latest-small's IMDb page
+  from links.csv; ``thumbnail_url``: none (MovieLens has no images).
 - ``upload_ts``: ML-100K: the release date, clamped to the movie's first rating (a few release
   dates are later than ratings, and no event may precede its video's upload); when missing, the
   first rating. latest-small: the movie's first rating, else its first user tag, else the
@@ -84,7 +85,8 @@ def _read_100k(path: Path) -> dict:
     flags = items.iloc[:, 5:5 + len(names)].to_numpy().astype(bool)
     release = pd.to_datetime(items[2], format="%d-%b-%Y", errors="coerce", utc=True)
     movies = pd.DataFrame({"item": items[0].to_numpy(), "title": items[1].fillna("").to_numpy(),
-                           "category": _first_genre(flags, names), "release_s": _epoch_s(release)})
+                           "category": _first_genre(flags, names), "release_s": _epoch_s(release),
+                           "url": items[4].where(items[4].notna(), None).to_numpy()})
     row, col = flags.nonzero()
     genre_tags = pd.DataFrame({"item": movies["item"].to_numpy()[row], "tag": pd.Index(names)[col].str.lower()})
     users = pd.read_csv(path / "u.user", sep="|", names=["user", "age", "gender", "occupation", "zip"],
@@ -131,7 +133,7 @@ def _read_latest(path: Path) -> dict:
     genres = genres[(genres != "") & (genres != "(no genres listed)")]
     first = genres.groupby(level=0).first().reindex(m.index).fillna("unknown")
     movies = pd.DataFrame({"item": m["movieId"], "title": m["title"].fillna(""), "category": first,
-                           "release_s": np.nan})
+                           "release_s": np.nan, "url": _imdb_urls(path / "links.csv", m["movieId"])})
     tags = pd.DataFrame({"item": m["movieId"].to_numpy()[genres.index], "tag": genres.str.lower().to_numpy()})
     tags, tag_first_s = _with_user_tags(path / "tags.csv", tags)
     movies["release_s"] = movies["item"].map(tag_first_s)  # only used when a movie has no rating
@@ -203,6 +205,16 @@ def _join(*parts, sep: str = ""):
     return pc.binary_join_element_wise(*parts, sep)
 
 
+def _imdb_urls(links: Path, movie_ids):
+    """Each movie's IMDb page from links.csv (imdbId), None where it has none (or there is no links.csv)."""
+    import pandas as pd
+
+    if not links.exists():
+        return [None] * len(movie_ids)
+    ids = pd.read_csv(links, dtype={"imdbId": "Int64"}).set_index("movieId")["imdbId"].reindex(movie_ids)
+    return [None if pd.isna(i) else f"https://www.imdb.com/title/tt{int(i):07d}/" for i in ids]
+
+
 def _ts(seconds):
     import numpy as np
     import pyarrow as pa
@@ -226,6 +238,7 @@ def _videos_table(movies, tags, ratings, seed: int):
         "creator_id": prefixed_ids("c", creator), "category": pa.array(movies["category"].astype(str).to_numpy()),
         "tags": _list_column(item, tags), "duration_ms": pa.array(duration_ms(item, seed)),
         "upload_ts": _ts(upload), "language": pa.array(np.full(len(item), "en")),
+        "thumbnail_url": pa.nulls(len(item), pa.string()), "url": pa.array(movies["url"].to_numpy(), pa.string()),
     }
     return arrow_table(columns, VIDEO_FIELDS)
 

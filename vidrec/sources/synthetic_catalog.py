@@ -39,6 +39,7 @@ TAG_WORDS = {
 REGIONS = ("us", "in", "br", "id", "mx", "de", "gb", "jp")
 REGION_SHARES = (0.30, 0.18, 0.14, 0.10, 0.08, 0.07, 0.07, 0.06)
 LANGUAGES = ("en", "hi", "pt", "id", "es", "de", "ja")
+THUMBNAILS, PAGES = "https://img.example.com/thumb/", "https://videos.example.com/watch/"  # + video id: made-up links
 REGION_LANGUAGE = (0, 1, 2, 3, 4, 5, 0, 6)  # index into LANGUAGES per region; "in" is 40% "en"
 AGE_BANDS = ("13-17", "18-24", "25-34", "35-44", "45-54", "55+")
 AGE_SHARES = (0.10, 0.30, 0.27, 0.16, 0.10, 0.07)
@@ -251,6 +252,8 @@ def videos_table(cat: Catalog):
         "creator_id": prefixed_ids("c", cat.v_creator), "category": category, "tags": cat.v_tags,
         "duration_ms": pa.array(cat.v_duration), "upload_ts": pa.array(cat.v_upload, type=pa.timestamp("us", tz="UTC")),
         "language": pa.array(LANGUAGES).take(pa.array(cat.v_language)),
+        "thumbnail_url": pc.binary_join_element_wise(THUMBNAILS, cat.video_ids, ".jpg", ""),
+        "url": pc.binary_join_element_wise(PAGES, cat.video_ids, ""),
     }
     return arrow_table(columns, VIDEO_FIELDS)
 
