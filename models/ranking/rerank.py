@@ -164,7 +164,7 @@ def explain(frame: pd.DataFrame) -> pd.Series:
     src = col["source"].astype(object)
     region = col["trend_region"].where(col["trend_region"] != GLOBAL_REGION)
     kind = np.select(
-        [src.isin(["als", "cowatch"]).to_numpy() & col["seed_title"].notna().to_numpy(),
+        [src.isin(["als", "cowatch", "text"]).to_numpy() & col["seed_title"].notna().to_numpy(),
          (src == "trending").to_numpy() & region.notna().to_numpy(),
          (src == "trending").to_numpy(),
          src.isin(["fresh", EXPLORE]).to_numpy() & col["creator_id"].notna().to_numpy()], [0, 1, 2, 3], default=4)

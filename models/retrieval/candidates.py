@@ -40,6 +40,7 @@ from models.retrieval.sources.als import als_source
 from models.retrieval.sources.content import content_source, video_quality
 from models.retrieval.sources.cowatch import cowatch_matrix, cowatch_source, seed_matrix
 from models.retrieval.sources.fresh import fresh_source
+from models.retrieval.sources.text import TextSpace, related_by_text, text_source, text_space
 from models.retrieval.sources.trending import read_trending, trending_scores, trending_source
 from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
@@ -80,14 +81,16 @@ class Shared:
     als_codes: np.ndarray        # ALS video row -> catalog code (-1: outside the as-of catalog)
     creators: pd.Index           # the catalog's distinct creators
     creator_of: np.ndarray       # catalog code -> position in ``creators``
+    text: TextSpace              # the catalog's text vectors and indexes (``models.retrieval.sources.text``)
 
 
 def shared_inputs(r: Retrieval, params: CandidateParams) -> Shared:
     hist = r.history
     creator_of, creators = pd.factorize(hist.by_code("creator_id"), use_na_sentinel=False)
-    return Shared(video_quality(hist, params), r.cowatch(params, params.cowatch_neighbours),
+    quality = video_quality(hist, params)
+    return Shared(quality, r.cowatch(params, params.cowatch_neighbours),
                   trending_scores(hist, params, r.trending_table), hist.video_codes(r.idmap.videos),
-                  pd.Index(creators, dtype=object), creator_of)
+                  pd.Index(creators, dtype=object), creator_of, text_space(hist, params, quality))
 
 
 def exclusion_keys(history: History, users, shared: Shared) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +151,7 @@ def _candidates_of(r: Retrieval, params: CandidateParams, per_user: int, users: 
         "content": content_source(hist, shared.quality, users, params),
         "trending": trending_source(hist, shared.trend, users),
         "fresh": fresh_source(hist, shared.quality, users, params),
+        "text": text_source(shared.text, seeds, shared.als_codes, params.text_k),
     }
     excluded, blocked = exclusion_keys(hist, users, shared)
     frames = {s: drop_unavailable(f, hist, shared, excluded, blocked) for s, f in frames.items()}
@@ -164,9 +168,10 @@ def _candidates_of(r: Retrieval, params: CandidateParams, per_user: int, users: 
     return add_pair_features(cands, hist, shared.quality, r.model, r.idmap)
 
 
-def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
-    """Per video known to ALS: its ALS neighbours (index search with the video's own factors) and its
-    co-watch neighbours, fused like user candidates; the video itself and unknown videos are dropped."""
+def build_related(r: Retrieval, params: CandidateParams, text: TextSpace | None = None) -> pd.DataFrame:
+    """Per video: its ALS neighbours (index search with the video's own factors) and co-watch neighbours
+    (videos known to ALS), and its neighbours by text (every catalog video, watched or not), fused like user
+    candidates; the video itself and unknown videos are dropped."""
     idmap, k = r.idmap, params.related_k
     found, scores = r.index.search(r.model.item_factors, min(k + 1, r.index.n_items))
     rows = np.repeat(np.arange(len(idmap.videos)), found.shape[1]).reshape(found.shape)
@@ -177,10 +182,12 @@ def build_related(r: Retrieval, params: CandidateParams) -> pd.DataFrame:
     co = sp.coo_matrix((co.data[pos], (co.row[pos], co.col[pos])), shape=co.shape)
     cowatch = pd.DataFrame({VIDEO_ID: idmap.videos[co.row], "related_id": idmap.videos[co.col], "score": co.data})
     catalog = r.history.videos[VIDEO_ID]
-    frames = {s: f[f["related_id"].isin(catalog)] for s, f in (("als", als), ("cowatch", cowatch))}
+    text = text or text_space(r.history, params, video_quality(r.history, params))
+    by_text = related_by_text(text, r.history.video_ids, k)
+    frames = {s: f[f["related_id"].isin(catalog)] for s, f in (("als", als), ("cowatch", cowatch), ("text", by_text))}
     related = fuse(frames, VIDEO_ID, "related_id", k)
-    return related[[VIDEO_ID, "related_id", "score_als", "score_cowatch", "retrieval_score", "best_source",
-                    "n_sources"]]
+    return related[[VIDEO_ID, "related_id", "score_als", "score_cowatch", "score_text", "retrieval_score",
+                    "best_source", "n_sources"]]
 
 
 def retrieval_as_of(settings: Settings, snapshot: io.LakeSnapshot, ds: str, params: CandidateParams,
@@ -219,7 +226,7 @@ def run(settings: Settings, ds: str, chunk_rows: int = CHUNK_ROWS) -> dict:
     joined = io.join_parts(paths, out / "candidates.parquet", USER_ID, "best_source")  # rank reads it by user
     n_cands, n_users, by_source = joined["rows"], joined["keys"], joined["counts"]
     shutil.rmtree(parts, ignore_errors=True)
-    related = build_related(r, params)
+    related = build_related(r, params, shared.text)
     io.write_parquet(related, out / "related_candidates.parquet")
     rows = {"users": n_users, "candidates": n_cands, "related": len(related),
             "related_videos": int(related[VIDEO_ID].nunique())}

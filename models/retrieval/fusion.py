@@ -17,7 +17,7 @@ import pandas as pd
 
 from models.retrieval.matrix import compiled
 
-SOURCES = ("als", "cowatch", "content", "trending", "fresh")
+SOURCES = ("als", "cowatch", "content", "trending", "fresh", "text")
 SCORES = [f"score_{s}" for s in SOURCES]
 RANKS = [f"rank_{s}" for s in SOURCES]
 RRF_K = 60.0

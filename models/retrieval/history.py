@@ -28,7 +28,7 @@ POSITIVE_EVENTS = ("watch", "like", "share")
 NEGATIVE_EVENTS = ("skip", "dislike", "not_interested")
 EXCLUDED_EVENTS = ("watch", "like", "share", "skip", "dislike", "not_interested")  # never recommended again
 INTERACTION_COLUMNS = [USER_ID, VIDEO_ID, EVENT_TYPE, TS, WATCH_FRACTION, "region", "ds"]
-VIDEO_COLUMNS = [VIDEO_ID, "title", "creator_id", "category", "upload_ts"]
+VIDEO_COLUMNS = [VIDEO_ID, "title", "creator_id", "category", "upload_ts", "tags"]
 
 
 def confidence(interactions: pd.DataFrame) -> np.ndarray:

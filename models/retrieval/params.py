@@ -31,6 +31,7 @@ class CandidateParams:
     fresh_days: int = 7
     fresh_k: int = 50              # per category
     related_k: int = 50
+    text_k: int = 10               # recent uploads per user by text (models.retrieval.sources.text)
     lookback_days: int = io.DEFAULT_LOOKBACK_DAYS
     exclusion_days: int = io.DEFAULT_EXCLUSION_DAYS
 

@@ -119,7 +119,7 @@ def write_tiny_lake(settings, inter, videos, users):
 
     inter = inter.assign(event_id=[f"e{i}" for i in range(len(inter))], watch_ms=0, duration_ms=60_000, weight=1.0,
                          surface="home", device="ios")
-    videos = videos.assign(tags=[["t"]] * len(videos), duration_ms=60_000, language="en")
+    videos = videos.assign(tags=[["t"]] * len(videos), duration_ms=60_000, language="en", thumbnail_url=None, url=None)
     users = users.assign(age_band="25-34", signup_ts=pd.Timestamp("2025-01-01", tz="UTC"))
     for table, frame, parts in ((INTERACTIONS, inter, ["ds"]), (VIDEOS, videos, None), (USERS, users, None)):
         data = pa.Table.from_pandas(frame[table.columns], schema=arrow_schema(table.schema), preserve_index=False)

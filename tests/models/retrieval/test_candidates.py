@@ -192,7 +192,7 @@ def test_related_videos_are_als_and_cowatch_neighbours_never_the_video_itself(wo
     assert (related["score_cowatch"].dropna() > 0).all()  # EASE's negative weights never make a video related
     assert not (related["video_id"] == related["related_id"]).any()
     assert related.groupby("video_id").size().max() <= SMALL.related_k
-    assert set(related["best_source"]) <= {"als", "cowatch"}
+    assert set(related["best_source"]) <= {"als", "cowatch", "text"}
     same = related["video_id"].str[1] == related["related_id"].str[1]
     assert same.mean() >= 0.9
 
