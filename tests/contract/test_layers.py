@@ -11,22 +11,10 @@ import redis
 from vidrec.recstore import codec, keys
 from vidrec.recstore.keys import HOME, TRENDING, VIDEO
 from vidrec.recstore.reader import AsyncRecoStore
-from vidrec.recstore.writer import RecoStore
 
 pytestmark = pytest.mark.redis
 TTL = 1000
-
-
-@pytest.fixture
-def url(redis_server) -> str:
-    url = redis_server.rsplit("/", 1)[0] + "/7"
-    redis.Redis.from_url(url).flushdb()
-    return url
-
-
-@pytest.fixture
-def store(url) -> RecoStore:
-    return RecoStore.from_url(url, ttl_s=TTL)
+DB = 7  # of the session's redis-server (tests/contract/conftest.py)
 
 
 def nightly(tag: str):

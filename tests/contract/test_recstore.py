@@ -15,19 +15,7 @@ from vidrec.recstore.writer import RecoStore
 
 pytestmark = pytest.mark.redis
 TTL = 1000
-
-
-@pytest.fixture
-def url(redis_server) -> str:
-    """Database 6 of the session's redis-server, emptied for each test."""
-    url = redis_server.rsplit("/", 1)[0] + "/6"
-    redis.Redis.from_url(url).flushdb()
-    return url
-
-
-@pytest.fixture
-def store(url) -> RecoStore:
-    return RecoStore.from_url(url, ttl_s=TTL)
+DB = 6  # of the session's redis-server (tests/contract/conftest.py)
 
 
 def entries(tag: str, users: int = 3):

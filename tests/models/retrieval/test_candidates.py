@@ -227,3 +227,21 @@ def test_a_user_without_history_gets_global_trending_and_no_users_gets_an_empty_
     assert (stranger["trend_region"] == "global").all()
     none = build_candidates(r, SMALL, per_user=60, users=[])
     assert none.empty and list(none.columns) == list(stranger.columns)
+
+
+def test_a_video_nobody_watched_has_related_videos_of_its_kind(world):
+    related = build_related(retrieval(world), CandidateParams(related_k=5))
+    new = related[related["video_id"] == "vnew"]  # Music, uploaded on DS, no interactions
+    assert len(new) == 5 and (new["best_source"] == "text").all()
+    _, videos, _ = world
+    category = videos.set_index("video_id")["category"]
+    assert (category[new["related_id"]] == "Music").all()
+
+
+def test_a_new_upload_reaches_the_users_whose_videos_read_alike(world):
+    params = CandidateParams(als_k=10, cowatch_k=10, content_k=6, fresh_k=3, trending_k=5, text_k=3)
+    cands = build_candidates(retrieval(world), params, per_user=40)
+    by_text = cands[cands["score_text"].notna()]
+    assert "vnew" in set(by_text.loc[by_text["user_id"] == "u0_0", "video_id"])  # u0_0 watches Music
+    reached = by_text.loc[by_text["video_id"] == "vnew", "user_id"]
+    assert len(reached) and reached.str.startswith("u0_").all()  # only the Music watchers
