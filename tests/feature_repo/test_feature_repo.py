@@ -59,8 +59,8 @@ def repo(tmp_path_factory, spark, redis_server):
     settings = Settings(data_dir=tmp_path_factory.mktemp("feast") / "var", spark_shuffle_partitions=2,
                         spark_driver_memory="1g", redis_url=redis_server.rsplit("/", 1)[0] + "/3")
     lake = open_lake(settings, spark)
-    lake.append(VIDEOS, spark.createDataFrame([(v, v, c, cat, [], d, up, "en") for v, c, cat, up, d in VIDEOS_ROWS],
-                                              VIDEO_FIELDS))
+    lake.append(VIDEOS, spark.createDataFrame(
+        [(v, v, c, cat, [], d, up, "en", None, None) for v, c, cat, up, d in VIDEOS_ROWS], VIDEO_FIELDS))
     lake.append(USERS, spark.createDataFrame([("u1", "us", "25-34", dt.datetime(2026, 1, 1)),
                                               ("u2", "de", "18-24", dt.datetime(2026, 1, 1))], USER_FIELDS))
     append_events(lake, spark, EVENTS)

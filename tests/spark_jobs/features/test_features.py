@@ -67,7 +67,7 @@ def decay(hours: float) -> float:
 
 def catalog_frames(spark):
     videos = spark.createDataFrame(
-        [(v, v, c, cat, ["t"], d, up, "en") for v, c, cat, up, d in CATALOG], VIDEO_FIELDS)
+        [(v, v, c, cat, ["t"], d, up, "en", None, None) for v, c, cat, up, d in CATALOG], VIDEO_FIELDS)
     users = spark.createDataFrame([(u, r, "25-34", dt.datetime(2026, 1, 1)) for u, r in USERS_ROWS], USER_FIELDS)
     return videos, users
 
