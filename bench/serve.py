@@ -66,6 +66,22 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=20)
 
 
+def stop_all(procs, redis_proc: subprocess.Popen) -> None:
+    """The servers, then their private redis-server."""
+    for proc in procs:
+        stop(proc)
+    redis_proc.terminate()
+    redis_proc.wait(timeout=10)
+
+
+def emit(result: dict, out: str | None) -> None:
+    """The result as the last line of output JSON, and into ``out`` when given."""
+    line = json.dumps(result)
+    print(line)
+    if out:
+        Path(out).write_text(line + "\n")
+
+
 def wrk(port: int, script: Path, connections: int, seconds: float) -> dict:
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--latency", "-s", str(script),
                           f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
@@ -220,14 +236,8 @@ def main() -> None:
                 result["ladder_c8"] = ladder(a, script, {**env, "BARE_BODY_FILE": str(work / "body.json")},
                                              result["c8"])
         finally:
-            for proc in procs.values():
-                stop(proc)
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
-    line = json.dumps(result)
-    print(line)
-    if a.out:
-        Path(a.out).write_text(line + "\n")
+            stop_all(procs.values(), redis_proc)
+    emit(result, a.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from serve import REPO, SCRIPT, USERS_WITH_STATE, measured, post_state, prepare, start, stop, wrk
+from serve import REPO, SCRIPT, USERS_WITH_STATE, emit, measured, post_state, prepare, start, stop_all, wrk
 
 MIXES = {  # the user id expression of each mix's wrk script (users with state: every 1/USERS_WITH_STATE-th)
     "all": "math.random(0, users - 1)",
@@ -102,15 +102,9 @@ def main() -> None:
                 result[mix] = rounds(a, procs, ports, script)
                 print(json.dumps({"mix": mix, **result[mix]}), flush=True)
         finally:
-            for proc in procs.values():
-                stop(proc)
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
+            stop_all(procs.values(), redis_proc)
             subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO, capture_output=True)
-    line = json.dumps(result)
-    print(line)
-    if a.out:
-        Path(a.out).write_text(line + "\n")
+    emit(result, a.out)
 
 
 if __name__ == "__main__":

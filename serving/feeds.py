@@ -4,7 +4,8 @@ the display fields are joined from memory, ``vidrec.recstore.catalog``; + the ho
 ``serving.reaction``, and the category feed's own-list read).
 
 Fallbacks, in order:
-- home: the user's list -> the hourly list of a user new since the nightly -> the region's cold-start list -> the global cold-start list -> global trending;
+- home: the user's list -> the hourly list of a user new since the nightly -> the region's cold-start list ->
+  the global cold-start list -> global trending;
 - related: the video's list -> global trending (the seed video removed);
 - trending: the region's list -> the global list;
 - Redis unreachable: the last trending list this process read successfully, with ``"degraded": true``.
