@@ -1,13 +1,15 @@
 """What the handlers share: ``Services``, one per app, yielded by the lifespan as ``request.state.svc``.
 
-It holds the Redis reader, the overlay, the event log, the last-known trending lists (served when Redis is
-unreachable) and the counters /healthz shows, and it owns the time budgets around the overlay.
+It holds the Redis reader, the overlay, the event log, the served log, the experiments, the last-known trending
+lists (served when Redis is unreachable) and the counters /healthz shows, and it owns the time budgets around
+the overlay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import subprocess
@@ -19,9 +21,12 @@ from serving.event_log import EventLog
 from serving.metrics import Metrics
 from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
 from serving.schemas import DEFAULT_REGION
+from serving.served_log import FLUSH_S, ServedLog, served_folder
 from serving.state import NEEDS_CREATOR
 from vidrec.recstore.codec import Found
 from vidrec.recstore.keys import IX_CREATOR, TRENDING, StoreUnavailable
+from vidrec import experiments
+from vidrec.experiments import Assignment
 from vidrec.recstore.reader import AsyncRecoStore
 from vidrec.settings import Settings
 
@@ -33,21 +38,41 @@ class Services:
     """What the handlers share: the store, the overlay, the event log, the fallback list and counters."""
 
     def __init__(self, settings: Settings, store: AsyncRecoStore, overlay: Overlay, event_log: EventLog,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, served_log: ServedLog | None = None):
         self.settings, self.store, self.overlay, self.events = settings, store, overlay, event_log
         self.metrics = metrics or Metrics()
         self.counters: Counter = Counter()
+        self.served = served_log or ServedLog(served_folder(settings.landing_dir), self.count)
+        self.experiments = experiments.by_surface(experiments.load(settings.experiments_file))  # checked at start
+        self._canary: tuple = (None, None)  # (the reader's canary, it as an experiment)
+        self._rec_ids = map(f"{os.urandom(6).hex()}-{{:x}}".format, itertools.count(1))  # unique per process
         self._fallback: dict[str, Found] = {}  # region -> last trending list read successfully
         self._seen_version: str | None = None
         self._tasks: set[asyncio.Task] = set()
         self._restore: subprocess.Popen | None = None
 
-    def count(self, name: str) -> None:
-        """One more ``name`` in /healthz's counters and in the Prometheus metrics."""
-        self.counters[name] += 1
-        self.metrics.counted(name)
+    def count(self, name: str, n: int = 1) -> None:
+        """``n`` more ``name`` in /healthz's counters and in the Prometheus metrics."""
+        self.counters[name] += n
+        self.metrics.counted(name, n)
+
+    def assign(self, surface: str, user_id: str | None) -> tuple[Assignment, str]:
+        """The request's experiment arm (``vidrec.experiments.assign``, the canary the reader last saw first) and a
+        new rec_id."""
+        canary = self.store.canary
+        if canary != self._canary[0]:
+            self._canary = (canary, experiments.canary(*canary) if canary else None)
+        return experiments.assign(self.experiments, surface, user_id, self._canary[1]), next(self._rec_ids)
+
+    async def flush_served(self) -> None:
+        """Write the served log's lines once they have waited FLUSH_S seconds (``serving.served_log``)."""
+        while True:
+            await asyncio.sleep(FLUSH_S / 4)
+            if self.served.due():
+                self.served.flush()
 
     async def start(self) -> None:
+        self._keep(asyncio.ensure_future(self.flush_served()))
         try:
             await self.overlay.start()
         except Exception as exc:  # fail open: no overlay rather than no API
@@ -77,6 +102,7 @@ class Services:
             log.warning("the restore (pid %s) goes on without the API", self._restore.pid)
         for task in list(self._tasks):
             task.cancel()
+        self.served.flush()
         self.events.close()
         with contextlib.suppress(Exception):
             await self.overlay.aclose()
@@ -135,9 +161,12 @@ class Services:
         """A read succeeded on ``version``: when it is new to this process, refresh the fallback list."""
         if version != self._seen_version:
             self._seen_version = version
-            task = asyncio.ensure_future(self.refresh_fallback())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._keep(asyncio.ensure_future(self.refresh_fallback()))
+
+    def _keep(self, task: asyncio.Task) -> None:
+        """Hold a background task until it ends (``close`` cancels what is left)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def refresh_fallback(self) -> None:
         with contextlib.suppress(StoreUnavailable):

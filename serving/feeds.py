@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from serving import reaction
+from serving import policy, reaction
 from serving.context import Services
 from serving.overlay import EMPTY, visible
 from serving.render import feed_json
@@ -41,56 +41,101 @@ def bad_request(exc: BadParam) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=400)
 
 
-async def first_found(svc: Services, candidates: list[tuple[str, str]]) -> tuple[tuple[str, str], Found] | None:
-    """The first list that exists among (collection, entity) candidates, all read from one served version
-    (which is the one ``Services.noticed`` is told of: a layer's lists come from it or its base)."""
-    version = await svc.store.active_version()
+async def first_found(svc: Services, candidates: list[tuple[str, str]], arm_version: str | None = None
+                      ) -> tuple[tuple[str, str], Found] | None:
+    """The first list that exists among (collection, entity) candidates, all read from one version: the arm's
+    (``arm_version``) when it is published, else the served one (which ``Services.noticed`` is told of; a layer's
+    lists come from it or its base)."""
+    version = arm_version
+    if version is not None and not await svc.store.learn(version):
+        svc.count("arm_version_missing")  # expired or never published: the arm gets the served version
+        version = None
     if version is None:
-        return None
+        version = await svc.store.active_version()
+        if version is None:
+            return None
+        svc.noticed(version)
     for candidate in dict.fromkeys(candidates):  # home: region == global asks once
         found = await svc.store.get_list(*candidate, version)
         if found is not None:
-            svc.noticed(version)
             return candidate, found
     return None
 
 
-async def serve(svc: Services, viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
+async def serve(svc: Services, surface: str, viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
                 fallback_region: str, exclude: str | None = None, react: bool = False, within: str | None = None,
                 **echo) -> Response:
-    """Look up the first existing list, apply the overlay (and with ``react``, ``serving.reaction``), answer;
-    degrade when Redis fails us. ``within`` (a category): the viewer's own list's videos of it lead."""
+    """Look up the first existing list (in the version of the viewer's experiment arm), apply the overlay (and
+    with ``react``, ``serving.reaction``) and the arm's policy, log what is served, answer; degrade when Redis
+    fails us. ``within`` (a category): the viewer's own list's videos of it lead."""
+    arm, rec_id = svc.assign(surface, viewer)
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
     try:
-        hit = await first_found(svc, candidates)
+        hit = await first_found(svc, candidates, arm.version)
     except StoreUnavailable:
         svc.count("redis_errors")
         hit = None
     if hit is not None:
         (collection, entity), found = hit
         version, rows, degraded = found.version, found.rows, False
-        if collection == TRENDING:
+        if collection == TRENDING and arm.version is None:
             svc.remember(entity, found)
     else:  # Redis unreachable, or nothing published at all: the last trending list this process saw
         version, rows = svc.last_known(fallback_region)
         degraded = True
         svc.count("degraded")
     state, overlay_ok = await state_task if state_task else (EMPTY, False)
+    picks, positions, reranks = None, None, bool(arm.policy.keys() & policy.RERANKS) and not degraded
     if within is not None and viewer and not degraded:
         rows = [*await own_of(svc, viewer, version, within), *rows]
-        ordered = reaction.blend(rows, [], state, count, exclude)  # each video once, hidden ones out
-        return respond(None, ordered, version, overlay=overlay_ok, **echo)
-    if react and overlay_ok and not degraded and state.reacts():
-        try:
-            related = await reaction.related_to(svc.store, version, state, svc.settings.overlay_timeout_ms / 1000)
-            svc.count("reactions")
-        except (TimeoutError, StoreUnavailable):  # fail open, as the overlay does
-            related = []
-            svc.count("reaction_failures")
-        blended = reaction.blend(rows, related, state, count, exclude)
-        return respond(None, blended, version, overlay=True, **echo)
-    return respond(rows, visible(rows, state, count, exclude), version, degraded=degraded, overlay=overlay_ok,
+        picks = reaction.blend(rows, [], state, count, exclude)  # each video once, hidden ones out
+    elif react and overlay_ok and not degraded and state.reacts():
+        picks = reaction.blend(rows, await reacted(svc, version, state), state, count, exclude,
+                               arm.policy.get("blend_share", reaction.BLEND_SHARE))
+    else:
+        positions = visible(rows, state, count * policy.WIDEN if reranks else count, exclude)
+    if reranks:
+        picks = await reranked(svc, version, arm.policy, picks, rows, positions, state, count, exclude)
+    ids = policy.video_ids(rows, positions) if picks is None else policy.picked_ids(picks)
+    svc.served.record(rec_id, viewer, arm.experiment, arm.arm, surface, version, ids)
+    return respond(rows if picks is None else None, positions if picks is None else picks, version,
+                   degraded=degraded, overlay=overlay_ok, experiment=arm.experiment, arm=arm.arm, rec_id=rec_id,
                    **echo)
+
+
+async def reacted(svc: Services, version: str, state) -> list:
+    """``reaction.related_to`` within the overlay's budget; none when late or failing (fail open, as the overlay
+    does)."""
+    try:
+        related = await reaction.related_to(svc.store, version, state, svc.settings.overlay_timeout_ms / 1000)
+        svc.count("reactions")
+        return related
+    except (TimeoutError, StoreUnavailable):
+        svc.count("reaction_failures")
+        return []
+
+
+async def reranked(svc: Services, version: str, arm_policy: dict, picks: list | None, rows, positions, state,
+                   count: int, exclude: str | None) -> list:
+    """The feed under the arm's policy (``serving.policy``): picks (with spares after a blended feed) re-ranked;
+    exploration takes from the version's global new-release list, minus what the user hid."""
+    wide = count * policy.WIDEN
+    if picks is None:
+        picks = policy.as_picks(rows, positions)
+    else:
+        taken = set(policy.picked_ids(picks))
+        picks += [p for p in policy.as_picks(rows, visible(rows, state, wide, exclude))
+                  if policy.picked_ids([p])[0] not in taken]
+    explore = []
+    if arm_policy.get("exploration_share"):
+        try:
+            found = await svc.store.held_list(FRESH, DEFAULT_REGION, version)
+        except StoreUnavailable:
+            svc.count("redis_errors")
+            found = None
+        if found is not None:
+            explore = policy.as_picks(found.rows, visible(found.rows, state, wide, exclude))
+    return policy.rerank(picks, count, arm_policy, svc.settings.creator_window, explore)
 
 
 async def own_of(svc: Services, user_id: str, version: str, category: str) -> list:
@@ -111,8 +156,8 @@ async def home(request: Request) -> Response:
     user_id, region = q["user_id"], q["region"]
     candidates = [(HOME, user_id), (FOLDED, user_id), (COLDSTART, region), (COLDSTART, DEFAULT_REGION),
                   (TRENDING, DEFAULT_REGION)]  # FOLDED: the hourly list of a user new since the nightly
-    return await serve(request.state.svc, user_id, candidates, q["count"], fallback_region=region, react=True,
-                       user_id=user_id)
+    return await serve(request.state.svc, "home", user_id, candidates, q["count"], fallback_region=region,
+                       react=True, user_id=user_id)
 
 
 async def related(request: Request) -> Response:
@@ -121,30 +166,32 @@ async def related(request: Request) -> Response:
     except BadParam as exc:
         return bad_request(exc)
     video_id = q["video_id"]
-    return await serve(request.state.svc, q["user_id"], [(RELATED, video_id), (TRENDING, DEFAULT_REGION)], q["count"],
-                       fallback_region=DEFAULT_REGION, exclude=video_id, video_id=video_id)
+    return await serve(request.state.svc, "related", q["user_id"], [(RELATED, video_id), (TRENDING, DEFAULT_REGION)],
+                       q["count"], fallback_region=DEFAULT_REGION, exclude=video_id, video_id=video_id)
 
 
 async def trending(request: Request) -> Response:
     try:
-        q = parse_query(request.query_params, optional=("region", "count"))
+        q = parse_query(request.query_params, optional=("region", "count", "user_id"))
     except BadParam as exc:
         return bad_request(exc)
     region = q["region"]
     candidates = [(TRENDING, region)] + ([(TRENDING, DEFAULT_REGION)] if region != DEFAULT_REGION else [])
-    return await serve(request.state.svc, None, candidates, q["count"], fallback_region=region, region=region)
+    return await serve(request.state.svc, "trending", q["user_id"], candidates, q["count"], fallback_region=region,
+                       region=region)
 
 
 async def fresh(request: Request) -> Response:
     """New releases of a region (the global list for a region without one; trending for a version published
     before new-release lists), exploration included."""
     try:
-        q = parse_query(request.query_params, optional=("region", "count"))
+        q = parse_query(request.query_params, optional=("region", "count", "user_id"))
     except BadParam as exc:
         return bad_request(exc)
     region = q["region"]
     candidates = [(FRESH, region), (FRESH, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
-    return await serve(request.state.svc, None, candidates, q["count"], fallback_region=region, region=region)
+    return await serve(request.state.svc, "fresh", q["user_id"], candidates, q["count"], fallback_region=region,
+                       region=region)
 
 
 async def category(request: Request) -> Response:
@@ -163,5 +210,5 @@ async def category(request: Request) -> Response:
                                  "message": f"no category list for genre {genre!r} in version {version}"}, 404)
     except StoreUnavailable:
         pass  # serve() answers from its fallback, marked degraded
-    return await serve(svc, q["user_id"], [(CATEGORY, genre)], q["count"], fallback_region=DEFAULT_REGION,
-                       within=genre, genre=genre)
+    return await serve(svc, "category", q["user_id"], [(CATEGORY, genre)], q["count"],
+                       fallback_region=DEFAULT_REGION, within=genre, genre=genre)

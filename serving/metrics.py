@@ -45,6 +45,9 @@ class Metrics:
                                     registry=r)
         self.events = Counter("vidrec_events", "Posted events by outcome (accepted, rejected, failed)",
                               ["outcome"], registry=r)
+        self.served = Counter("vidrec_served_log_lines", "Feed responses in the served log by outcome (logged; "
+                              "dropped when the writer fell behind; write_errors: failed writes, retried)",
+                              ["outcome"], registry=r)
         self.other = Counter("vidrec_api_counts", "Everything else /healthz counts, by name", ["name"], registry=r)
         self.version = Gauge("vidrec_served_version_info", "1 for the version Redis serves", ["version"], registry=r,
                              multiprocess_mode="mostrecent")
@@ -54,11 +57,12 @@ class Metrics:
         self._counted = {"degraded": self.degraded, "redis_errors": self.redis_errors,
                          "overlay_reads": self.overlay.labels("ok"), "overlay_timeouts": self.overlay.labels("timeout"),
                          "overlay_errors": self.overlay.labels("error"),
-                         **{f"events_{o}": self.events.labels(o) for o in ("accepted", "rejected", "failed")}}
+                         **{f"events_{o}": self.events.labels(o) for o in ("accepted", "rejected", "failed")},
+                         **{f"served_{o}": self.served.labels(o) for o in ("logged", "dropped", "write_errors")}}
         self._timers: dict = {}
 
-    def counted(self, name: str) -> None:
-        (self._counted.get(name) or self.other.labels(name)).inc()
+    def counted(self, name: str, n: int = 1) -> None:
+        (self._counted.get(name) or self.other.labels(name)).inc(n)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)

@@ -61,10 +61,16 @@ def _schemas(settings: Settings) -> dict:
              "anyOf": [{"properties": {"event_type": {"not": {"enum": ["watch"]}}}}, {"required": ["watch_ms"]}]}
     return {
         "Item": {"type": "object", "properties": item},
-        "Feed": {"type": "object", "required": ["items", "version", "degraded", "overlay"], "properties": {
+        "Feed": {"type": "object", "required": ["items", "version", "degraded", "overlay", "experiment", "arm",
+                                                "rec_id"], "properties": {
             "items": {"type": "array", "items": _ref("Item")}, "version": {"type": "string", "nullable": True},
-            "degraded": {"type": "boolean"}, "overlay": {"type": "boolean"}, "user_id": STRING,
-            "video_id": STRING, "region": STRING, "genre": STRING}},
+            "degraded": {"type": "boolean"}, "overlay": {"type": "boolean"},
+            "experiment": {"type": "string", "nullable": True,
+                           "description": "the A/B experiment the user is in on this surface (null: none)"},
+            "arm": {"type": "string", "nullable": True, "description": "the user's arm of that experiment"},
+            "rec_id": {"type": "string", "description": "this response's id: send it back with the events on its "
+                                                        "items (rec_id, position), the served log holds it"},
+            "user_id": STRING, "video_id": STRING, "region": STRING, "genre": STRING}},
         "Event": event,
         "Accepted": {"type": "object", "required": ["accepted", "event_id"], "properties": {
             "accepted": {"type": "boolean"}, "event_id": STRING, "overlay_updated": {"type": "boolean"}}},
@@ -88,13 +94,15 @@ def openapi(version: str, settings: Settings) -> dict:
             "/api/v1/recommendations/related": _feed("Videos related to a video",
                                                      [_query("video_id", JSON_ID, True), _query("user_id", JSON_ID),
                                                       count]),
-            "/api/v1/recommendations/trending": _feed("Trending videos of a region", [region, count]),
+            "/api/v1/recommendations/trending": _feed("Trending videos of a region (with user_id: minus what that "
+                                                      "user hid, and the user's experiment arm)",
+                                                      [region, count, _query("user_id", JSON_ID)]),
             "/api/v1/recommendations/category": _feed(
                 "Videos of a category, best first (with user_id: that user's own list's videos of it first)",
                 [_query("genre", JSON_ID, True), _query("user_id", JSON_ID), count],
                 {"404": _json("the served version has no list for this genre", error)}),
-            "/api/v1/recommendations/fresh": _feed("New releases of a region, exploration included",
-                                                   [region, count]),
+            "/api/v1/recommendations/fresh": _feed("New releases of a region, exploration included (user_id: as "
+                                                   "for trending)", [region, count, _query("user_id", JSON_ID)]),
             "/api/v1/events": {"post": {
                 "summary": "Record one user event (landing file + real-time overlay)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Event")}}},

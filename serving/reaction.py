@@ -18,8 +18,8 @@ import asyncio
 import math
 from collections.abc import Sequence
 
+from serving.policy import heads
 from serving.state import UserState
-from vidrec.recstore.codec import Rows
 from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO, RELATED, VIDEO
 
 SEEDS = 3
@@ -51,15 +51,10 @@ async def related_to(store, version: str, state: UserState, budget_s: float) -> 
 Pick = tuple  # (rows, i, reason, source): item i of a list, with the reaction's reason and source (None: its own)
 
 
-def heads(rows: Sequence):
-    """i -> item i's display fields (video id, title, creator, ...), without building its row."""
-    return rows.head if isinstance(rows, Rows) else rows.__getitem__
-
-
 def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserState, count: int,
-          exclude: str | None = None) -> list[Pick]:
+          exclude: str | None = None, share: float = BLEND_SHARE) -> list[Pick]:
     """The feed as picks (``serving.render.picks_json``): the seeds' related videos first, then ``rows``, hidden
-    ones left out, sunk ones last, at most ``count``."""
+    ones left out, sunk ones last, at most ``count`` (``share`` of them at most from the seeds)."""
     hidden_videos, hidden_creators = state.hidden(exclude, *(seed for seed, _, _ in related))
     sunk_videos, sunk_creators = state.sunk()
     taken: set[str] = set()
@@ -76,7 +71,7 @@ def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserS
 
     picked, kept = [], []  # (pick, sinks)
     streams = [(reason, listed, heads(listed), iter(range(len(listed)))) for _, reason, listed in related]
-    while streams and len(picked) < math.ceil(count * BLEND_SHARE):
+    while streams and len(picked) < math.ceil(count * share):
         reason, listed, head_at, stream = streams.pop(0)
         for i in stream:
             head = head_at(i)

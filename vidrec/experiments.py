@@ -8,10 +8,12 @@ The file (``VIDREC_EXPERIMENTS_FILE``) is ``{"experiments": [ ... ]}``, each exp
                "policy": {"exploration_share": 0.2, "creator_max_per_window": 1}}]}
 
 An arm serves the active version unless it names one (``version``), re-ranked by its ``policy`` (only the keys
-of POLICY_KEYS). Shares are positive and add up to 1. Names and salts are unique, so overlapping experiments
-assign independently. A user's arm: the first 8 bytes of BLAKE2b(salt + ":" + user_id), as a fraction of
-2^64, against the arms' cumulative shares. Stable across requests, restarts and machines, it needs no
-stored state; changing an experiment's salt reshuffles its users.
+of POLICY_KEYS). Shares are positive and add up to 1. Names and salts are unique and a surface belongs to one
+experiment at most; a user is in every experiment at once, each assigning independently by its own salt. A
+user's arm: the first 8 bytes of BLAKE2b(salt + ":" + user_id), as a fraction of 2^64, against the arms'
+cumulative shares. Stable across requests, restarts and machines, it needs no stored state; changing an
+experiment's salt reshuffles its users. A canary (``vidrec publish --canary``) is one more experiment, on every
+surface, that takes its share of users before the file's experiments (``assign``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+CANARY = "canary"
 POLICY_KEYS = {"exploration_share": float, "creator_max_per_window": int, "blend_share": float}
 SURFACES = ("home", "related", "trending", "category", "fresh")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -56,6 +59,49 @@ class Experiment:
         return self.arms[-1]  # shares add up to 1 within rounding: the last arm takes the rest
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """What serves one request: the experiment and arm it falls in (None: none applies), the version its
+    arm names (None: the active one) and the arm's re-rank policy."""
+
+    experiment: str | None = None
+    arm: str | None = None
+    version: str | None = None
+    policy: dict = field(default_factory=dict)
+
+
+NONE = Assignment()
+
+
+def canary(version: str, share: float) -> Experiment:
+    """The canary of ``version`` as an experiment: ``share`` of the users (on every surface) get it, the rest
+    (``control``) the active version. Its salt is the version, so each canary draws its own users."""
+    return Experiment(CANARY, f"{CANARY}:{version}", (Arm("control", 1.0 - share), Arm(CANARY, share, version)),
+                      SURFACES)
+
+
+def assign(experiments: dict[str, Experiment], surface: str, user_id: str | None,
+           canary_of: Experiment | None = None) -> Assignment:
+    """The request's assignment: a user in the canary's arm gets the canary; anyone else the arm of the
+    experiment on ``surface`` (``by_surface``), or the canary's control arm, or NONE. No user, no assignment."""
+    if user_id is None:
+        return NONE
+    if canary_of is not None:
+        arm = canary_of.arm_of(user_id)
+        if arm.version is not None:
+            return Assignment(CANARY, arm.name, arm.version)
+    experiment = experiments.get(surface)
+    if experiment is None:
+        return NONE if canary_of is None else Assignment(CANARY, "control")
+    arm = experiment.arm_of(user_id)
+    return Assignment(experiment.name, arm.name, arm.version, arm.policy)
+
+
+def by_surface(experiments: tuple[Experiment, ...]) -> dict[str, Experiment]:
+    """surface -> the experiment on it (``parse`` allows one per surface)."""
+    return {s: e for e in experiments for s in e.surfaces}
+
+
 def bucket(salt: str, user_id: str) -> float:
     """A uniform number in [0, 1) for (salt, user): the same everywhere, every time."""
     digest = hashlib.blake2b(f"{salt}:{user_id}".encode(), digest_size=8).digest()
@@ -71,6 +117,11 @@ def parse(doc: dict) -> tuple[Experiment, ...]:
         values = [getattr(e, what) for e in out]
         if len(set(values)) != len(values):
             raise ExperimentError(f"experiment {what}s must be unique, got {values}")
+    surfaces = [s for e in out for s in e.surfaces]
+    if len(set(surfaces)) != len(surfaces):
+        raise ExperimentError(f"a surface belongs to one experiment at most, got {surfaces}")
+    if any(e.name == CANARY for e in out):
+        raise ExperimentError(f"the name {CANARY!r} is the canary's (`vidrec publish --canary`)")
     return tuple(out)
 
 

@@ -80,6 +80,8 @@ class Settings:
     creator_max_per_window: int = field(default=2, metadata={"help": "at most this many videos of one creator ..."})
     creator_window: int = field(default=10, metadata={"help": "... in any this many consecutive items"})
     publish_ttl_s: int = field(default=259200, metadata={"help": "published versions expire after this long"})
+    experiments_file: str = field(default="", metadata={
+        "help": "the A/B experiments the API runs (JSON, vidrec/experiments.py; empty: none), checked at start"})
     overlay_timeout_ms: int = field(default=30, metadata={"help": "time budget for the real-time overlay"})
     cowatch_method: str = field(default="", metadata={
         "help": "co-watch retrieval and related videos: ease (catalogs up to 20k videos, else cosine) or cosine "

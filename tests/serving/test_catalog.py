@@ -50,7 +50,7 @@ def test_a_request_is_one_round_trip_once_its_videos_were_met(published, run):
         sends.clear()
         again = c.get(HOME_URL, params={"user_id": "u1", "count": "100"}).json()
         related = c.get("/api/v1/recommendations/related", params={"video_id": "v1"}).json()
-        assert len(sends) == 2 and again == first  # one GET each: every video was met
+        assert len(sends) == 2 and again["items"] == first["items"]  # one GET each: every video was met
         assert [it["title"] for it in related["items"]] == ["Video 2", "Video 3", "Video 4"]
         assert c.get("/healthz").json()["counters"]["catalog_fetches"] == 2  # trending at start, u1's list
 

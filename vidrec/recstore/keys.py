@@ -4,6 +4,8 @@ Key scheme (a "version" is one published run, e.g. ``2026-11-01-1a2b3c4d``):
 
   {vidrec}:active                         string  the version being served
   {vidrec}:versions                       list    activation stack, newest first; head == active
+  {vidrec}:canary                         string  JSON {"version", "share", "started_at"}: a version served to a
+                                                  share of users beside the active one (``vidrec.experiments``)
   vidrec:v:<version>:home:<user_id>       string  packed list, best first (topn + spares for the overlay)
   vidrec:v:<version>:related:<video_id>   string  packed list
   vidrec:v:<version>:trending:<region>    string  packed list ("global" too)
@@ -23,8 +25,8 @@ sources, zlib-compressed (``vidrec.recstore.codec``): ~2 KB for 150 items, where
 display fields inline took ~19 KB. The display fields are stored once per version, in the ``video:`` rows,
 and the API holds those it has met in memory (``vidrec.recstore.catalog``): a feed request is still one GET.
 
-Redis Cluster: the two control keys share the hash tag ``{vidrec}``, so the flip and the rollback (Lua
-scripts over both) run in one slot. Data keys carry NO hash tag on purpose: tagging them ``{<version>}``
+Redis Cluster: the control keys share the hash tag ``{vidrec}``, so the flip and the rollback (Lua
+scripts over them) run in one slot. Data keys carry NO hash tag on purpose: tagging them ``{<version>}``
 would pin a whole version (hundreds of MB) to one slot and one shard. Nothing needs them together: a
 reader does single-key GETs (a catalog miss is a pipeline of them), the writer's and the reader's
 pipelines are split per node by the cluster client, and old versions go away by TTL, never by a
@@ -46,6 +48,7 @@ import re
 
 KEY_ACTIVE = "{vidrec}:active"
 KEY_VERSIONS = "{vidrec}:versions"
+KEY_CANARY = "{vidrec}:canary"
 HOME, RELATED, TRENDING, COLDSTART, VIDEO = "home", "related", "trending", "coldstart", "video"
 CATEGORY, FRESH = "category", "fresh"
 FOLDED = "folded"  # a layer's home lists of users new since its base (``models.ranking.new_users``)

@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict
 
 from vidrec.recstore.catalog import CatalogCache
 from vidrec.recstore.codec import Found, Packed, Rows, catalog_row, decode_meta, decode_value
-from vidrec.recstore.keys import KEY_ACTIVE, VIDEO, StoreUnavailable, layer_of, list_key, meta_key, read_from
+from vidrec.recstore.keys import KEY_ACTIVE, KEY_CANARY, VIDEO, StoreUnavailable, layer_of, list_key, meta_key, read_from
 from vidrec.recstore.resp import RespClient, RespError
 
 
@@ -41,6 +41,8 @@ class AsyncRecoStore:
         self.stats: Counter = Counter()
         self._errors = (redis.RedisError, OSError, RespError)  # OSError: TimeoutError, ConnectionError too
         self._version: str | None = None
+        self.canary: tuple[str, float] | None = None  # (version, share) of the canary, read with the pointer
+        self._absent: dict[str, float] = {}  # the version last found unpublished -> when to ask again
         self._version_until = 0.0
         self._down_until = 0.0
         self._videos: OrderedDict = OrderedDict()  # (version, video_id) -> row, from ``video``: first in, first out
@@ -81,17 +83,32 @@ class AsyncRecoStore:
         return await self._one("GET", key)
 
     async def active_version(self) -> str | None:
-        """The served version, re-read at most every ``pointer_ttl_s`` seconds (a version met for the first
-        time costs one more read: whether it is a layer, ``vidrec.recstore.keys``)."""
+        """The served version, re-read at most every ``pointer_ttl_s`` seconds, with the canary (a version met
+        for the first time costs one more read: whether it is a layer, ``vidrec.recstore.keys``)."""
         if time.monotonic() >= self._version_until:
-            raw = await self._get(KEY_ACTIVE)
+            raw, canary = await self._get(KEY_ACTIVE), decode_value(await self._get(KEY_CANARY))
             version = raw.decode() if raw else None
-            if version is not None and version not in self._layers:
-                self._layers[version] = layer_of(await self.meta(version))
-                if len(self._layers) > LAYERS_HELD:
-                    self._layers.popitem(last=False)
+            if version is not None:
+                await self.learn(version)
+            self.canary = None
+            if isinstance(canary, dict) and canary.get("version") and await self.learn(canary["version"]):
+                self.canary = (canary["version"], float(canary.get("share", 0.0)))
             self._version, self._version_until = version, time.monotonic() + self.pointer_ttl_s
         return self._version
+
+    async def learn(self, version: str) -> bool:
+        """Whether ``version`` is published (its meta exists); its layout is read once, when first met."""
+        if version not in self._layers:
+            if self._absent.get(version, 0.0) > time.monotonic():
+                return False
+            meta = await self.meta(version)
+            if not meta:  # asked again after pointer_ttl_s, not on every request
+                self._absent = {version: time.monotonic() + self.pointer_ttl_s}
+                return False
+            self._layers[version] = layer_of(meta)
+            if len(self._layers) > LAYERS_HELD:
+                self._layers.popitem(last=False)
+        return True
 
     def read_from(self, version: str, collection: str) -> str:
         """The version whose key holds ``collection`` when ``version`` is served (its base, for a layer's
