@@ -201,8 +201,9 @@ def published_by() -> dict:
     return env if env["dag_run_id"] else {"cli": True}
 
 
-def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
-    """Publish the lists of run ``ds`` as a new version and make it the served one."""
+def run(settings: Settings, ds: str, store: RecoStore | None = None, canary: float | None = None) -> dict:
+    """Publish the lists of run ``ds`` as a new version and make it the served one (``canary``: a share of users
+    gets it, beside the served one: ``RecoStore.publish``)."""
     manifest = read_manifest(settings, ds)
     check_gate(manifest)
     catalog, parts = read_catalog(settings), list_parts(settings, ds)
@@ -224,7 +225,7 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None) -> dict:
                 "published_by": published_by(), "items": {c: t["items"] for c, t in totals.items()},
                 "dropped_unknown_videos": {c: t["dropped"] for c, t in totals.items()}}
 
-    result = store.publish(version, store_entries(stream, workers.worker_count(settings)), meta)
+    result = store.publish(version, store_entries(stream, workers.worker_count(settings)), meta, canary=canary)
     log.info("published %s: %s keys in %.1f s (replaced %s)", version, result["keys"], result["seconds"],
              result["replaced"])
     written = meta()

@@ -14,6 +14,7 @@ Fallbacks, in order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from starlette.requests import Request
@@ -46,14 +47,15 @@ async def first_found(svc: Services, candidates: list[tuple[str, str]], arm_vers
     """The first list that exists among (collection, entity) candidates, all read from one version: the arm's
     (``arm_version``) when it is published, else the served one (which ``Services.noticed`` is told of; a layer's
     lists come from it or its base)."""
-    version = arm_version
-    if version is not None and not await svc.store.learn(version):
-        svc.count("arm_version_missing")  # expired or never published: the arm gets the served version
-        version = None
+    version = await svc.store.active_version()  # cached; re-read every few seconds with the canary
+    if arm_version is not None:
+        if await svc.store.learn(arm_version):
+            version = arm_version
+        else:
+            svc.count("arm_version_missing")  # expired or never published: the arm gets the served version
     if version is None:
-        version = await svc.store.active_version()
-        if version is None:
-            return None
+        return None
+    if version is not arm_version:
         svc.noticed(version)
     for candidate in dict.fromkeys(candidates):  # home: region == global asks once
         found = await svc.store.get_list(*candidate, version)
@@ -68,8 +70,10 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
     """Look up the first existing list (in the version of the viewer's experiment arm), apply the overlay (and
     with ``react``, ``serving.reaction``) and the arm's policy, log what is served, answer; degrade when Redis
     fails us. ``within`` (a category): the viewer's own list's videos of it lead."""
-    arm, rec_id = svc.assign(surface, viewer)
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
+    with contextlib.suppress(StoreUnavailable):  # (counted below, by first_found's failure)
+        await svc.store.active_version()  # the pointer and the canary, when due, before the user is assigned
+    arm, rec_id = svc.assign(surface, viewer)
     try:
         hit = await first_found(svc, candidates, arm.version)
     except StoreUnavailable:

@@ -11,7 +11,7 @@ the bearer scheme when keys are on.
 from __future__ import annotations
 
 from serving.schemas import (DEFAULT_COUNT, DEFAULT_REGION, ID_CHARS, MAX_BODY_BYTES, MAX_COUNT, MAX_ID_LEN,
-                             MAX_REGION_LEN, REGION_CHARS)
+                             MAX_POSITION, MAX_REGION_LEN, REGION_CHARS)
 from vidrec.settings import Settings
 from vidrec.tables import DEVICES, EVENT_TYPES, SURFACES
 
@@ -55,7 +55,11 @@ def _schemas(settings: Settings) -> dict:
                  "ts": {"type": "string", "format": "event-time", "description": (
                      f"ISO-8601 with a timezone (e.g. 2026-11-01T10:00:00Z), from {settings.min_event_ts} to "
                      f"{settings.max_clock_skew_s} s after the request; default: the request's time")},
-                 "session_id": JSON_ID, "device": {"type": "string", "enum": list(DEVICES)},
+                 "session_id": JSON_ID,
+                 "rec_id": {**JSON_ID, "description": "the rec_id of the feed response that showed the video"},
+                 "position": {"type": "integer", "minimum": 1, "maximum": MAX_POSITION,
+                              "description": "the video's 1-based place in that response"},
+                 "device": {"type": "string", "enum": list(DEVICES)},
                  "region": JSON_REGION, "surface": {"type": "string", "enum": list(SURFACES)},
                  "creator_id": {**JSON_ID, "description": "optional; else looked up in the catalog"}},
              "anyOf": [{"properties": {"event_type": {"not": {"enum": ["watch"]}}}}, {"required": ["watch_ms"]}]}

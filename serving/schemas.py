@@ -22,7 +22,8 @@ ID_CHARS, REGION_CHARS, MAX_REGION_LEN = r"[^\x00-\x20\x7f]", r"[A-Za-z0-9_-]", 
 _ID_RE = re.compile(r"%s{1,%d}" % (ID_CHARS, MAX_ID_LEN))  # used with fullmatch: "$" would let a final "\n" in
 _REGION_RE = re.compile(r"%s{1,%d}" % (REGION_CHARS, MAX_REGION_LEN))
 EVENT_COLUMNS = tuple(c.split(" ", 1)[0] for c in split_ddl(EVENT_FIELDS))  # what a landing line holds
-OPTIONAL_STRINGS = ("session_id",)
+OPTIONAL_STRINGS = ("session_id", "rec_id")
+MAX_POSITION = 10_000
 EXTRA_FIELDS = ("creator_id",)  # accepted, used by the overlay, not written to the landing file
 
 
@@ -125,6 +126,9 @@ def _check_field(name: str, value, settings: Settings, now: dt.datetime):
             raise ValueError("must be a non-negative integer (milliseconds)")
     elif name == "ts":
         return parse_ts(value, settings, now)
+    elif name == "position":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_POSITION:
+            raise ValueError(f"must be an integer from 1 to {MAX_POSITION} (the item's place in the feed)")
     elif name == "surface" and value not in SURFACES:
         raise ValueError(f"must be one of {', '.join(SURFACES)}")
     elif name == "device" and value not in DEVICES:

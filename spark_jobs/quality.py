@@ -13,7 +13,9 @@ import os
 from dataclasses import dataclass, field
 
 from vidrec.settings import Settings
-from vidrec.tables import DURATION_MS, EVENT_TYPES, TS, WATCH_MS
+from vidrec.tables import DURATION_MS, EVENT_TYPES, SURFACES, TS, WATCH_MS
+
+SERVED_SURFACES = tuple(s for s in SURFACES if s != "search")  # the API's feeds
 
 MALFORMED = "malformed_record"
 MAX_WATCH_MS = "_max_watch_ms"  # derived: duration_ms * max_watch_ratio (null when the video is unknown)
@@ -96,6 +98,17 @@ def video_rules() -> list[Rule]:
 
 def user_rules() -> list[Rule]:
     return [Rule("missing_user_id", "user_id", "not_null")]
+
+
+def served_rules() -> list[Rule]:
+    """Rules for the served log's records (one per feed response); ``served_checks`` are those GX validates on
+    the staged rows too (the video ids are exploded into rows by then)."""
+    return [*served_checks(), Rule("missing_video_ids", "video_ids", "not_null")]
+
+
+def served_checks() -> list[Rule]:
+    return [Rule("missing_rec_id", "rec_id", "not_null"), Rule("missing_served_at", "served_at", "not_null"),
+            Rule("unknown_surface", "surface", "in_set", {"values": SERVED_SURFACES})]
 
 
 def interaction_rules(settings: Settings) -> list[Rule]:

@@ -20,7 +20,7 @@ WEIGHT = "weight"
 REASON = "reason"
 
 EVENT_TYPES = ("impression", "click", "watch", "like", "dislike", "share", "skip", "not_interested")
-SURFACES = ("home", "related", "trending", "search")
+SURFACES = ("home", "related", "trending", "category", "fresh", "search")
 DEVICES = ("android", "ios", "web", "tv")
 
 # Label weight of each event type in the interactions table. A watch counts its watch fraction
@@ -40,13 +40,17 @@ WATCH_WEIGHT_CAP = 2.0
 # What producers send (landing files): JSON lines or Parquet with these fields.
 EVENT_FIELDS = (
     "event_id string, user_id string, video_id string, event_type string, watch_ms long, "
-    "ts timestamp, session_id string, device string, region string, surface string"
-)
+    "ts timestamp, session_id string, device string, region string, surface string, rec_id string, position int"
+)  # rec_id, position: the feed response (``served``) and the 1-based place in it the event's video was shown at
 VIDEO_FIELDS = (  # thumbnail_url and url: optional (null, or absent from a producer's files)
     "video_id string, title string, creator_id string, category string, tags array<string>, "
     "duration_ms long, upload_ts timestamp, language string, thumbnail_url string, url string"
 )
 USER_FIELDS = "user_id string, region string, age_band string, signup_ts timestamp"
+SERVED_FIELDS = (  # what the API's served log writes (serving/served_log.py): one record per feed response
+    "rec_id string, user_id string, experiment string, arm string, surface string, version string, "
+    "video_ids array<string>, served_at timestamp"
+)
 
 
 class Table:
@@ -95,6 +99,13 @@ QUARANTINE = Table(
     partition_by=(DS,),
     key=("quarantine_id",),
 )
+SERVED = Table(  # one row per item of a feed response (``position``: 1-based), for joining to events by rec_id
+    "served",
+    "rec_id string, position int, video_id string, user_id string, experiment string, arm string, "
+    "surface string, version string, served_at timestamp, ds string",
+    partition_by=(DS,),
+    key=("rec_id", "position"),
+)
 VIDEOS = Table("videos", VIDEO_FIELDS, key=(VIDEO_ID,))
 USERS = Table("users", USER_FIELDS, key=(USER_ID,))
 INGEST_FILES = Table(
@@ -135,7 +146,7 @@ TRENDING = Table(
 GLOBAL_REGION = "global"
 
 TABLES = {t.name: t for t in (EVENTS, INTERACTIONS, QUARANTINE, VIDEOS, USERS, INGEST_FILES, USER_FEATURES,
-                              VIDEO_FEATURES, TRENDING)}
+                              VIDEO_FEATURES, TRENDING, SERVED)}
 
 
 
@@ -156,5 +167,5 @@ def arrow_schema(ddl: str):
 
 
 # Landing folder layout: one sub-folder per kind of file.
-LANDING_KINDS = ("videos", "users", "events")
+LANDING_KINDS = ("videos", "users", "events", "served")
 LANDING_FORMATS = {".jsonl": "json", ".json": "json", ".ndjson": "json", ".parquet": "parquet"}

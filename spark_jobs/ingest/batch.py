@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from spark_jobs import quality
-from spark_jobs.ingest import expectations, gx_process, landing
+from spark_jobs.ingest import expectations, gx_process, landing, served
 from spark_jobs.ingest.classify import (ACCEPTED, DUPLICATE, REJECTED, UNFIT, classify, mark_outcomes, read_landed,
                                         suspect_keys, with_max_watch)
 from spark_jobs.ingest.interactions import with_interaction_columns
@@ -38,12 +38,12 @@ from spark_jobs.ingest.staging import (QUARANTINE_DIR, outcome_dir, read_outcome
 from spark_jobs.lake import BaseLake, open_lake
 from spark_jobs.session import build_spark
 from vidrec.settings import Settings
-from vidrec.tables import (DS, EVENT_FIELDS, EVENTS, INGEST_FILES, INTERACTIONS, QUARANTINE, TS, USER_FIELDS,
-                           USERS, VIDEO_FIELDS, VIDEOS)
+from vidrec.tables import (DS, EVENT_FIELDS, EVENTS, INGEST_FILES, INTERACTIONS, QUARANTINE, SERVED, SERVED_FIELDS, TS,
+                           USER_FIELDS, USERS, VIDEO_FIELDS, VIDEOS)
 
 log = logging.getLogger("vidrec.ingest")
 CATALOG = {"videos": (VIDEOS, VIDEO_FIELDS, quality.video_rules), "users": (USERS, USER_FIELDS, quality.user_rules)}
-KINDS = ("events", *CATALOG)
+KINDS = ("events", *CATALOG, served.KIND)
 STAGED_EVENT_COLUMNS = [*EVENTS.columns, "duration_ms", "watch_fraction", "weight"]
 BYTES_PER_TASK = 32 << 20  # landed bytes per shuffle task
 SUSPECTS = "suspects"  # the staged event ids that can be duplicates
@@ -152,7 +152,8 @@ def _stage_events(lake: BaseLake, settings: Settings, files: list[dict], rules: 
 
 def _stage_quarantine(lake: BaseLake, bdir: Path, rejected: dict, batch_id: str, at: dt.datetime) -> dict:
     """Quarantine rows of every kind that has rejected rows; the events' rows per reason."""
-    kinds = {"events": (EVENT_FIELDS, "event_id"), **{k: (c[1], c[0].key[0]) for k, c in CATALOG.items()}}
+    kinds = {"events": (EVENT_FIELDS, "event_id"), **{k: (c[1], c[0].key[0]) for k, c in CATALOG.items()},
+             served.KIND: (SERVED_FIELDS, "rec_id")}
     reasons = {kind: stage_quarantine(lake.spark, bdir, kind, key=key, fields_ddl=fields, batch_id=batch_id, at=at)
                for kind, (fields, key) in kinds.items() if rejected.get(kind)}
     return reasons.get("events", {})
@@ -173,19 +174,25 @@ def validate(settings: Settings, batch_id: str, lake: BaseLake | None = None) ->
         catalog, dates = _stage_catalog_and_suspects(lake, files, bdir)
     with _phase("events"):
         counts = _stage_events(lake, settings, files, rules, bdir, dates)
+    with _phase("served"):
+        served_counts = served.stage(lake, files, bdir, shuffle_partitions(settings, files))
     with _phase("quarantine"):
-        rejected = {"events": counts[REJECTED], **{k: c["quarantined"] for k, c in catalog.items()}}
+        rejected = {"events": counts[REJECTED], **{k: c["quarantined"] for k, c in catalog.items()},
+                    served.KIND: served_counts["quarantined"]}
         reasons = _stage_quarantine(lake, bdir, rejected, batch_id, at)
     with _phase("great_expectations"):
         report = expectations.check_events(lake.spark, bdir / "events", rules, settings.max_watch_ratio,
                                            counts[REJECTED])
         gate = expectations.check_interactions(lake.spark, bdir / "events", quality.interaction_rules(settings),
                                                counts[UNFIT])
+        served_report = (expectations.check_served(lake.spark, bdir / served.KIND, served_counts["quarantined"])
+                         if _of_kind(files, served.KIND) else None)
     result = {
         "batch": batch_id, "files": len(manifest["files"]), "files_rejected": len(manifest["rejected"]),
         "read": sum(counts.values()), "accepted": counts[ACCEPTED], "quarantined": counts[REJECTED],
-        "duplicates": counts[DUPLICATE], "reasons": reasons, "catalog": catalog, "dates": dates,
-        "expectations": report, "interactions_gate": gate, "layout": LAYOUT,
+        "duplicates": counts[DUPLICATE], "reasons": reasons, "catalog": catalog, "served": served_counts,
+        "dates": dates,
+        "expectations": report, "served_expectations": served_report, "interactions_gate": gate, "layout": LAYOUT,
     }
     (bdir / "validated.json").write_text(json.dumps(result, indent=1, default=str))
     return result
@@ -198,7 +205,7 @@ def _staged(bdir: Path, layout: int) -> dict:
                                           (INTERACTIONS, "interactions"), (EVENTS, "events"))}
     return {QUARANTINE: bdir / QUARANTINE_DIR, VIDEOS: outcome_dir(bdir / "videos", ACCEPTED),
             USERS: outcome_dir(bdir / "users", ACCEPTED), INTERACTIONS: outcome_dir(bdir / "events", ACCEPTED),
-            EVENTS: outcome_dir(bdir / "events", ACCEPTED)}
+            EVENTS: outcome_dir(bdir / "events", ACCEPTED), SERVED: outcome_dir(bdir / served.KIND, ACCEPTED)}
 
 
 def commit(settings: Settings, batch_id: str, lake: BaseLake | None = None) -> dict:
@@ -213,7 +220,7 @@ def commit(settings: Settings, batch_id: str, lake: BaseLake | None = None) -> d
     v = json.loads(validated_path.read_text())
     manifest = landing.load_manifest(settings, batch_id)
     lake = lake or open_lake(settings)
-    for table in (EVENTS, INTERACTIONS, QUARANTINE, VIDEOS, USERS, INGEST_FILES):
+    for table in (EVENTS, INTERACTIONS, QUARANTINE, VIDEOS, USERS, INGEST_FILES, SERVED):
         lake.ensure(table)
     # The five tables are independent commits: the two large appends overlap (delta-rs releases the GIL).
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -224,8 +231,8 @@ def commit(settings: Settings, batch_id: str, lake: BaseLake | None = None) -> d
     log = [r for r in _log_rows(manifest, batch_id) if (r["path"], r["size"], r["mtime"]) not in known]
     if batch_id not in lake.committed_batches(INGEST_FILES):
         lake.append_rows(INGEST_FILES, log, batch_id=batch_id)
-    result = {k: v[k] for k in ("batch", "read", "accepted", "quarantined", "duplicates", "files", "files_rejected",
-                                "reasons", "catalog")}
+    result = {k: v.get(k) for k in ("batch", "read", "accepted", "quarantined", "duplicates", "files",
+                                    "files_rejected", "reasons", "catalog", "served")}
     result["written"] = written
     done.write_text(json.dumps(result, indent=1))
     for part in (QUARANTINE_DIR, SUSPECTS, *KINDS, "interactions"):
@@ -234,9 +241,9 @@ def commit(settings: Settings, batch_id: str, lake: BaseLake | None = None) -> d
 
 
 def _commit_staged(lake: BaseLake, table, staged: Path, batch_id: str) -> int | None:
-    """MERGE (insert new keys) for quarantine and the catalog; an append for events and interactions, or None
+    """MERGE (insert new keys) for quarantine and the catalog; an append for events, interactions and served, or None
     when a retried commit finds the batch already appended."""
-    if table not in (EVENTS, INTERACTIONS):
+    if table not in (EVENTS, INTERACTIONS, SERVED):
         return lake.merge_insert_staged(table, staged, batch_id=batch_id)
     # Accepted rows are new by construction (validate looked their ids up in the lake); the batch id in the
     # commit metadata makes a retried commit skip what it already appended.

@@ -26,12 +26,14 @@ from spark_jobs import quality
 from spark_jobs.ingest import gx_process
 from spark_jobs.ingest.classify import ACCEPTED, REASON, REJECTED, UNFIT, with_max_watch
 from spark_jobs.ingest.staging import outcome_dir, read_outcome, rejected_ddl
-from vidrec.tables import EVENT_FIELDS, INTERACTIONS, arrow_schema
+from vidrec.tables import EVENT_FIELDS, INTERACTIONS, SERVED_FIELDS, arrow_schema
 
 log = logging.getLogger("vidrec.ingest")
 SAMPLE_ROWS = 10_000  # accepted rows validated beside the failing ones
 WITNESSES = 20  # failing rows per failed rule handed to GX
 STAGED_EVENT_DDL = rejected_ddl(EVENT_FIELDS, "ds string", "duration_ms long")
+SERVED_CHECKED_DDL = ("rec_id string, user_id string, experiment string, arm string, surface string, version string, "
+                      "served_at timestamp")  # the columns a served record and its staged items share
 
 
 def rule_failures(bad, rules: list[quality.Rule]) -> dict[str, int]:
@@ -113,3 +115,12 @@ def check_interactions(spark, root: Path, rules: list[quality.Rule], unfit: int)
         raise quality.ValidationFailed(f"interactions_batch failed ({unfit} unfit rows): {report['failures']}, "
                                        f"disagreements {report.get('disagreements', [])}")
     return report
+
+
+def check_served(spark, root: Path, rejected: int) -> dict:
+    """The served suite for the batch's served records staged under ``root`` (their items: the sample)."""
+    from pyspark.sql import functions as F
+
+    bad = read_outcome(spark, root, REJECTED, rejected_ddl(SERVED_FIELDS)).where(
+        F.col(REASON) != F.lit(quality.MALFORMED))
+    return _report(bad, root, SERVED_CHECKED_DDL, quality.served_checks(), "served_batch", rejected)

@@ -14,11 +14,11 @@ import uuid
 from pathlib import Path
 
 from vidrec.settings import Settings
-from vidrec.tables import (EVENT_FIELDS, INGEST_FILES, LANDING_FORMATS, LANDING_KINDS, TS, USER_FIELDS,
+from vidrec.tables import (EVENT_FIELDS, INGEST_FILES, LANDING_FORMATS, LANDING_KINDS, SERVED_FIELDS, TS, USER_FIELDS,
                            VIDEO_FIELDS, arrow_schema)
 
 REJECTED_DIR = "_rejected"
-FIELDS = {"events": EVENT_FIELDS, "videos": VIDEO_FIELDS, "users": USER_FIELDS}
+FIELDS = {"events": EVENT_FIELDS, "videos": VIDEO_FIELDS, "users": USER_FIELDS, "served": SERVED_FIELDS}
 
 
 def new_batch_id() -> str:

@@ -42,7 +42,7 @@ LATE = [("a5", "u2", "v2", "like", dt.datetime(2026, 11, 10, 20), 0, "de", "ios"
 
 def append_events(lake, spark, events):
     duration = {v: d for v, _, _, _, d in VIDEOS_ROWS}
-    rows = [(e, u, v, k, w, ts, "s", dev, reg, "home", ts.date().isoformat(), duration[v])
+    rows = [(e, u, v, k, w, ts, "s", dev, reg, "home", None, None, ts.date().isoformat(), duration[v])
             for e, u, v, k, ts, w, reg, dev in events]
     events_df = spark.createDataFrame(rows, f"{EVENT_FIELDS}, ds string, duration_ms long")
     lake.append(INTERACTIONS, to_interactions(events_df))

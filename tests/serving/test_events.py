@@ -72,7 +72,7 @@ def test_valid_events_append_lines_the_ingest_accepts(client, settings):
     first, second = [json.loads(line) for line in path.read_text().splitlines()]
     assert str(uuid.UUID(first.pop("event_id"))) and first == {
         "user_id": "u1", "video_id": "v1", "event_type": "watch", "watch_ms": 1200, "ts": "2026-11-01T09:00:00.000Z",
-        "session_id": "s1", "device": "ios", "region": "eu", "surface": "home"}
+        "session_id": "s1", "device": "ios", "region": "eu", "surface": "home", "rec_id": None, "position": None}
     assert second["event_id"] == "client-id-1" and second["watch_ms"] is None
     ts = dt.datetime.fromisoformat(second["ts"].replace("Z", "+00:00"))
     assert abs((dt.datetime.now(dt.timezone.utc) - ts).total_seconds()) < 60  # default: now

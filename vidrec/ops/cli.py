@@ -68,14 +68,18 @@ def cmd_publish(s: Settings, a) -> int:
     from models.publish import PublishRefused
     from vidrec.ops import versions
     from vidrec.recstore.keys import StoreError
+    if (a.action is None) == (a.canary is None):
+        print("vidrec publish: give an action (status, rollback, restore, promote) or --canary PCT", file=sys.stderr)
+        return 2
+    what = a.action or f"--canary {a.canary:g}"
     try:
-        _print_json(versions.action(s, a.action))
-    except (StoreError, PublishRefused) as exc:
-        print(f"vidrec publish {a.action}: {exc}", file=sys.stderr)
+        _print_json(versions.canary(s, a.canary, a.ds) if a.canary is not None else versions.action(s, a.action))
+    except (StoreError, PublishRefused, ValueError) as exc:
+        print(f"vidrec publish {what}: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # redis-py's connection errors: say where we looked, no traceback
         if type(exc).__module__.startswith("redis"):
-            print(f"vidrec publish {a.action}: cannot reach Redis at {s.redis_url}: {exc}", file=sys.stderr)
+            print(f"vidrec publish {what}: cannot reach Redis at {s.redis_url}: {exc}", file=sys.stderr)
             return 1
         raise
     return 0
@@ -187,8 +191,13 @@ def _add_batch_commands(sub) -> None:
     q.add_argument("--ds", required=True, help="partition date, YYYY-MM-DD")
     q.set_defaults(func=cmd_run)
     q = sub.add_parser("publish", help="published recommendation versions in Redis")
-    q.add_argument("action", choices=["status", "rollback", "restore"],
-                   help="restore: publish the newest gated run again when Redis serves none (after data loss)")
+    q.add_argument("action", nargs="?", choices=["status", "rollback", "restore", "promote"],
+                   help="restore: publish the newest gated run again when Redis serves none (after data loss); "
+                        "rollback: withdraw the canary, if one is on, else serve the previous version; promote: "
+                        "make the canary the served version")
+    q.add_argument("--canary", type=float, metavar="PCT",
+                   help="publish the newest gated run (or --ds) to PCT percent of users, beside the served version")
+    q.add_argument("--ds", help="with --canary: the nightly run to publish (default: the newest that passed its gate)")
     q.set_defaults(func=cmd_publish)
     q = sub.add_parser("serve", help="run the API in the foreground (VIDREC_API_HOST:VIDREC_API_PORT)")
     q.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (one event loop each)")

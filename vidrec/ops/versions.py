@@ -1,4 +1,8 @@
-"""`vidrec publish status|rollback|restore`: the versions Redis serves.
+"""`vidrec publish status|rollback|restore|promote` and `vidrec publish --canary PCT`: the versions Redis serves.
+
+A canary publishes a run as a new version without the flip: PCT % of users (a hash of their id and the version,
+``vidrec.experiments.canary``) get it on every surface, the others the served version. ``promote`` flips to it;
+``rollback`` (or a failed guardrail) withdraws it, and its users return at the API's next pointer read.
 
 ``restore`` serves again after Redis lost its data (a new machine, a deleted data folder). When Redis has no
 active version (or its meta is gone) while a nightly run passed its evaluation gate, the newest such run is
@@ -19,13 +23,26 @@ log = logging.getLogger("vidrec.versions")
 
 
 def action(settings: Settings, name: str) -> dict:
-    """status, rollback (``RecoStore``) or restore; StoreError / PublishRefused say why one cannot be done."""
+    """status, rollback, promote (``RecoStore``) or restore; StoreError / PublishRefused say why one cannot be
+    done."""
     if name == "restore":
         return restore(settings)
     from vidrec.recstore.writer import RecoStore
 
     store = RecoStore.from_url(settings.redis_url, ttl_s=settings.publish_ttl_s)
-    return store.rollback() if name == "rollback" else store.status()
+    return {"rollback": store.rollback, "promote": store.promote}.get(name, store.status)()
+
+
+def canary(settings: Settings, percent: float, ds: str | None = None) -> dict:
+    """Publish run ``ds`` (default: the newest gated one) to ``percent`` % of users beside the served version."""
+    if not 0 < percent < 100:
+        raise ValueError(f"--canary takes a percentage between 0 and 100, not {percent:g}")
+    days = [ds] if ds else gated_runs(settings)
+    if not days:
+        raise ValueError("no nightly run passed its gate yet: nothing to publish as a canary")
+    from models import publish
+
+    return {"canary": percent, "ds": days[0], **publish.run(settings, days[0], canary=percent / 100)}
 
 
 def gated_runs(settings: Settings) -> list[str]:

@@ -11,12 +11,13 @@ Key scheme: ``vidrec.recstore.keys``. stdlib only at import; ``redis`` is import
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from typing import Callable, Iterable, Mapping
 
 from vidrec.recstore.codec import Found, Packed, catalog_row, decode_meta, decode_value, encode_meta, join
-from vidrec.recstore.keys import (COLLECTIONS, DEFAULT_TTL_S, KEY_ACTIVE, KEY_VERSIONS, LOCK_TTL_S, MAX_HISTORY,
+from vidrec.recstore.keys import (COLLECTIONS, DEFAULT_TTL_S, KEY_ACTIVE, KEY_CANARY, KEY_VERSIONS, LOCK_TTL_S, MAX_HISTORY,
                                   VIDEO, StoreError, check_version, layer_of, list_key, meta_key, read_from,
                                   version_prefix)
 
@@ -60,8 +61,9 @@ class RecoStore:
 
     # -- writing -------------------------------------------------------------------------------------
     def publish(self, version: str, entries: Iterable[tuple[str, str, str | bytes]],
-                meta: Mapping | Callable[[], Mapping] | None = None) -> dict:
-        """Write (collection, entity_id, value) entries as ``version``, then make it the active one. Values are
+                meta: Mapping | Callable[[], Mapping] | None = None, *, canary: float | None = None) -> dict:
+        """Write (collection, entity_id, value) entries as ``version``, then make it the active one (with
+        ``canary``, a share in (0, 1): serve it to that share of users beside the active one instead). Values are
         stored as given (``vidrec.recstore.codec``: packed lists, JSON ``video:`` rows). ``meta`` (or what it
         returns when it is a function, called once every entry is written) is stored in the version's meta.
 
@@ -70,6 +72,8 @@ class RecoStore:
         """
         started = time.perf_counter()
         check_version(version)
+        if canary is not None and not (0 < canary < 1 and self.active_version()):
+            raise StoreError(f"a canary needs a share in (0, 1) (got {canary}) and an active version beside it")
         if self.r.exists(meta_key(version)):
             raise StoreError(f"version {version} exists already; versions are immutable")
         self._take_lock(version)
@@ -86,8 +90,12 @@ class RecoStore:
         pipe.hset(meta_key(version), mapping=encode_meta(fields))
         pipe.expire(meta_key(version), self.ttl_s)
         pipe.execute()
-        old = self._flip(keys=[KEY_ACTIVE, KEY_VERSIONS], args=[version, MAX_HISTORY])
-        old = old.decode() if old else None
+        if canary is None:
+            old = self._flip(keys=[KEY_ACTIVE, KEY_VERSIONS], args=[version, MAX_HISTORY])
+            old = old.decode() if old else None
+        else:
+            old = self.stop_canary("replaced by a new canary")["canary_stopped"]
+            self.r.set(KEY_CANARY, json.dumps({"version": version, "share": canary, "started_at": _now_iso()}))
         self._pin_keys(version, [*keys, meta_key(version)], pin=True, verify=False)
         self._settle_pins()
         self.r.delete(version_prefix(version) + "pending", version_prefix(version) + "lock")
@@ -159,11 +167,40 @@ class RecoStore:
         return (k for k in self.r.scan_iter(match=version_prefix(version) + "*", count=1000)
                 if not k.endswith((b":lock", b":pending")))
 
+    def canary(self) -> dict | None:
+        """The canary (version, share, started_at), if one is on."""
+        raw = self.r.get(KEY_CANARY)
+        return json.loads(raw) if raw else None
+
+    def promote(self) -> dict:
+        """Make the canary the active version for everyone (the flip of a publish); the canary key goes."""
+        canary = self.canary()
+        if canary is None:
+            raise StoreError("no canary to promote: `vidrec publish --canary PCT` starts one")
+        if not self._pin_if_complete(canary["version"]):
+            self.stop_canary("expired before its promotion")
+            raise StoreError(f"canary {canary['version']} is no longer complete; it was withdrawn")
+        old = self._flip(keys=[KEY_ACTIVE, KEY_VERSIONS], args=[canary["version"], MAX_HISTORY])
+        self.r.delete(KEY_CANARY)
+        self._settle_pins()
+        return {"promoted": canary["version"], "replaced": old.decode() if old else None, **self.status()}
+
+    def stop_canary(self, reason: str) -> dict:
+        """Return the canary's users to the active version; the canary version expires by TTL."""
+        canary = self.canary()
+        if canary is None:
+            return {"canary_stopped": None}
+        self.r.delete(KEY_CANARY)
+        self.r.hset(meta_key(canary["version"]), mapping={"withdrawn_at": _now_iso(), "withdrawn_why": reason})
+        self._pin_keys(canary["version"], self._version_keys(canary["version"]), pin=False)  # expires by TTL
+        return {"canary_stopped": canary["version"], "reason": reason}
+
     def _settle_pins(self) -> None:
-        """Pin the active and the previous version (and the bases they lay over); unpin every other version
-        that is still pinned."""
+        """Pin the active and the previous version and the canary (and the bases they lay over); unpin every
+        other version that is still pinned."""
         history = [v.decode() for v in self.r.lrange(KEY_VERSIONS, 0, -1)]
-        kept = []
+        canary = self.canary()
+        kept = [canary["version"]] if canary else []
         for version in history[:2]:
             if self.r.hget(meta_key(version), "pinned") == b"1" or self._pin_if_complete(version):
                 kept.append(version)
@@ -176,11 +213,14 @@ class RecoStore:
                 self._pin_keys(version, self._version_keys(version), pin=False)
 
     def rollback(self) -> dict:
-        """Serve the version that was active before the current one; the current one gets its TTL back.
+        """Serve the version that was active before the current one; the current one gets its TTL back. While a
+        canary is on, rollback withdraws the canary instead (its users return to the active version).
 
         The target is checked complete (every key of its meta count exists, pinned) before the flip; an
         expired or partly expired one leaves the history and the next older one is tried.
         """
+        if self.canary() is not None:
+            return {**self.stop_canary("rolled back"), **self.status()}
         active = self.active_version()
         if active is None:
             raise StoreError("nothing is published: no version to roll back from")
@@ -246,4 +286,5 @@ class RecoStore:
             versions.append({"version": v, "exists": bool(m), "ttl_s": self.r.ttl(meta_key(v)),
                              **{k: m.get(k) for k in ("created_at", "ds", "params_digest", "base", "keys",
                                                       "pinned", "withdrawn_at") if m.get(k) is not None}})
-        return {"active": active, "meta": self.meta(active) if active else None, "versions": versions}
+        return {"active": active, "meta": self.meta(active) if active else None, "versions": versions,
+                "canary": self.canary()}

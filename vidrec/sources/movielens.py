@@ -289,5 +289,6 @@ def _events_table(ratings, users, seed: int):
         "ts": ts, "session_id": _join("ml", user, pc.strftime(ts, format="%Y-%m-%d"), sep="-"),
         "device": pa.array(np.full(n, "web")), "region": pa.array(region),
         "surface": pa.array(np.full(n, "home")),
+        "rec_id": pa.nulls(n, pa.string()), "position": pa.nulls(n, pa.int32()),  # not from a feed
     }
     return arrow_table(columns, EVENT_FIELDS)

@@ -45,6 +45,7 @@ AGE_BANDS = ("13-17", "18-24", "25-34", "35-44", "45-54", "55+")
 AGE_SHARES = (0.10, 0.30, 0.27, 0.16, 0.10, 0.07)
 DEVICE_SHARES = (0.55, 0.30, 0.10, 0.05)
 SURFACE_SHARES = (0.60, 0.20, 0.12, 0.08)
+SHARED_SURFACES = ("home", "related", "trending", "search")  # the surfaces of SURFACE_SHARES, in its order
 
 # ---------------------------------------------------------------- catalog
 

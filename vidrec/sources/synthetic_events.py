@@ -32,10 +32,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidrec.sources.landing_files import arrow_table, prefixed_ids, write_jsonl, write_parquet
-from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog,
-                                              activity_window, build_catalog, seeded_rng, users_table, videos_table,
-                                              weighted_choice)
-from vidrec.tables import DEVICES, EVENT_FIELDS, EVENT_TYPES, SURFACES
+from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SHARED_SURFACES, SURFACE_SHARES,
+                                              UPLOAD_LEAD_DAYS, Catalog, activity_window, build_catalog, seeded_rng,
+                                              users_table, videos_table, weighted_choice)
+from vidrec.tables import DEVICES, EVENT_FIELDS, EVENT_TYPES
 
 BLOCK_EVENTS = 1 << 17
 MAX_USERS, MAX_VIDEOS = 5_000_000, 1_000_000
@@ -239,6 +239,7 @@ def _event_table(cat: Catalog, seed: int, b: int, first_id: int, exp: dict, watc
         "session_id": sessions.take(pa.array(exp["session"][e])),
         "device": pa.array(DEVICES).take(pa.array(cat.u_device[user])),
         "region": pa.array(REGIONS).take(pa.array(cat.u_region[user])),
-        "surface": pa.array(SURFACES).take(pa.array(exp["surface"][e])),
+        "surface": pa.array(SHARED_SURFACES).take(pa.array(exp["surface"][e])),
+        "rec_id": pa.nulls(len(cell), pa.string()), "position": pa.nulls(len(cell), pa.int32()),  # not from a feed
     }
     return arrow_table(columns, EVENT_FIELDS)

@@ -77,8 +77,8 @@ def interactions_frame(spark, events=EVENTS):
     rows = []
     for eid, user, video, kind, hours, watch_ms, region, device in events:
         ts = T - dt.timedelta(hours=hours)
-        rows.append((eid, user, video, kind, watch_ms, ts, "s", device, region, "home", ts.date().isoformat(),
-                     duration[video]))
+        rows.append((eid, user, video, kind, watch_ms, ts, "s", device, region, "home", None, None,
+                     ts.date().isoformat(), duration[video]))
     return to_interactions(spark.createDataFrame(rows, f"{EVENT_FIELDS}, ds string, duration_ms long"))
 
 
