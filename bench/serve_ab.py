@@ -1,6 +1,7 @@
 """Benchmark: the home feed of this code against an earlier commit's, on the same Redis and data, in turns.
 
-    .venv/bin/python bench/serve_ab.py REF [--rounds 5] [--users 10000] [--seconds 8] [--warmup 4] [--out FILE]
+    .venv/bin/python bench/serve_ab.py REF [--rounds 5] [--users 10000] [--seconds 8] [--warmup 4] [--experiments]
+                                           [--out FILE]
 
 The set-up of bench/serve.py (a private redis-server, the synthetic run of ``--users`` users published, Feast
 applied, real-time state posted for a fifth of the users through this code's API), then two API servers side by
@@ -10,7 +11,9 @@ thread, 8 connections) asks both for random users' home feeds, ``--warmup`` seco
 ``--rounds`` rounds of ``--seconds`` seconds taking turns, for three mixes of users: ``all`` (as bench/serve.py),
 ``with_state`` (only the users with real-time state: the feed reacts) and ``without_state``. Per mix and app:
 the median requests/s and server CPU microseconds per request over the rounds, and this/ref ratios of both
-(the CPU ratio is ref's microseconds over this code's, so above 1 means this code is cheaper). Last line: JSON.
+(the CPU ratio is ref's microseconds over this code's, so above 1 means this code is cheaper). With
+``--experiments``, this code runs an A/B experiment on the home feed (two arms of half the users each): every
+response is assigned, carries its rec_id and goes to the served log. Last line: JSON.
 """
 
 from __future__ import annotations
@@ -71,6 +74,13 @@ def rounds(a, procs: dict, ports: dict, script: Path) -> dict:
     return out
 
 
+def experiments_file(work: Path) -> str:
+    path = work / "experiments.json"
+    path.write_text(json.dumps({"experiments": [{"name": "bench", "salt": "b1", "surfaces": ["home"], "arms": [
+        {"name": "control", "share": 0.5}, {"name": "treatment", "share": 0.5}]}]}))
+    return str(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("ref", help="the commit to compare with")
@@ -78,6 +88,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--experiments", action="store_true", help="this code runs an experiment on the home feed")
     ap.add_argument("--out", help="also write the last line here")
     a = ap.parse_args()
     from vidrec.ops import services
@@ -91,13 +102,14 @@ def main() -> None:
         s, redis_proc, reader, writer, _ = prepare(work, a.users)
         env = {**os.environ, **s.as_env(), "PYTHONPATH": str(REPO)}
         ports = {"this": services.free_port(), "ref": services.free_port()}
-        procs = {"this": start("serving.app:create_app_from_env", ports["this"], 1, env, REPO)}
+        this_env = {**env, "VIDREC_EXPERIMENTS_FILE": experiments_file(work)} if a.experiments else env
+        procs = {"this": start("serving.app:create_app_from_env", ports["this"], 1, this_env, REPO)}
         try:
             state_events = post_state(ports["this"], writer, a.users)
             procs["ref"] = start("serving.app:create_app_from_env", ports["ref"], 1,
                                  {**ref_env(env, checkout), "PYTHONPATH": str(checkout)}, checkout)
             result = {"ref": ref, "users": a.users, "rounds": a.rounds, "seconds": a.seconds,
-                      "state_events": state_events}
+                      "state_events": state_events, "experiments": a.experiments}
             for mix, script in scripts(work, a.users, reader).items():
                 result[mix] = rounds(a, procs, ports, script)
                 print(json.dumps({"mix": mix, **result[mix]}), flush=True)

@@ -74,6 +74,8 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
     with contextlib.suppress(StoreUnavailable):  # (counted below, by first_found's failure)
         await svc.store.active_version()  # the pointer and the canary, when due, before the user is assigned
     arm, rec_id = svc.assign(surface, viewer)
+    if arm.policy.get("serve") == TRENDING:  # the popularity baseline (vidrec.experiments.SERVE_LISTS)
+        candidates = [(TRENDING, fallback_region), (TRENDING, DEFAULT_REGION)]
     try:
         hit = await first_found(svc, candidates, arm.version)
     except StoreUnavailable:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CANARY = "canary"
-POLICY_KEYS = {"exploration_share": float, "creator_max_per_window": int, "blend_share": float}
+POLICY_KEYS = {"exploration_share": float, "creator_max_per_window": int, "blend_share": float, "serve": str}
+SERVE_LISTS = ("trending",)  # policy "serve": the arm gets this list instead (the popularity baseline)
 SURFACES = ("home", "related", "trending", "category", "fresh")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -74,10 +75,11 @@ NONE = Assignment()
 
 
 def canary(version: str, share: float) -> Experiment:
-    """The canary of ``version`` as an experiment: ``share`` of the users (on every surface) get it, the rest
-    (``control``) the active version. Its salt is the version, so each canary draws its own users."""
-    return Experiment(CANARY, f"{CANARY}:{version}", (Arm("control", 1.0 - share), Arm(CANARY, share, version)),
-                      SURFACES)
+    """The canary of ``version`` as an experiment named ``canary-<version>``: ``share`` of the users (on every
+    surface) get it, the rest (``control``) the active version. Its salt is the version, so each canary draws its
+    own users."""
+    return Experiment(f"{CANARY}-{version}", f"{CANARY}:{version}",
+                      (Arm("control", 1.0 - share), Arm(CANARY, share, version)), SURFACES)
 
 
 def assign(experiments: dict[str, Experiment], surface: str, user_id: str | None,
@@ -89,10 +91,10 @@ def assign(experiments: dict[str, Experiment], surface: str, user_id: str | None
     if canary_of is not None:
         arm = canary_of.arm_of(user_id)
         if arm.version is not None:
-            return Assignment(CANARY, arm.name, arm.version)
+            return Assignment(canary_of.name, arm.name, arm.version)
     experiment = experiments.get(surface)
     if experiment is None:
-        return NONE if canary_of is None else Assignment(CANARY, "control")
+        return NONE if canary_of is None else Assignment(canary_of.name, "control")
     arm = experiment.arm_of(user_id)
     return Assignment(experiment.name, arm.name, arm.version, arm.policy)
 
@@ -120,8 +122,8 @@ def parse(doc: dict) -> tuple[Experiment, ...]:
     surfaces = [s for e in out for s in e.surfaces]
     if len(set(surfaces)) != len(surfaces):
         raise ExperimentError(f"a surface belongs to one experiment at most, got {surfaces}")
-    if any(e.name == CANARY for e in out):
-        raise ExperimentError(f"the name {CANARY!r} is the canary's (`vidrec publish --canary`)")
+    if any(e.name.startswith(CANARY) for e in out):
+        raise ExperimentError(f"names starting with {CANARY!r} are the canaries' (`vidrec publish --canary`)")
     return tuple(out)
 
 
@@ -164,6 +166,10 @@ def _arm(a, where: str) -> Arm:
         raise ExperimentError(f"{where}.policy: keys among {sorted(POLICY_KEYS)}, got {policy!r}")
     for key, value in policy.items():
         kind = POLICY_KEYS[key]
+        if kind is str:
+            if value not in SERVE_LISTS:
+                raise ExperimentError(f"{where}.policy.{key}: one of {SERVE_LISTS}, got {value!r}")
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
             raise ExperimentError(f"{where}.policy.{key}: a {kind.__name__}, got {value!r}")
     return Arm(name, float(share), version, {k: POLICY_KEYS[k](v) for k, v in policy.items()})

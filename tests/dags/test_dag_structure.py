@@ -22,6 +22,7 @@ EXPECTED = {  # task: the tasks it waits for
         "rank": {"train_ranker", "build_candidates"}, "evaluate": {"train_ranker"}, "publish": {"rank", "evaluate"},
     },
     "tune_weekly": {"tune_params": set()},
+    "experiments_daily": {"experiments_report": set()},
 }
 
 

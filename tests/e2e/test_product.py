@@ -142,6 +142,25 @@ def test_trending_answers_from_the_lists_features_hourly_published_over_the_nigh
     assert home(api, user)["version"] == meta["base"]  # the personal lists stay the nightly's
 
 
+def test_a_simulated_ab_test_finds_the_model_beats_popularity_with_plots_in_its_report(product):
+    from vidrec.ops import simulate
+
+    settings, _, _ = product
+    done = simulate.run(settings, users=400, rounds=2)
+    figures = done["figures"]
+    assert figures["control"] == "control" and set(figures["arms"]) == {"control", "two_stage"}
+    assert figures["srm"]["mismatch"] is False  # users split as declared
+    model = figures["arms"]["two_stage"]["metrics"]
+    for metric in ("ctr", "watch_ms_per_impression"):  # users like what is chosen for them better than what is popular
+        assert model[metric]["diff"] > 0 and model[metric]["significant"], (metric, model[metric])
+    folder = settings.artifact_root / "experiments" / simulate.SIMULATED
+    (day,) = [p for p in folder.iterdir()]
+    report = (day / "report.md").read_text()
+    assert "![watch time per impression (ms)](watch_ms_per_impression.png)" in report
+    assert all((day / f"{m}.png").read_bytes()[:4] == b"\x89PNG" for m in figures["plots"])
+    assert done["served_items"] >= sum(a["impressions"] for a in figures["arms"].values()) > 0
+
+
 def test_with_redis_stopped_the_api_still_answers_degraded(api, product):
     _, events, redis_proc = product
     api.get("/api/v1/recommendations/trending", params={"count": 10})  # the last-known list is in memory

@@ -47,7 +47,8 @@ def test_a_canary_gets_its_share_of_users_and_rollback_returns_them(published, r
         served = versions_served(c, USERS)
         share = sum(v == canary for v, _, _ in served.values()) / len(USERS)
         assert abs(share - 0.05) <= 0.01
-        assert all((e, a) == ("canary", "canary" if v == canary else "control") for v, e, a in served.values())
+        assert all((e, a) == (f"canary-{canary}", "canary" if v == canary else "control")
+                   for v, e, a in served.values())
         assert {v for v, _, _ in served.values()} == {canary, run.VERSION}
         in_canary = [u for u, (v, _, _) in served.items() if v == canary]
         assert {v for v, _, _ in versions_served(c, in_canary[:20], "trending").values()} == {canary}  # every surface
@@ -73,3 +74,24 @@ def test_promote_serves_the_canary_to_everyone(published, run):
     assert [v["version"] for v in store.status()["versions"]][:2] == [body["promoted"], run.VERSION]
     with TestClient(create_app(published, overlay=DisabledOverlay())) as c:
         assert set(versions_served(c, USERS[:50]).values()) == {(body["promoted"], None, None)}
+
+
+def test_a_failed_guardrail_in_the_daily_report_withdraws_the_canary(published, run):
+    from spark_jobs.experiments import report
+
+    run.write(published, "2026-11-02", digest="feedfacecafebeef")
+    assert vidrec_publish(published, "--canary", "5", "--ds", "2026-11-02").returncode == 0
+    store = RecoStore.from_url(published.redis_url)
+    name = f"canary-{store.canary()['version']}"
+
+    def arm(users: int, not_interested: int) -> dict:  # every user saw 10 items; some marked one not interested
+        ni = [1] * not_interested + [0] * (users - not_interested)
+        return {"users": users, "sum_impressions": 10.0 * users, "sq_impressions": 100.0 * users,
+                **{f"{p}_{m}": 0.0 for p in ("sum", "sq", "xy") for m in ("clicked", "watch_ms", "liked")},
+                "sum_not_interested": float(sum(ni)), "sq_not_interested": float(sum(ni)),
+                "xy_not_interested": 10.0 * sum(ni)}
+
+    done = report.write(published, name, "2026-11-03", {"control": arm(9500, 100), "canary": arm(500, 60)}, store)
+    assert [g["metric"] for g in done["guardrails"]] == ["not_interested_rate"]
+    assert done["srm"]["mismatch"] is False and store.canary() is None  # withdrawn
+    assert "withdrawn" in (published.artifact_root / "experiments" / name / "2026-11-03" / "report.md").read_text()

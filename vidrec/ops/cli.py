@@ -31,6 +31,7 @@ JOBS = {
     "publish": "models.publish:run",
     "publish_hourly": "models.hourly:run",
     "tune_params": "models.evaluation.lake_tuning:run",
+    "experiments_report": "spark_jobs.experiments.report:run",
 }
 
 
@@ -82,6 +83,30 @@ def cmd_publish(s: Settings, a) -> int:
             print(f"vidrec publish {what}: cannot reach Redis at {s.redis_url}: {exc}", file=sys.stderr)
             return 1
         raise
+    return 0
+
+
+def cmd_experiments(s: Settings, a) -> int:
+    import datetime as dt
+
+    from spark_jobs.experiments import report
+
+    if a.action == "simulate":
+        from vidrec.ops import simulate
+
+        done = simulate.run(s, users=a.users)
+        print(Path(done["report"]).read_text(), end="")
+        return 0
+    if a.name is None:
+        print("vidrec experiments report: name the experiment", file=sys.stderr)
+        return 2
+    ds = a.ds or dt.datetime.now(dt.timezone.utc).date().isoformat()
+    done = report.run(s, ds, a.name)
+    if a.name not in done["reports"]:
+        print(f"vidrec experiments report: nothing served in {a.name!r} in the {report.REPORT_DAYS} days ending "
+              f"{ds}", file=sys.stderr)
+        return 1
+    print(Path(done["reports"][a.name]).read_text(), end="")
     return 0
 
 
@@ -199,6 +224,13 @@ def _add_batch_commands(sub) -> None:
                    help="publish the newest gated run (or --ds) to PCT percent of users, beside the served version")
     q.add_argument("--ds", help="with --canary: the nightly run to publish (default: the newest that passed its gate)")
     q.set_defaults(func=cmd_publish)
+    q = sub.add_parser("experiments", help="A/B experiments: report NAME prints its per-arm report (and writes it); "
+                                           "simulate runs a short A/B test with simulated users and prints its report")
+    q.add_argument("action", choices=["report", "simulate"])
+    q.add_argument("name", nargs="?", help="report: the experiment (canary-<version> for a canary)")
+    q.add_argument("--users", type=int, default=600, help="simulate: how many simulated users")
+    q.add_argument("--ds", help="the last day the report covers (default: today, UTC)")
+    q.set_defaults(func=cmd_experiments)
     q = sub.add_parser("serve", help="run the API in the foreground (VIDREC_API_HOST:VIDREC_API_PORT)")
     q.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (one event loop each)")
     q.set_defaults(func=cmd_serve)

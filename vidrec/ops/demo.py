@@ -1,7 +1,8 @@
 """`make demo`: the whole product on the default data, through real Airflow, Spark, Delta, Feast and Redis.
 
 generate data -> ingest_hourly -> features (a few days of backfill, then features_hourly) -> train_nightly ->
-the API in the background -> real responses, including the effect of a not_interested event.
+the API in the background -> real responses, including the effect of a not_interested event -> a simulated A/B
+test of popularity against the model, with its report.
 """
 
 from __future__ import annotations
@@ -37,7 +38,24 @@ def run(settings: Settings, events: int = 200_000) -> int:
         if code:
             return code
     _show_lake(settings)
-    return demo_api.show(settings, last_day)
+    code = demo_api.show(settings, last_day)
+    return code or _simulated_ab_test(settings)
+
+
+def _simulated_ab_test(settings: Settings) -> int:
+    """A short A/B test, popularity against the model, with simulated users (``vidrec.ops.simulate``)."""
+    from vidrec.ops import simulate
+
+    _say("a simulated A/B test: the home feed of 600 users, half served popularity (trending), half the model")
+    done = simulate.run(settings)
+    for metric in ("ctr", "watch_ms_per_impression"):
+        cells = {arm: row["metrics"][metric] for arm, row in done["figures"]["arms"].items()}
+        model = cells["two_stage"]
+        verdict = "significant" if model["significant"] else "not significant"
+        print(f"   {metric}: popularity {cells['control']['value']:.4g}, model {model['value']:.4g} "
+              f"({model['lift']:+.1%}, p={model['p']:.2g}, {verdict})")
+    print(f"   report with plots: {done['report']}  (`vidrec experiments report {simulate.SIMULATED}` prints it)")
+    return 0
 
 
 def _generate(settings: Settings, events: int) -> None:
