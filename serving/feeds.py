@@ -14,7 +14,6 @@ Fallbacks, in order:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 
 from starlette.requests import Request
@@ -42,12 +41,12 @@ def bad_request(exc: BadParam) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=400)
 
 
-async def first_found(svc: Services, candidates: list[tuple[str, str]], arm_version: str | None = None
-                      ) -> tuple[tuple[str, str], Found] | None:
+async def first_found(svc: Services, candidates: list[tuple[str, str]], arm_version: str | None = None,
+                      active: str | None = None) -> tuple[tuple[str, str], Found] | None:
     """The first list that exists among (collection, entity) candidates, all read from one version: the arm's
-    (``arm_version``) when it is published, else the served one (which ``Services.noticed`` is told of; a layer's
-    lists come from it or its base)."""
-    version = await svc.store.active_version()  # cached; re-read every few seconds with the canary
+    (``arm_version``) when it is published, else the served one (``active``, if the caller has just read it; the
+    one ``Services.noticed`` is told of; a layer's lists come from it or its base)."""
+    version = active or await svc.store.active_version()
     if arm_version is not None:
         if await svc.store.learn(arm_version):
             version = arm_version
@@ -71,13 +70,15 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
     with ``react``, ``serving.reaction``) and the arm's policy, log what is served, answer; degrade when Redis
     fails us. ``within`` (a category): the viewer's own list's videos of it lead."""
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
-    with contextlib.suppress(StoreUnavailable):  # (counted below, by first_found's failure)
-        await svc.store.active_version()  # the pointer and the canary, when due, before the user is assigned
+    try:  # the pointer and the canary (re-read when due) before the user is assigned
+        active = await svc.store.active_version()
+    except StoreUnavailable:  # (counted below, when first_found fails too)
+        active = None
     arm, rec_id = svc.assign(surface, viewer)
-    if arm.policy.get("serve") == TRENDING:  # the popularity baseline (vidrec.experiments.SERVE_LISTS)
+    if arm.policy and arm.policy.get("serve") == TRENDING:  # the popularity baseline (experiments.SERVE_LISTS)
         candidates = [(TRENDING, fallback_region), (TRENDING, DEFAULT_REGION)]
     try:
-        hit = await first_found(svc, candidates, arm.version)
+        hit = await first_found(svc, candidates, arm.version, active)
     except StoreUnavailable:
         svc.count("redis_errors")
         hit = None
@@ -91,19 +92,20 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
         degraded = True
         svc.count("degraded")
     state, overlay_ok = await state_task if state_task else (EMPTY, False)
-    picks, positions, reranks = None, None, bool(arm.policy.keys() & policy.RERANKS) and not degraded
+    picks, positions = None, None
+    reranks = bool(arm.policy) and not arm.policy.keys().isdisjoint(policy.RERANKS) and not degraded
     if within is not None and viewer and not degraded:
         rows = [*await own_of(svc, viewer, version, within), *rows]
         picks = reaction.blend(rows, [], state, count, exclude)  # each video once, hidden ones out
     elif react and overlay_ok and not degraded and state.reacts():
-        picks = reaction.blend(rows, await reacted(svc, version, state), state, count, exclude,
-                               arm.policy.get("blend_share", reaction.BLEND_SHARE))
+        share = arm.policy.get("blend_share", reaction.BLEND_SHARE) if arm.policy else reaction.BLEND_SHARE
+        picks = reaction.blend(rows, await reacted(svc, version, state), state, count, exclude, share)
     else:
         positions = visible(rows, state, count * policy.WIDEN if reranks else count, exclude)
     if reranks:
         picks = await reranked(svc, version, arm.policy, picks, rows, positions, state, count, exclude)
-    ids = policy.video_ids(rows, positions) if picks is None else policy.picked_ids(picks)
-    svc.served.record(rec_id, viewer, arm.experiment, arm.arm, surface, version, ids)
+    ids, shown = policy.served_ids(rows, positions) if picks is None else (policy.picked_ids(picks), None)
+    svc.served.record(rec_id, viewer, arm.experiment, arm.arm, surface, version, ids, shown)
     return respond(rows if picks is None else None, positions if picks is None else picks, version,
                    degraded=degraded, overlay=overlay_ok, experiment=arm.experiment, arm=arm.arm, rec_id=rec_id,
                    **echo)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+import orjson
+
 from vidrec.recstore.codec import Rows
 from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO
 
@@ -34,13 +36,32 @@ def as_picks(rows: Sequence, positions: Sequence[int], reason: str | None = None
     return [(rows, i, reason, source) for i in positions]
 
 
+def served_ids(rows: Sequence, positions: Sequence[int]) -> tuple:
+    """What the served log records of a plain feed: (the video ids, None), or, when the feed is the first n items
+    of a packed list (nothing hidden: the usual case), (the list's stored JSON array of ids, n), which costs no
+    work per item (the ingest keeps the first n)."""
+    if isinstance(rows, Rows) and (not positions or (positions[0] == 0 and positions[-1] == len(positions) - 1)):
+        return orjson.Fragment(rows.packed.ids_json), len(positions)
+    return video_ids(rows, positions), None
+
+
 def video_ids(rows: Sequence, positions: Sequence[int]) -> list[str]:
-    head = heads(rows)
-    return [head(i)[IX_VIDEO] for i in positions]
+    """The video ids at ``positions`` (for a packed list: from the catalog rows it was joined with)."""
+    if isinstance(rows, Rows):  # the hot path: every feed response is logged
+        catalog, indexes = rows.catalog, rows.packed.indexes
+        return [catalog[indexes[i]][IX_VIDEO] if indexes[i] else rows.head(i)[IX_VIDEO] for i in positions]
+    return [rows[i][IX_VIDEO] for i in positions]
 
 
 def picked_ids(picks: Sequence[tuple]) -> list[str]:
-    return [heads(rows)(i)[IX_VIDEO] for rows, i, _, _ in picks]
+    out = []
+    for rows, i, _, _ in picks:
+        if isinstance(rows, Rows):
+            index = rows.packed.indexes[i]
+            out.append(rows.catalog[index][IX_VIDEO] if index else rows.head(i)[IX_VIDEO])
+        else:
+            out.append(rows[i][IX_VIDEO])
+    return out
 
 
 def rerank(picks: list[tuple], count: int, policy: dict, window: int, explore: list[tuple] = ()) -> list[tuple]:

@@ -69,7 +69,7 @@ def blend(rows: Sequence, related: list[tuple[str, str, Sequence]], state: UserS
     def sinks(head) -> bool:
         return head[IX_VIDEO] in sunk_videos or head[IX_CREATOR] in sunk_creators
 
-    picked, kept = [], []  # (pick, sinks)
+    picked = []  # (pick, sinks)
     streams = [(reason, listed, heads(listed), iter(range(len(listed)))) for _, reason, listed in related]
     while streams and len(picked) < math.ceil(count * share):
         reason, listed, head_at, stream = streams.pop(0)

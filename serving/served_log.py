@@ -1,6 +1,8 @@
 """What the feeds served: ``<landing_dir>/served/api/api-YYYYMMDD-HH-<pid>.jsonl``, one JSON line per response
 (rec_id, user_id, experiment, arm, surface, version, video_ids in the order served, served_at), which the hourly
-ingest explodes into the Delta table ``served`` (one row per item and position).
+ingest explodes into the Delta table ``served`` (one row per item and position). When a feed is the first n
+items of a stored list (nothing hidden), the line holds the list's ids as stored and ``shown``: n (the ingest
+keeps the first n), so a response costs no work per item here.
 
 A response only appends its line to a buffer in memory: the buffer is written (one ``write`` on an O_APPEND
 descriptor) when it holds FLUSH_LINES lines, or FLUSH_S seconds after its first line (``Services`` runs the
@@ -42,13 +44,20 @@ class ServedLog:
         self.pending: deque[bytes] = deque()
         self.first_at = 0.0  # monotonic time of the oldest line not written yet
         self.dropped = 0
+        self._second, self._stamp = -1, ""  # the ISO-8601 prefix of the current second, made once per second
 
     def record(self, rec_id: str, user_id: str | None, experiment: str | None, arm: str | None, surface: str,
-               version: str | None, video_ids: list[str]) -> None:
+               version: str | None, video_ids, shown: int | None = None) -> None:
+        """One response's line. ``video_ids``: the served ids in order, or (with ``shown``) a list's ids of which
+        the first ``shown`` were served (an ``orjson.Fragment``: its stored JSON, not re-encoded)."""
         now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = dt.datetime.fromtimestamp(second, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
         line = orjson.dumps({"rec_id": rec_id, "user_id": user_id, "experiment": experiment, "arm": arm,
-                             "surface": surface, "version": version, "video_ids": video_ids,
-                             "served_at": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat()})
+                             "surface": surface, "version": version, "video_ids": video_ids, "shown": shown,
+                             "served_at": f"{self._stamp}.{int((now - second) * 1000):03d}Z"})
         if not self.pending:
             self.first_at = time.monotonic()
         self.pending.append(line)

@@ -18,7 +18,9 @@ surface, that takes its share of users before the file's experiments (``assign``
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -44,23 +46,6 @@ class Arm:
 
 
 @dataclass(frozen=True)
-class Experiment:
-    name: str
-    salt: str
-    arms: tuple[Arm, ...]
-    surfaces: tuple[str, ...] = ("home",)
-
-    def arm_of(self, user_id: str) -> Arm:
-        """The user's arm (``bucket`` against the cumulative shares)."""
-        at, total = bucket(self.salt, user_id), 0.0
-        for arm in self.arms:
-            total += arm.share
-            if at < total:
-                return arm
-        return self.arms[-1]  # shares add up to 1 within rounding: the last arm takes the rest
-
-
-@dataclass(frozen=True)
 class Assignment:
     """What serves one request: the experiment and arm it falls in (None: none applies), the version its
     arm names (None: the active one) and the arm's re-rank policy."""
@@ -72,6 +57,28 @@ class Assignment:
 
 
 NONE = Assignment()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    salt: str
+    arms: tuple[Arm, ...]
+    surfaces: tuple[str, ...] = ("home",)
+    assignments: tuple[Assignment, ...] = field(init=False, repr=False, compare=False)  # one per arm, made once
+    bounds: tuple[float, ...] = field(init=False, repr=False, compare=False)  # the arms' cumulative shares
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "assignments", tuple(Assignment(self.name, a.name, a.version, a.policy)
+                                                       for a in self.arms))
+        object.__setattr__(self, "bounds", tuple(itertools.accumulate(a.share for a in self.arms))[:-1])
+
+    def arm_of(self, user_id: str) -> Arm:
+        """The user's arm (``bucket`` against the cumulative shares; the last arm takes any rounding rest)."""
+        return self.arms[bisect.bisect_right(self.bounds, bucket(self.salt, user_id))]
+
+    def assigned(self, user_id: str) -> Assignment:
+        return self.assignments[bisect.bisect_right(self.bounds, bucket(self.salt, user_id))]
 
 
 def canary(version: str, share: float) -> Experiment:
@@ -88,15 +95,13 @@ def assign(experiments: dict[str, Experiment], surface: str, user_id: str | None
     experiment on ``surface`` (``by_surface``), or the canary's control arm, or NONE. No user, no assignment."""
     if user_id is None:
         return NONE
+    held = NONE
     if canary_of is not None:
-        arm = canary_of.arm_of(user_id)
-        if arm.version is not None:
-            return Assignment(canary_of.name, arm.name, arm.version)
+        held = canary_of.assigned(user_id)
+        if held.version is not None:
+            return held
     experiment = experiments.get(surface)
-    if experiment is None:
-        return NONE if canary_of is None else Assignment(canary_of.name, "control")
-    arm = experiment.arm_of(user_id)
-    return Assignment(experiment.name, arm.name, arm.version, arm.policy)
+    return held if experiment is None else experiment.assigned(user_id)
 
 
 def by_surface(experiments: tuple[Experiment, ...]) -> dict[str, Experiment]:

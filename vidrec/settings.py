@@ -80,6 +80,9 @@ class Settings:
     creator_max_per_window: int = field(default=2, metadata={"help": "at most this many videos of one creator ..."})
     creator_window: int = field(default=10, metadata={"help": "... in any this many consecutive items"})
     publish_ttl_s: int = field(default=259200, metadata={"help": "published versions expire after this long"})
+    drift_max_psi: float = field(default=0.25, metadata={
+        "help": "the nightly's gate fails when a ranker feature's population stability index between the training "
+                "set and the latest day is above this (noted above 0.1)"})
     experiments_file: str = field(default="", metadata={
         "help": "the A/B experiments the API runs (JSON, vidrec/experiments.py; empty: none), checked at start"})
     overlay_timeout_ms: int = field(default=30, metadata={"help": "time budget for the real-time overlay"})

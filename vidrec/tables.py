@@ -49,8 +49,8 @@ VIDEO_FIELDS = (  # thumbnail_url and url: optional (null, or absent from a prod
 USER_FIELDS = "user_id string, region string, age_band string, signup_ts timestamp"
 SERVED_FIELDS = (  # what the API's served log writes (serving/served_log.py): one record per feed response
     "rec_id string, user_id string, experiment string, arm string, surface string, version string, "
-    "video_ids array<string>, served_at timestamp"
-)
+    "video_ids array<string>, shown int, served_at timestamp"
+)  # shown: only the first ``shown`` of video_ids were served (null: all)
 
 
 class Table:

@@ -17,6 +17,10 @@ otherwise its stored metrics are used. Results go to ``runs/<ds>/evaluation.json
 (top-level ``gate`` and ``metrics``, which publish reads); a failed gate logs the rejected model's numbers
 beside the serving model's and popularity's, and raises ``GateFailed`` after writing them, so the DAG
 stops before publishing and the serving version stays.
+
+Beside the ranking metrics: ``watch_time`` (the holdout day's watch time of the videos the model's lists and
+popularity's recommended, per user, and the model's lift) and ``drift`` (``models.evaluation.drift``: each ranker
+feature's PSI between the training rows and the latest day's; above ``VIDREC_DRIFT_MAX_PSI`` the gate fails).
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from pathlib import Path
 import pandas as pd
 
 from models import io, manifest
+from models.evaluation import drift
 from models.evaluation.baselines import Popularity
 from models.metrics import metrics_of
-from models.ranking.ranker import load_ranker, score
+from models.ranking.ranker import feature_columns, load_ranker, score
 from models.ranking.training_set import LABEL, label_events
 from models.retrieval.candidates import CandidateParams
 from models.retrieval.history import History, load_history
@@ -52,6 +57,7 @@ class EvalParams:
     k: int = K
     tolerance: float = TOLERANCE
     min_users: int = MIN_USERS
+    drift_min_rows: int = drift.MIN_ROWS
 
 
 class GateFailed(RuntimeError):
@@ -137,13 +143,34 @@ def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
     return {**metrics_of(recs, truth, k, train, catalog), "users": int(truth[USER_ID].nunique())}
 
 
-def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict | None:
-    """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
+def model_recs(model_dir: Path, valid: pd.DataFrame, k: int) -> pd.DataFrame | None:
+    """The ranker's top ``k`` of these rows per user (user_id, video_id, rank); None if it needs missing
+    features."""
     model, meta = load_ranker(model_dir)
     if not set(meta["features"]) <= set(valid.columns):
         return None
-    scored = valid.assign(rank_score=score(model, valid, meta["features"]))
-    return measure(top_k(scored, "rank_score", k), truth, k, hist)
+    return top_k(valid.assign(rank_score=score(model, valid, meta["features"])), "rank_score", k)
+
+
+def watch_time_lift(snapshot: io.LakeSnapshot, ds: str, recs: pd.DataFrame, popular: pd.DataFrame, users) -> dict:
+    """Watch time on ``ds`` of the videos each list recommended, per holdout user, and the model's lift over
+    popularity (the bar one design sets: at least +10%)."""
+    day = snapshot.read("interactions", [USER_ID, VIDEO_ID, "event_type", "watch_ms"], (ds, ds))
+    watched = day[day["event_type"] == "watch"].groupby([USER_ID, VIDEO_ID], as_index=False)["watch_ms"].sum()
+
+    def per_user(lists: pd.DataFrame) -> float:
+        hits = lists[[USER_ID, VIDEO_ID]].merge(watched, on=[USER_ID, VIDEO_ID])
+        return float(hits["watch_ms"].sum()) / max(len(users), 1)
+
+    model, base = per_user(recs), per_user(popular)
+    return {"model_ms_per_user": round(model, 1), "popularity_ms_per_user": round(base, 1),
+            "lift": round(model / base - 1.0, 4) if base else None}
+
+
+def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict | None:
+    """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
+    recs = model_recs(model_dir, valid, k)
+    return None if recs is None else measure(recs, truth, k, hist)
 
 
 def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
@@ -154,19 +181,29 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
     valid = rows[(rows["split"] == "valid") & (rows["label_ds"] == ds)]
     users = valid[USER_ID].unique()
     truth, hist = holdout_truth(settings, snap, ds, users)
-    metrics = model_metrics(out / "ranker", valid, truth, p.k, hist)
+    recs = model_recs(out / "ranker", valid, p.k)
+    metrics = measure(recs, truth, p.k, hist)
     metrics["retrieval"] = measure(top_k(valid, "retrieval_score", p.k), truth, p.k, hist)
-    metrics["popularity"] = measure(popularity_recs(hist, users, p.k), truth, p.k, hist)
+    popular = popularity_recs(hist, users, p.k)
+    metrics["popularity"] = measure(popular, truth, p.k, hist)
+    metrics["watch_time"] = watch_time_lift(snap, ds, recs, popular, users)
     previous = previous_metrics(settings, ds, valid, truth, p.k, hist)
-    reasons = gate_failures(metrics, previous, p.tolerance, p.k, p.min_users)
+    drifted = drift.training_drift(rows, ds, feature_columns(rows), settings.drift_max_psi, p.drift_min_rows)
+    reasons = gate_failures(metrics, previous, p.tolerance, p.k, p.min_users) + [
+        f"feature drift: {f} has PSI {drifted['psi'][f]} > {drifted['max_psi']} between "
+        f"{drifted['reference_day']} (training) and {ds}"
+        for f in drifted["failed"]]
     notes = [f"bootstrap: {metrics['users']} holdout users (< {p.min_users}) and nothing serving; published "
              "without evidence"] if metrics["users"] < p.min_users and previous is None else []
+    notes += [f"drift: {f} has PSI {drifted['psi'][f]} > {drift.WARN_ABOVE}" for f in drifted["warned"]
+              if f not in drifted["failed"]]
     gate = {"passed": not reasons, "reasons": reasons, "notes": notes, **asdict(p)}
-    io.write_json({"ds": ds, "metrics": metrics, "previous": previous, "gate": gate}, out / "evaluation.json")
+    io.write_json({"ds": ds, "metrics": metrics, "previous": previous, "gate": gate, "drift": drifted},
+                  out / "evaluation.json")
     seconds = round(time.monotonic() - started, 2)
     manifest.update_manifest(settings, ds, "evaluate", params={**asdict(p), "gated": list(GATED)},
                              inputs=snap.versions, previous=previous, seconds=seconds,
-                             run_fields={"gate": gate, "metrics": metrics})
+                             run_fields={"gate": gate, "metrics": metrics, "drift": drifted})
     log.info("evaluate %s: %s; gate %s", ds, metrics, gate)
     if reasons:
         log.error("evaluate %s: model rejected, the serving model (%s) stays: %s; new %s; serving %s; popularity %s",

@@ -20,7 +20,7 @@ from spark_jobs.lake import BaseLake
 from vidrec.tables import DS, SERVED, SERVED_FIELDS
 
 KIND = "served"
-STAGED_COLUMNS = [*SERVED.columns, "video_ids"]  # video_ids: kept for rejected records (their quarantine row)
+STAGED_COLUMNS = [*SERVED.columns, "video_ids", "shown"]  # kept for rejected records (their quarantine row)
 
 
 def landed(spark, files: list[dict]):
@@ -45,12 +45,15 @@ def items(rows):
     row each (rejected ones keep their video ids for the quarantine)."""
     from pyspark.sql import functions as F
 
-    accepted = F.col(OUTCOME) == F.lit(ACCEPTED)
-    listed = F.when(accepted, F.col("video_ids")).otherwise(F.array(F.lit(None).cast("string")))
+    accepted, shown = F.col(OUTCOME) == F.lit(ACCEPTED), F.col("shown")
+    served = F.when(shown.isNotNull(), F.slice("video_ids", F.lit(1), F.greatest(shown, F.lit(0)))).otherwise(
+        F.col("video_ids"))  # a stored list's ids, of which the first ``shown`` were served
+    listed = F.when(accepted, served).otherwise(F.array(F.lit(None).cast("string")))
     exploded = rows.select("*", F.posexplode(listed).alias("_at", "_video"))
     return (exploded.withColumn("position", F.when(accepted, F.col("_at") + 1).cast("int"))
             .withColumn("video_id", F.col("_video"))
             .withColumn("video_ids", F.when(~accepted, F.col("video_ids")))
+            .withColumn("shown", F.when(~accepted, shown))
             .drop("_at", "_video"))
 
 

@@ -30,7 +30,9 @@ def with_experiments(settings, tmp_path: Path, *exps) -> tuple:
 
 def served_lines(settings) -> list[dict]:
     folder = served_folder(settings.landing_dir)
-    return [json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    lines = [json.loads(line) for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    return [{**x, "video_ids": x["video_ids"][:x["shown"]] if x["shown"] is not None else x["video_ids"]}
+            for x in lines]  # shown: the first n of a stored list's ids were served
 
 
 def test_every_feed_names_its_experiment_arm_and_rec_id_and_the_served_log_holds_it(published, tmp_path):

@@ -133,6 +133,11 @@ class Packed:
         return len(self.indexes)
 
     @property
+    def ids_json(self) -> bytes:
+        """The JSON array of the list's video ids, as stored (nothing decoded)."""
+        return bytes(self._ids_json)
+
+    @property
     def video_ids(self) -> list:
         if self._ids is None:
             self._ids = json.loads(bytes(self._ids_json))

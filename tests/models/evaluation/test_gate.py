@@ -80,3 +80,20 @@ def test_too_few_holdout_users_let_a_first_model_start_but_never_replace_a_servi
     assert gate_failures(tiny, {"ndcg@10": 0.001, "recall@10": 0.001}) == [
         "only 8 holdout users (< 50): too little evidence to replace the serving model"]
     assert not passes_gate({**tiny, "users": 20}, None, min_users=10)  # enough users: popularity wins
+
+
+def test_watch_time_lift_counts_what_each_list_recommended_and_the_users_watched():
+    import pandas as pd
+
+    from models.evaluation.gate import watch_time_lift
+
+    class Day:  # the holdout day's interactions, as LakeSnapshot.read returns them
+        def read(self, table, columns, days):
+            return pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2"], "video_id": ["a", "a", "b", "c"],
+                                 "event_type": ["watch", "watch", "watch", "like"],
+                                 "watch_ms": [1000, 500, 3000, 0]})[columns]
+
+    model = pd.DataFrame({"user_id": ["u1", "u2"], "video_id": ["a", "b"], "rank": [1, 1]})
+    popular = pd.DataFrame({"user_id": ["u1", "u2"], "video_id": ["c", "b"], "rank": [1, 1]})
+    got = watch_time_lift(Day(), "2026-11-07", model, popular, ["u1", "u2"])
+    assert got == {"model_ms_per_user": 2250.0, "popularity_ms_per_user": 1500.0, "lift": 0.5}
