@@ -5,7 +5,7 @@ categories of their positive interactions, so it works on any lake, MovieLens or
 watch their favourite categories most). ``answer`` turns one feed response into the events its user sends back,
 by the synthetic generator's own model: the user looks at the item at position p with probability EXAMINE^(p-1),
 and a looked-at item yields an impression, then maybe a click, watch, like, share, dislike, skip or
-not-interested, likelier in the user's favourite categories (``synthetic_events._outcomes``). Every event carries
+not-interested, likelier in the user's favourite categories (``synthetic_events.outcomes``). Every event carries
 the response's ``rec_id`` and the item's ``position``, so the lake can join it to what was served. A feed that
 matches tastes better gets more watches: what an experiment should measure.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from vidrec.sources.synthetic_events import KINDS, _outcomes
+from vidrec.sources.synthetic_events import KINDS, outcomes
 
 EXAMINE = 0.85
 TOP = 2
@@ -46,7 +46,7 @@ class Audience:
         liked = self.tastes.get(user_id, frozenset())
         in_taste = np.array([items[p]["category"] in liked for p in looked])
         duration = np.array([items[p]["duration_ms"] or 60_000 for p in looked], dtype=np.int64)
-        flags, watch_ms = _outcomes(rng, in_taste, duration)
+        flags, watch_ms = outcomes(rng, in_taste, duration)
         out = []
         for k, p in enumerate(looked):
             for j in np.flatnonzero(flags[k]):

@@ -129,7 +129,7 @@ def _block(cat: Catalog, seed: int, b: int, n_blocks: int, n: int):
     n_exp = int(n / 2.2) + 64
     while True:
         exp = _exposures(rng, cat, n_exp, (b / n_blocks, (b + 1) / n_blocks))
-        flags, watch_ms = _outcomes(rng, exp["in_taste"], cat.v_duration[exp["video"]])
+        flags, watch_ms = outcomes(rng, exp["in_taste"], cat.v_duration[exp["video"]])
         if flags.sum() >= n:
             break
         n_exp *= 2
@@ -176,7 +176,7 @@ def _pick_videos(rng, cat: Catalog, user, t_us):
     return cat.pick_video[np.clip(pos, lo, hi - 1)], in_taste
 
 
-def _outcomes(rng, in_taste, duration):
+def outcomes(rng, in_taste, duration):
     """(n, len(KINDS)) flags of the events each exposure yields, and the watch time of watched ones."""
     import numpy as np
 
