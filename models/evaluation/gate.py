@@ -189,12 +189,14 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
     metrics["watch_time"] = watch_time_lift(snap, ds, recs, popular, users)
     previous = previous_metrics(settings, ds, valid, truth, p.k, hist)
     drifted = drift.training_drift(rows, ds, feature_columns(rows), settings.drift_max_psi, p.drift_min_rows)
-    reasons = gate_failures(metrics, previous, p.tolerance, p.k, p.min_users) + [
-        f"feature drift: {f} has PSI {drifted['psi'][f]} > {drifted['max_psi']} between "
-        f"{drifted['reference_day']} (training) and {ds}"
-        for f in drifted["failed"]]
+    drifts = [f"feature drift: {f} has PSI {drifted['psi'][f]} > {drifted['max_psi']} between "
+              f"{drifted['reference_day']} (training) and {ds}" for f in drifted["failed"]]
+    # With nothing serving, the alternative is the popularity fallback, which the metrics compare already;
+    # a young lake's history features (days since, days between) drift every day until it covers the lookback.
+    reasons = gate_failures(metrics, previous, p.tolerance, p.k, p.min_users) + (drifts if previous else [])
     notes = [f"bootstrap: {metrics['users']} holdout users (< {p.min_users}) and nothing serving; published "
              "without evidence"] if metrics["users"] < p.min_users and previous is None else []
+    notes += [] if previous else [f"{d} (nothing serving: not enforced)" for d in drifts]
     notes += [f"drift: {f} has PSI {drifted['psi'][f]} > {drift.WARN_ABOVE}" for f in drifted["warned"]
               if f not in drifted["failed"]]
     gate = {"passed": not reasons, "reasons": reasons, "notes": notes, **asdict(p)}

@@ -187,26 +187,30 @@ def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, 
 
 def test_psi_and_watch_time_lift_are_in_the_manifest_and_a_shifted_feature_fails_the_gate(settings, world_big,
                                                                                           write_lake):
+    """PSI per ranker feature lands in the manifest; a feature moved far on the latest day fails the gate
+    when a model serves (it stays), and is a note when nothing serves (the fallback is popularity)."""
     from models import io
 
-    settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
-    write_lake(settings, *world_big)
-    training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10, features="none"))
-    ranker.run(settings, DS)
-    evaluate.run(settings, DS)
+    settings, _, _, runs = evaluated_with_yesterday_serving(settings, world_big, write_lake)
     m = manifest.read_manifest(settings, DS)
     assert m["drift"]["psi"] == {} and "rows (< 1000)" in m["drift"]["skipped"]  # a tiny day: PSI would be noise
     assert m["metrics"]["watch_time"] == {"model_ms_per_user": 0.0, "popularity_ms_per_user": 0.0, "lift": None}
 
-    params = evaluate.EvalParams(drift_min_rows=10)  # measured on this tiny world all the same
-    rows = io.read_parquet(settings.artifact_root / "runs" / DS / "training_set.parquet")
+    params = evaluate.EvalParams(min_users=10, drift_min_rows=10)  # measured on this tiny world all the same
+    rows = io.read_parquet(runs / DS / "training_set.parquet")
     features = ranker.feature_columns(rows)
     shifted = "video_popularity" if "video_popularity" in features else features[0]
     latest = (rows["split"] == "valid") & (rows["label_ds"] == DS)  # the latest day's values moved far away
     rows.loc[latest, shifted] = rows.loc[latest, shifted] * 10 + 1000
-    io.write_parquet(rows, settings.artifact_root / "runs" / DS / "training_set.parquet")
+    io.write_parquet(rows, runs / DS / "training_set.parquet")
     with pytest.raises(evaluate.GateFailed, match=f"feature drift: {shifted} has PSI"):
         evaluate.run(settings, DS, params)
     m = manifest.read_manifest(settings, DS)
     assert set(m["drift"]["psi"]) == set(features) and m["drift"]["max_psi"] == settings.drift_max_psi == 0.25
     assert m["gate"]["passed"] is False and shifted in m["drift"]["failed"] and m["drift"]["psi"][shifted] > 1
+
+    import shutil
+    shutil.rmtree(runs / "2026-11-06")  # nothing serves: the same drift is a note, and the run passes
+    assert evaluate.run(settings, DS, params)["gate"]["passed"]
+    notes = manifest.read_manifest(settings, DS)["gate"]["notes"]
+    assert any(n.startswith(f"feature drift: {shifted} has PSI") and "nothing serving" in n for n in notes)
