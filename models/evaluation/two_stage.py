@@ -60,6 +60,7 @@ class TwoStageParams:
     negatives_per_user: int | None = 100  # unlabeled candidates kept per user for the ranker (None: all)
     valid_ratio: float = 0.25      # share of train carved out to label the ranker's rows (folds 1)
     folds: int = 4                 # validation folds dealt per user (1: one carve of valid_ratio)
+    max_queries: int = 8000        # ranker queries (part, user) at most: past it each part labels a user sample
     exclude_features: tuple = ()   # ranker features left out (ablations)
 
     @classmethod
@@ -74,9 +75,10 @@ class TwoStageParams:
 def frame_history(df: pd.DataFrame, catalog: pd.DataFrame | None = None) -> History:
     """A ``History`` (as of the day of the latest row) in which each row of ``df`` is a full watch."""
     ts = pd.to_datetime(df[TS], unit="s", utc=True) if TS in df.columns else pd.Series(NO_TS, index=df.index)
+    day, days_seen = pd.factorize(ts.dt.floor("D"))  # formatted once per distinct day, not per row
     inter = pd.DataFrame({USER_ID: df[USER_ID].to_numpy(), VIDEO_ID: df[VIDEO_ID].to_numpy(), EVENT_TYPE: "watch",
                           TS: ts.to_numpy(), WATCH_FRACTION: 1.0, "region": GLOBAL_REGION,
-                          "ds": ts.dt.strftime("%Y-%m-%d").to_numpy()})
+                          "ds": np.asarray(days_seen.strftime("%Y-%m-%d"), dtype=object)[day]})
     videos = pd.DataFrame({VIDEO_ID: np.sort(df[VIDEO_ID].unique())})
     if catalog is not None:
         videos = videos.merge(catalog[[c for c in CATALOG_COLUMNS if c in catalog.columns]], on=VIDEO_ID, how="left")
@@ -136,7 +138,12 @@ class TwoStage:
         """Candidates retrieved from ``inner`` for ``valid``'s users, labeled by ``valid``; query key
         (``label_ds`` = the part, user)."""
         retrieval, cparams = self._retrieval(inner)
-        cands = self._candidates(retrieval, cparams, valid[USER_ID].unique())
+        users = valid[USER_ID].unique()
+        per_part = max(self.params.max_queries // max(self.params.folds, 1), 1)
+        if len(users) > per_part:  # a sample of users: candidates and ranker rows grow no further with the data
+            users = np.random.default_rng([self.seed, part]).choice(users, per_part, replace=False)
+            valid = valid[valid[USER_ID].isin(users)]
+        cands = self._candidates(retrieval, cparams, users)
         labels = valid[[USER_ID, VIDEO_ID]].drop_duplicates().assign(**{LABEL: np.int8(1), LABEL_KIND: "positive"})
         rows = label_candidates(cands, labels, sample=self.params.negatives_per_user, seed=self.seed + part)
         return rows.assign(**{LABEL_DS: f"part{part}"})
@@ -151,7 +158,8 @@ class TwoStage:
         self.retrieval, self.cparams = self._retrieval(train)
         self.fallback = Popularity().fit(train)
         self.fit_rows = {"rows": len(rows), "positives": int((rows[LABEL] > 0).sum()),
-                         "valid_pairs": len(labels), "parts": len(parts), "features": self.features}
+                         "valid_pairs": len(labels), "parts": len(parts), "features": self.features,
+                         "queries": int(rows.groupby([LABEL_DS, USER_ID]).ngroups)}
         return self
 
     def recommend(self, users, k: int) -> pd.DataFrame:

@@ -18,9 +18,16 @@ def cmd_eval(s: Settings, a) -> int:
     try:
         used = parameters.record(s)  # the file the nightly reads: what is evaluated, and what --save replaces
         params = parameters.load(Path(used["path"]))["params"]
-        df = load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
-                               rating_col=a.rating_col, ts_col=a.ts_col)
-        catalog = load_catalog(a.path) if a.dataset == "movielens" else None
+        if a.dataset == "synthetic":
+            df, catalog = synthetic_set(a)
+            if a.write:
+                return 0
+        elif not a.path:
+            raise ValueError(f"{a.dataset} needs --path")
+        else:
+            df = load_interactions(a.path, fmt=fmt, sep=a.sep, user_col=a.user_col, item_col=a.item_col,
+                                   rating_col=a.rating_col, ts_col=a.ts_col)
+            catalog = load_catalog(a.path) if a.dataset == "movielens" else None
         if a.catalog:
             catalog = align_catalog(load_catalog_csv(a.catalog, a.catalog_item_col or a.item_col,
                                                      a.category_col or None, a.creator_col or None, a.upload_col,
@@ -49,11 +56,31 @@ def cmd_eval(s: Settings, a) -> int:
     return 0
 
 
+def synthetic_set(a):
+    """(ratings, catalog) of ``--set`` (``models.evaluation.synthetic_sets``); with ``--write F`` also the CSVs
+    F and F's ``-catalog`` sibling, which ``vidrec eval csv --path F --catalog ...`` reads back."""
+    from models.evaluation import synthetic_sets
+
+    df, catalog = synthetic_sets.make(a.set, seed=a.seed if a.seed is not None else 42)
+    if a.write:
+        out = Path(a.write)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
+        catalog.to_csv(out.with_name(f"{out.stem}-catalog.csv"), index=False)
+        print(f"{len(df):,} rows, {df['user_id'].nunique():,} users, {df['video_id'].nunique():,} videos -> {out}; "
+              f"vidrec eval csv --path {out} --item-col video_id --rating-col rating --ts-col ts "
+              f"--catalog {out.with_name(out.stem + '-catalog.csv')} --upload-col upload_ts")
+    return df, catalog
+
+
 def add_command(sub) -> None:
     """eval: offline evaluation of recommenders on a dataset."""
     q = sub.add_parser("eval", help="offline evaluation of recommenders on a dataset (Markdown table or --json)")
-    q.add_argument("dataset", choices=["movielens", "csv"])
-    q.add_argument("--path", required=True, help="MovieLens folder (u.data or ratings.csv) or a CSV file")
+    q.add_argument("dataset", choices=["movielens", "csv", "synthetic"])
+    q.add_argument("--path", help="MovieLens folder (u.data or ratings.csv) or a CSV file")
+    q.add_argument("--set", default="quality",
+                   help="synthetic: which stand-in, quality, taste or ml-1m (models/evaluation/synthetic_sets.py)")
+    q.add_argument("--write", metavar="CSV", help="synthetic: write the set (and its catalog) as CSV and stop")
     q.add_argument("--protocol", choices=["msr", "time", "leave-last-out"], default="msr")
     q.add_argument("--k", type=int, default=10)
     q.add_argument("--seed", type=int, help="split and model seed (default: VIDREC_SEED)")

@@ -156,3 +156,14 @@ def test_evaluate_reports_category_diversity_with_a_catalog(planted):
     catalog["creator_id"] = None
     out = evaluate(df, "msr", k=5, seed=1, recommenders=["popularity"], catalog=catalog)["recommenders"]["popularity"]
     assert 0 < out["category_diversity"] <= 1 and out["creator_diversity"] is None
+
+
+def test_past_max_queries_each_part_labels_a_sample_of_users(planted):
+    """The ranker's rows stop growing with the user base: each of the 3 parts labels 10 users at most."""
+    df = planted()
+    train, _ = split(df, "msr", seed=3)
+    params = {**SMALL["two_stage"], "max_queries": 30}
+    rec = harness.make_recommender("two_stage", 3, "msr", None, {"two_stage": params}).fit(train)
+    assert train["user_id"].nunique() > 10 and rec.fit_rows["queries"] <= 30
+    whole = harness.make_recommender("two_stage", 3, "msr", None, SMALL).fit(train)
+    assert whole.fit_rows["queries"] == 3 * train["user_id"].nunique()
