@@ -31,6 +31,15 @@ def test_badly_typed_values_are_errors():
         Settings.from_env({"VIDREC_COWATCH_METHOD": "svd"})
 
 
+def test_objective_weights_parse_and_name_what_is_wrong():
+    weights = Settings.from_env({"VIDREC_OBJECTIVE_WEIGHTS": "watch=1, not_interested=-4"}).weights()
+    assert weights == {"watch": 1.0, "click": 0.0, "like": 0.0, "share": 0.0, "not_interested": -4.0}
+    for bad, says in (("watch=1,fun=2", "'fun=2' is not objective=number"), ("watch=lots", "'watch=lots'"),
+                      ("watch=nan", "'watch=nan'"), ("like=0", "every weight is 0")):
+        with pytest.raises(ValueError, match=f"VIDREC_OBJECTIVE_WEIGHTS: {says}"):
+            Settings(objective_weights=bad)
+
+
 def test_as_env_round_trips():
     s = Settings(data_dir=Path("/tmp/vr"), seed=7)
     assert Settings.from_env(s.as_env()) == s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,6 +24,11 @@ _DERIVED_DIRS = {
     "api_keys_file": "api_keys.json",
     "metrics_dir": "metrics",
 }
+
+
+# What the ranker predicts per candidate (models.ranking.objectives), each weighed by objective_weights: watch
+# (>= half, or liked/shared: the LambdaMART head), click, like, share, not_interested (or disliked).
+OBJECTIVES = ("watch", "click", "like", "share", "not_interested")
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,9 @@ class Settings:
     drift_max_psi: float = field(default=0.25, metadata={
         "help": "the nightly's gate fails when a ranker feature's population stability index between the training "
                 "set and the latest day is above this (noted above 0.1)"})
+    objective_weights: str = field(default="watch=1,click=0.2,like=0.5,share=0.5,not_interested=-1", metadata={
+        "help": "the ranker's composite score: weight per predicted probability (watch, click, like, share, "
+                "not_interested; a missing one weighs 0)"})
     experiments_file: str = field(default="", metadata={
         "help": "the A/B experiments the API runs (JSON, vidrec/experiments.py; empty: none), checked at start"})
     overlay_timeout_ms: int = field(default=30, metadata={"help": "time budget for the real-time overlay"})
@@ -122,6 +131,24 @@ class Settings:
             raise ValueError(f"VIDREC_API_AUTH must be keys or off, not {self.api_auth!r}")
         if self.max_watch_ratio <= 0:
             raise ValueError("VIDREC_MAX_WATCH_RATIO must be positive")
+        self.weights()  # VIDREC_OBJECTIVE_WEIGHTS parses
+
+    def weights(self) -> dict[str, float]:
+        """``objective_weights`` as {objective: weight}, every one of ``OBJECTIVES`` present (0 when not given)."""
+        out = dict.fromkeys(OBJECTIVES, 0.0)
+        for part in filter(None, (p.strip() for p in self.objective_weights.split(","))):
+            name, _, value = part.partition("=")
+            try:
+                weight = float(value)
+            except ValueError:
+                weight = None
+            if name.strip() not in out or weight is None or not math.isfinite(weight):
+                raise ValueError(f"VIDREC_OBJECTIVE_WEIGHTS: {part!r} is not objective=number "
+                                 f"(objectives: {', '.join(OBJECTIVES)})")
+            out[name.strip()] = weight
+        if not any(out.values()):
+            raise ValueError("VIDREC_OBJECTIVE_WEIGHTS: every weight is 0")
+        return out
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":

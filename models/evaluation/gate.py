@@ -36,7 +36,8 @@ from models import io, manifest
 from models.evaluation import drift
 from models.evaluation.baselines import Popularity
 from models.metrics import metrics_of
-from models.ranking.ranker import feature_columns, load_ranker, score
+from models.ranking.objectives import load_scorer
+from models.ranking.ranker import feature_columns
 from models.ranking.training_set import LABEL, label_events
 from models.retrieval.candidates import CandidateParams
 from models.retrieval.history import History, load_history
@@ -143,13 +144,13 @@ def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
     return {**metrics_of(recs, truth, k, train, catalog), "users": int(truth[USER_ID].nunique())}
 
 
-def model_recs(model_dir: Path, valid: pd.DataFrame, k: int) -> pd.DataFrame | None:
-    """The ranker's top ``k`` of these rows per user (user_id, video_id, rank); None if it needs missing
-    features."""
-    model, meta = load_ranker(model_dir)
+def model_recs(model_dir: Path, valid: pd.DataFrame, k: int, weights: dict) -> pd.DataFrame | None:
+    """The ranker's top ``k`` of these rows per user by the objectives' composite with ``weights`` (what rank
+    serves; user_id, video_id, rank); None if it needs missing features."""
+    scorer, meta = load_scorer(model_dir, weights)
     if not set(meta["features"]) <= set(valid.columns):
         return None
-    return top_k(valid.assign(rank_score=score(model, valid, meta["features"])), "rank_score", k)
+    return top_k(valid.assign(rank_score=scorer.score(valid)), "rank_score", k)
 
 
 def watch_time_lift(snapshot: io.LakeSnapshot, ds: str, recs: pd.DataFrame, popular: pd.DataFrame, users) -> dict:
@@ -167,9 +168,10 @@ def watch_time_lift(snapshot: io.LakeSnapshot, ds: str, recs: pd.DataFrame, popu
             "lift": round(model / base - 1.0, 4) if base else None}
 
 
-def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict | None:
+def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, weights: dict,
+                  hist=None) -> dict | None:
     """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
-    recs = model_recs(model_dir, valid, k)
+    recs = model_recs(model_dir, valid, k, weights)
     return None if recs is None else measure(recs, truth, k, hist)
 
 
@@ -181,7 +183,7 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
     valid = rows[(rows["split"] == "valid") & (rows["label_ds"] == ds)]
     users = valid[USER_ID].unique()
     truth, hist = holdout_truth(settings, snap, ds, users)
-    recs = model_recs(out / "ranker", valid, p.k)
+    recs = model_recs(out / "ranker", valid, p.k, settings.weights())
     metrics = measure(recs, truth, p.k, hist)
     metrics["retrieval"] = measure(top_k(valid, "retrieval_score", p.k), truth, p.k, hist)
     popular = popularity_recs(hist, users, p.k)
@@ -226,6 +228,6 @@ def previous_metrics(settings: Settings, ds: str, valid: pd.DataFrame, truth: pd
     prev_ds = serving_run(settings, ds)
     if prev_ds is None:
         return None
-    same = model_metrics(io.run_dir(settings, prev_ds) / "ranker", valid, truth, k, hist)
+    same = model_metrics(io.run_dir(settings, prev_ds) / "ranker", valid, truth, k, settings.weights(), hist)
     stored = io.read_json(io.run_dir(settings, prev_ds) / "evaluation.json")["metrics"]
     return {**(same or stored), "ds": prev_ds, "same_holdout": same is not None}

@@ -1,7 +1,7 @@
 """The lists serving reads, for run ``ds``: home feeds, related videos, trending and cold-start lists.
 
 - ``lists/home.parquet`` (user_id, rank, video_id, score, reason, source): the run's candidates scored
-  by the run's ranker with features as of the end of ``ds`` (the same ``feature_values`` and service
+  by the run's ranker (the objectives' composite, ``VIDREC_OBJECTIVE_WEIGHTS``) with features as of the end of ``ds`` (the same ``feature_values`` and service
   as training, ``event_timestamp`` = ds + 1 day), then ``rerank`` (filters, creator window,
   exploration, reasons). ``topn`` + ``spare`` (50) rows per user, so serving can refill after dropping.
   The exploration pool is the user's ``fresh`` candidates whose impressions over the last
@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from models import io, manifest, workers
 from models.ranking.features import FeatureCache
-from models.ranking.ranker import load_ranker, score
+from models.ranking.objectives import Scorer, load_scorer
 from models.ranking.rerank import EXPLORE, RerankParams, explain, rerank
 from models.ranking.training_set import EVENT_TIMESTAMP, feature_values
 from models.retrieval.candidates import CandidateParams
@@ -74,11 +74,11 @@ def chunk_features(settings: Settings, cands: pd.DataFrame, meta: dict, ds: str,
     return values
 
 
-def score_candidates(cands: pd.DataFrame, model, meta: dict, values: dict) -> pd.DataFrame:
-    """``cands``' columns that ``build_home`` reads, with ``score`` from the ranker (``values``: the chunk's
-    ``chunk_features``)."""
+def score_candidates(cands: pd.DataFrame, scorer: Scorer, values: dict) -> pd.DataFrame:
+    """``cands``' columns that ``build_home`` reads, with ``score`` the heads' composite
+    (``models.ranking.objectives``; ``values``: the chunk's ``chunk_features``)."""
     out = cands[HOME_INPUT].copy(deep=False)  # (a new frame already: a copy would copy the columns again)
-    out["score"] = score(model, cands, meta["features"], values).astype(np.float64)
+    out["score"] = scorer.score(cands, values)
     return out
 
 
@@ -136,10 +136,10 @@ def rank_home(settings: Settings, ds: str, hist: History, rp: RerankParams, para
     OpenMP threads stay here: neither survives a fork); a forked worker re-ranks it (``models.workers``),
     on as many cores as ``settings.workers`` allows."""
     out = io.run_dir(settings, ds)
-    model, meta = load_ranker(out / "ranker")
+    scorer, meta = load_scorer(out / "ranker", settings.weights())
     low, cache = explore_videos(hist, params), FeatureCache()
     hist.excluded, hist.blocked_creators  # build_home's exclusions, built once here before the workers fork
-    scored = (score_candidates(chunk, model, meta, chunk_features(settings, chunk, meta, ds, cache))
+    scored = (score_candidates(chunk, scorer, chunk_features(settings, chunk, meta, ds, cache))
               for chunk in user_chunks(out / "candidates.parquet", params.chunk_rows))
     parts = out / "lists" / HOME_PARTS
     shutil.rmtree(parts, ignore_errors=True)
@@ -250,6 +250,7 @@ def run(settings: Settings, ds: str, params: RankParams | None = None) -> dict:
     stats = home  # users, explore_share, sources
     seconds = round(time.monotonic() - started, 2)
     manifest.update_manifest(settings, ds, "rank", params={**asdict(params), **asdict(rp)}, inputs=snap.versions,
-                             rows=rows, stats=stats, feature_source=meta.get("feature_source"), seconds=seconds)
+                             rows=rows, stats=stats, feature_source=meta.get("feature_source"),
+                             weights=settings.weights(), seconds=seconds)
     log.info("rank %s: %s %s in %.1f s", ds, rows, stats, seconds)
     return {"ds": ds, **rows, **stats, "seconds": seconds}

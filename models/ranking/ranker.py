@@ -1,35 +1,32 @@
 """The ranker: one XGBRanker (LambdaMART, ``rank:ndcg``) over the candidates of a user, graded labels.
 
-One head on purpose: the graded label (2 like/share, 1 watched >= half, 0 otherwise; see training_set)
-already orders "engaged" above "watched" above the rest, and a single model keeps scoring to one
-predict per row. A query is (label day, user); XGBoost needs the rows of a query contiguous and the
+The graded label (2 like/share, 1 watched >= half, 0 otherwise; see training_set) orders "engaged" above
+"watched" above the rest; the other objectives have heads of their own (``models.ranking.objectives``). A query is (label day, user); XGBoost needs the rows of a query contiguous and the
 queries in ascending order, which ``build_matrix`` guarantees (a test asserts it). Training uses the
 training split only, groups without any positive are dropped (they carry no ranking gradient), and the
 number of trees is fixed (no early stopping on the validation day, so the gate's numbers on that day
 (``models.evaluation.gate``) stay out-of-sample).
 
-Artifacts of ``train_ranker``: ``runs/<ds>/ranker/model.json`` (``save_model``, XGBoost's JSON) and
+The nightly's ``train_ranker`` job (``models.ranking.objectives.run``) trains it as the ``watch`` head
+beside the other objectives' heads: ``runs/<ds>/ranker/model.json`` (``save_model``, XGBoost's JSON) and
 ``runs/<ds>/ranker/ranker.json`` (feature names in order, feature source, params, validation metrics).
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from models import io, manifest, parameters
+from models import io, parameters
 from models.metrics import ndcg_of_scores
-from models.ranking.training_set import EVENT_TIMESTAMP, LABEL, LABEL_DS, LABEL_KIND, SPLIT
+from models.ranking.training_set import EVENT_TIMESTAMP, LABEL, LABEL_DS, LABEL_KIND, SPLIT, TARGET_EVENTS
 from vidrec.settings import Settings
 from vidrec.tables import USER_ID, VIDEO_ID
 
-log = logging.getLogger("vidrec.ranker")
-NOT_FEATURES = {USER_ID, VIDEO_ID, EVENT_TIMESTAMP, LABEL, LABEL_KIND, LABEL_DS, SPLIT, "rank_score"}
+NOT_FEATURES = {USER_ID, VIDEO_ID, EVENT_TIMESTAMP, LABEL, LABEL_KIND, LABEL_DS, SPLIT, "rank_score", *TARGET_EVENTS}
 
 
 @dataclass(frozen=True)
@@ -93,15 +90,21 @@ def fit_ranker(train: pd.DataFrame, features: list[str], params: RankerParams, *
 
 
 def score(model, frame: pd.DataFrame, features: list[str], extra: dict | None = None) -> np.ndarray:
-    """Ranker score per row of ``frame``, in the frame's own order: each feature from ``frame``, else from
-    ``extra`` ({column: array in the frame's order}), else NaN; read column by column into one float32
-    matrix (no frame holding both is built)."""
+    """Ranker score per row of ``frame``, in the frame's own order (``feature_matrix``)."""
+    X = feature_matrix(frame, features, extra)
+    return model.predict(X) if len(X) else np.empty(0, np.float32)
+
+
+def feature_matrix(frame: pd.DataFrame, features: list[str], extra: dict | None = None) -> np.ndarray:
+    """float32 rows x features of ``frame``: each feature from ``frame``, else from ``extra`` ({column: array in
+    the frame's order}), else NaN; read column by column into one matrix (no frame holding both is built).
+    The matrix is scratch memory: the next call overwrites it."""
     X = _scratch_matrix(len(frame), len(features))
     for j, name in enumerate(features):
         values = frame[name] if name in frame.columns else (extra or {}).get(name)
         if values is not None:
             X[:, j] = pd.Series(values, copy=False).to_numpy(dtype=np.float32, na_value=np.nan)
-    return model.predict(X) if len(X) else np.empty(0, np.float32)
+    return X
 
 
 _SCRATCH = [np.empty(0, np.float32)]
@@ -148,26 +151,3 @@ def validation_metrics(model, valid: pd.DataFrame, features: list[str], k: int) 
     if "retrieval_score" in valid.columns:
         out[f"retrieval_ndcg@{k}"] = ndcg_of_scores(valid, valid["retrieval_score"].to_numpy(), k)
     return out
-
-
-def run(settings: Settings, ds: str) -> dict:
-    """Fit on runs/<ds>/training_set.parquet's train split, measure on its valid split; write runs/<ds>/ranker/."""
-    started = time.monotonic()
-    out, params = io.run_dir(settings, ds), RankerParams.from_settings(settings)
-    rows = io.read_parquet(out / "training_set.parquet")
-    source = manifest.read_manifest(settings, ds).get("jobs", {}).get("build_training_set", {}).get("feature_source")
-    if source is None:
-        raise RuntimeError(f"the manifest of run {ds} does not say which features the training set has")
-    features = feature_columns(rows)
-    train, valid = rows[rows[SPLIT] == "train"], rows[rows[SPLIT] == "valid"]
-    model = fit_ranker(train, features, params, seed=settings.seed)
-    metrics = validation_metrics(model, valid, features, params.eval_k)
-    meta = {"features": features, "feature_source": source, "params": asdict(params), "seed": settings.seed,
-            "validation": metrics}
-    save_ranker(model, meta, out / "ranker")
-    seconds = round(time.monotonic() - started, 2)
-    counts = {"train": len(train), "valid": len(valid), "features": len(features)}
-    manifest.update_manifest(settings, ds, "train_ranker", params={**asdict(params), "seed": settings.seed},
-                             rows=counts, metrics=metrics, features=features, feature_source=source, seconds=seconds)
-    log.info("train_ranker %s: %s %s in %.1f s", ds, counts, metrics, seconds)
-    return {"ds": ds, **counts, **metrics, "seconds": seconds}

@@ -7,7 +7,9 @@ candidates; ``candidates.retrieval_as_of``), and each candidate of a user who ha
 - ``label`` 2: liked or shared on L; 1: watched with watch_fraction >= 0.5 (and neither disliked nor
   marked not interested); 0 otherwise;
 - ``label_kind``: ``positive``, ``negative`` (skip, dislike, not_interested), ``impression`` (shown,
-  clicked or briefly watched, not engaged) or ``not_engaged`` (offered by retrieval, no event on L).
+  clicked or briefly watched, not engaged) or ``not_engaged`` (offered by retrieval, no event on L);
+- ``y_click``, ``y_like``, ``y_share``, ``y_not_interested``: 0/1, the other objectives' targets
+  (``TARGET_EVENTS``; ``models.ranking.objectives``).
 
 The last label day (``ds``) is the validation split and keeps every candidate, so evaluation ranks the
 same lists serving would; earlier days are the training split, where ``not_engaged`` rows are sampled
@@ -39,6 +41,9 @@ from vidrec.tables import EVENT_TYPE, USER_ID, VIDEO_ID, WATCH_FRACTION
 log = logging.getLogger("vidrec.training_set")
 FEATURE_SERVICE = "ranker_v1"
 LABEL, LABEL_KIND, LABEL_DS, SPLIT = "label", "label_kind", "label_ds", "split"
+# The other objectives' 0/1 targets (models.ranking.objectives; watch's is label > 0): the events that make each.
+TARGET_EVENTS = {"y_click": ["click", "watch"], "y_like": ["like"], "y_share": ["share"],
+                 "y_not_interested": ["not_interested", "dislike"]}
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,13 @@ def label_events(day: pd.DataFrame, params: TrainingSetParams = TrainingSetParam
         "watched": ((kind == "watch") & (day[WATCH_FRACTION].fillna(0) >= params.positive_watch_fraction)).to_numpy(),
         "veto": kind.isin(["dislike", "not_interested"]).to_numpy(),
         "negative": kind.isin(["skip", "dislike", "not_interested"]).to_numpy(),
+        **{target: kind.isin(events).to_numpy() for target, events in TARGET_EVENTS.items()},
     })
     per = frame.groupby([USER_ID, VIDEO_ID], sort=True).any().reset_index()
     label = np.where(per["veto"], 0, np.where(per["strong"], 2, np.where(per["watched"], 1, 0)))
     kinds = np.where(label > 0, "positive", np.where(per["negative"], "negative", "impression"))
     return pd.DataFrame({USER_ID: per[USER_ID], VIDEO_ID: per[VIDEO_ID], LABEL: label.astype(np.int8),
-                         LABEL_KIND: kinds})
+                         LABEL_KIND: kinds, **{t: per[t].to_numpy(np.int8) for t in TARGET_EVENTS}})
 
 
 def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int | None, seed: int) -> pd.DataFrame:
@@ -74,6 +80,8 @@ def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int |
     present = cands[USER_ID].isin(labels[USER_ID]).to_numpy()
     rows = (cands if present.all() else cands[present]).merge(labels, on=[USER_ID, VIDEO_ID], how="left")
     rows[LABEL] = rows[LABEL].fillna(0).astype(np.int8)
+    for target in TARGET_EVENTS.keys() & set(rows.columns):
+        rows[target] = rows[target].fillna(0).astype(np.int8)
     rows[LABEL_KIND] = rows[LABEL_KIND].fillna("not_engaged")
     if sample is not None:
         idle = (rows[LABEL_KIND] == "not_engaged").to_numpy()

@@ -160,6 +160,17 @@ class History:
         per["share"] /= per.groupby(USER_ID)["share"].transform("sum")
         return per
 
+    def rejections(self, column: str) -> pd.DataFrame:
+        """(user_id, <column>, count): how many videos with each ``column`` value the user marked not
+        interested or disliked."""
+        return self._memoized(("rejections", column), lambda: self._rejections(column))
+
+    def _rejections(self, column: str) -> pd.DataFrame:
+        rows = self._excluding_rows()
+        rows = rows[rows[EVENT_TYPE].isin(["not_interested", "dislike"])][[USER_ID, VIDEO_ID]].drop_duplicates()
+        rows = rows.merge(self.videos[[VIDEO_ID, column]], on=VIDEO_ID)
+        return rows.groupby([USER_ID, column], sort=True).size().rename("count").reset_index()
+
     def top_affinity(self, column: str, n: int) -> pd.DataFrame:
         """(user_id, <column>, share): each user's ``n`` largest shares of ``affinity(column)`` (ties: the
         smaller value of ``column``)."""

@@ -13,8 +13,8 @@ from models.retrieval.matrix import IdMap, PairSet
 from vidrec import dates
 from vidrec.tables import USER_ID, VIDEO_ID
 
-PAIR_FEATURES = ["als_dot", "category_affinity", "creator_affinity", "age_days", "video_popularity",
-                 "user_positives", "user_idle_days", "video_lead_days"]
+PAIR_FEATURES = ["als_dot", "category_affinity", "creator_affinity", "category_rejections", "age_days",
+                 "video_popularity", "user_positives", "user_idle_days", "video_lead_days"]
 DAY = pd.Timedelta(days=1)
 
 
@@ -74,7 +74,8 @@ def attach_seeds(cands: pd.DataFrame, seeds: sp.csr_matrix, user_pos: np.ndarray
 def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFrame, model, idmap: IdMap,
                       chunk: int = 500_000) -> pd.DataFrame:
     """Ranker features of each (user, video): ALS inner product (NaN when either is unknown to ALS), the
-    user's share of positives in the video's category and of its creator, the video's age in days, its
+    user's share of positives in the video's category and of its creator, how many videos of its category
+    the user marked not interested or disliked (``category_rejections``), the video's age in days, its
     popularity (log1p positive confidence in ``popular_days``), the user's number of positive videos, the
     days since the user's latest positive (``user_idle_days``) and how many days after it the video's
     first positive in the window came (``video_lead_days``; negative: the video was around before the
@@ -97,10 +98,12 @@ def add_pair_features(cands: pd.DataFrame, history: History, quality: pd.DataFra
     out["user_idle_days"] = ((pd.Timestamp(dates.day_end(history.ds)) - user_last) / DAY).to_numpy()
     out["video_lead_days"] = ((out[VIDEO_ID].map(history.video_first_ts) - user_last) / DAY).to_numpy()
     users = user_ids.unique()
-    for column, name in (("category", "category_affinity"), ("creator_id", "creator_affinity")):
-        share = within_users(history.affinity(column), users)  # one row per (user, value)
-        row = PairSet(share[USER_ID], share[column]).positions(user_ids, video[column])
+    for column, name, per_user, field in (("category", "category_affinity", history.affinity, "share"),
+                                          ("creator_id", "creator_affinity", history.affinity, "share"),
+                                          ("category", "category_rejections", history.rejections, "count")):
+        per = within_users(per_user(column), users)  # one row per (user, value)
+        row = PairSet(per[USER_ID], per[column]).positions(user_ids, video[column])
         value = np.zeros(len(out))
-        value[row >= 0] = share["share"].to_numpy(float)[row[row >= 0]]
+        value[row >= 0] = per[field].to_numpy(float)[row[row >= 0]]
         out[name] = value
     return out

@@ -10,9 +10,10 @@ import pytest
 
 from models import manifest, parameters
 from models.evaluation import gate as evaluate
-from models.ranking import rank, ranker, training_set
+from models.ranking import objectives, rank, ranker, training_set
 from models.ranking.rerank import creator_window_ok
 from models.retrieval import als, ann_index, candidates
+from vidrec.settings import OBJECTIVES
 
 DS = "2026-11-07"
 
@@ -27,7 +28,8 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_l
     assert ann_index.run(settings, DS)["recall@100"] == 1.0
     cands = candidates.run(settings, DS)
     assert cands["users"] > 0 and cands["candidates"] <= 40 * cands["users"]
-    assert ranker.run(settings, DS)["auc"] is not None
+    trained = objectives.run(settings, DS)
+    assert trained["auc"] is not None and trained["objectives"]["watch"]["auc"] is not None
     ranked = rank.run(settings, DS)
     result = evaluate.run(settings, DS)
     assert result["gate"]["passed"] and result["ndcg@10"] > result["popularity"]["ndcg@10"]
@@ -39,6 +41,11 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_l
     assert set(m["jobs"]) == {"build_training_set", "train_als", "build_index", "build_candidates", "train_ranker",
                               "rank", "evaluate"}
     assert m["jobs"]["train_als"]["inputs"]["interactions"] == 0 and m["params_digest"]
+    heads = m["jobs"]["train_ranker"]["objectives"]  # per-objective AUC (or why a head was skipped), the weights
+    assert set(heads) == set(OBJECTIVES) and heads["watch"]["auc"] > 0.5
+    assert all(h["trained"] == ("skipped" not in h) for h in heads.values())
+    assert m["jobs"]["train_ranker"]["weights"] == m["jobs"]["rank"]["weights"] == settings.weights()
+    assert "composite_ndcg@10" in m["jobs"]["train_ranker"]["metrics"]
     used = parameters.record(settings)  # the file the run read, in every job's entry and in the run's
     assert used["path"] == str(parameters.SHIPPED) and m["parameters"] == used
     assert all(job["parameters"] == used for job in m["jobs"].values())
@@ -97,7 +104,7 @@ def evaluated_with_yesterday_serving(settings, world_big, write_lake):
     settings = settings.replace(topn=10, candidates_per_user=40, als_factors=4, als_iterations=8, active_days=7)
     write_lake(settings, *world_big)
     training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10, features="none"))
-    ranker.run(settings, DS)
+    objectives.run(settings, DS)
     params = evaluate.EvalParams(min_users=10)
     metrics = evaluate.run(settings, DS, params)
     runs = settings.artifact_root / "runs"
@@ -113,7 +120,7 @@ def test_candidates_and_ranking_in_chunks_of_users_give_the_lists_of_one_piece(s
     write_lake(settings, *world_big)
     training_set.run(settings, DS, training_set.TrainingSetParams(label_days=2, negatives_per_user=10,
                                                                    features="none"))
-    als.run(settings, DS), ann_index.run(settings, DS), candidates.run(settings, DS), ranker.run(settings, DS)
+    als.run(settings, DS), ann_index.run(settings, DS), candidates.run(settings, DS), objectives.run(settings, DS)
     out = settings.artifact_root / "runs" / DS
     cands = pd.read_parquet(out / "candidates.parquet")
     assert cands["user_id"].is_monotonic_increasing and cands["user_id"].nunique() > 5
@@ -156,6 +163,7 @@ def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, 
     run's ranker, re-measured on today's holdout, is better beyond the tolerance: evaluate refuses, logs
     both models' numbers, and the gate result that publish reads says failed."""
     import logging
+    import shutil
 
     from models import io
     settings, params, good, runs = evaluated_with_yesterday_serving(settings, world_big, write_lake)  # serves
@@ -167,6 +175,7 @@ def test_gate_refuses_a_deliberately_worse_model_and_logs_its_numbers(settings, 
     worse = ranker.fit_ranker(inverted, features, ranker.RankerParams(), seed=1)
     _, meta = ranker.load_ranker(runs / DS / "ranker")
     ranker.save_ranker(worse, meta, runs / DS / "ranker")
+    shutil.rmtree(runs / DS / "ranker" / "heads")  # the worse model is the whole scorer: its watch head alone
 
     with caplog.at_level(logging.ERROR, logger="vidrec.evaluate"):
         with pytest.raises(evaluate.GateFailed, match="below the serving model"):

@@ -25,7 +25,7 @@ JOBS = {
     "train_als": "models.retrieval.als:run",
     "build_index": "models.retrieval.ann_index:run",
     "build_candidates": "models.retrieval.candidates:run",
-    "train_ranker": "models.ranking.ranker:run",
+    "train_ranker": "models.ranking.objectives:run",
     "rank": "models.ranking.rank:run",
     "evaluate": "models.evaluation.gate:run",
     "publish": "models.publish:run",

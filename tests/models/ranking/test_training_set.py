@@ -27,6 +27,12 @@ def test_labels_follow_the_documented_rules():
     assert labels["label_kind"].to_dict() == {
         "clicked": "impression", "disliked": "negative", "liked": "positive", "short": "impression",
         "shared": "positive", "shown": "impression", "skipped": "negative", "vetoed": "negative", "watched": "positive"}
+    # the other objectives' targets (models.ranking.objectives)
+    assert {v for v in labels.index if labels.loc[v, "y_click"]} == {
+        "clicked", "disliked", "liked", "short", "vetoed", "watched"}
+    assert {v for v in labels.index if labels.loc[v, "y_like"]} == {"liked", "disliked"}
+    assert {v for v in labels.index if labels.loc[v, "y_share"]} == {"shared"}
+    assert {v for v in labels.index if labels.loc[v, "y_not_interested"]} == {"vetoed", "disliked"}
 
 
 def test_candidates_are_labeled_and_unengaged_ones_sampled_per_user():
@@ -35,6 +41,7 @@ def test_candidates_are_labeled_and_unengaged_ones_sampled_per_user():
     labels = label_events(day([("a", "v1", "watch", 0.9), ("a", "v2", "skip", None), ("b", "v3", "like", None)]))
     full = label_candidates(cands, labels, sample=None, seed=0)
     assert set(full["user_id"]) == {"a", "b"}               # users without events that day are left out
+    assert full["y_like"].dtype == "int8" and full["y_like"].sum() == 1 and full["y_click"].sum() == 1
     assert len(full) == 20 and (full["label_kind"] == "not_engaged").sum() == 17
     sampled = label_candidates(cands, labels, sample=3, seed=0)
     kinds = sampled.groupby(["user_id", "label_kind"]).size().to_dict()
