@@ -39,6 +39,8 @@ class RankerParams:
     colsample_bytree: float = 0.8
     eval_k: int = 10
     n_jobs: int = 2
+    pair_method: str = "topk"      # XGBoost's lambdarank_pair_method: topk (pairs within the top) or mean
+    pairs_per_sample: int = 32     # lambdarank_num_pair_per_sample: the top's depth (topk) or pairs per row (mean)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> "RankerParams":
@@ -84,7 +86,8 @@ def fit_ranker(train: pd.DataFrame, features: list[str], params: RankerParams, *
                       n_estimators=params.n_estimators, max_depth=params.max_depth,
                       learning_rate=params.learning_rate, min_child_weight=params.min_child_weight,
                       subsample=params.subsample, colsample_bytree=params.colsample_bytree,
-                      eval_metric=f"ndcg@{params.eval_k}")
+                      lambdarank_pair_method=params.pair_method,
+                      lambdarank_num_pair_per_sample=params.pairs_per_sample, eval_metric=f"ndcg@{params.eval_k}")
     model.fit(X, y, qid=qid, verbose=False)
     return model
 

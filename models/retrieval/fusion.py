@@ -21,6 +21,7 @@ SOURCES = ("als", "cowatch", "content", "trending", "fresh", "text")
 SCORES = [f"score_{s}" for s in SOURCES]
 RANKS = [f"rank_{s}" for s in SOURCES]
 RRF_K = 60.0
+RESERVE = 10  # each source's top items always kept (when per_key allows: sources x RESERVE <= per_key)
 
 
 U, V = "u", "v"  # a source row's user (position in the chunk's users) and video (code in the as-of catalog)
@@ -33,12 +34,14 @@ def source_frame(users, videos, scores, **extra) -> pd.DataFrame:
                          "score": np.asarray(scores, np.float64), **extra})
 
 
-def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> pd.DataFrame:
+def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int, reserve: int = RESERVE) -> pd.DataFrame:
     """Union of per-source (key, item, score) frames: one row per (key, item) with ``score_<source>`` (the
     source's best score), ``rank_<source>`` (its rank in the key's list of that source, from 1; scale-free,
     so the ranker can compare users whose scores differ in scale), ``retrieval_score`` (reciprocal-rank
-    fusion), ``best_source``, ``n_sources``; the best ``per_key`` rows of each key, sorted by key then
-    retrieval_score (ties: item id). Within a source, equal scores rank by item id.
+    fusion), ``best_source``, ``n_sources``; ``per_key`` rows of each key: every source's top ``reserve``
+    (a strong source is never buried by items that several weaker ones agree on), then the best by
+    retrieval_score; sorted by key then retrieval_score (ties: item id). Within a source, equal scores rank
+    by item id.
 
     Other columns of a source frame (``trend_region``) are kept from that source's best row of the pair
     (the first source, in SOURCES order, whose row has a value). The rows are sorted by key once; each
@@ -54,7 +57,7 @@ def fuse(frames: dict[str, pd.DataFrame], key: str, item: str, per_key: int) -> 
     starts = np.searchsorted(kc[by_key], np.arange(len(keys) + 1))
     out_key, out_item, wide, wide_rank, fused, best, n_src, rows = compiled("fuse_keys", _fuse_keys)(
         starts.astype(np.int64), by_key.astype(np.int64), long["_src"], ic.astype(np.int64),
-        np.asarray(long["score"], np.float64), len(SOURCES), int(per_key), len(items))
+        np.asarray(long["score"], np.float64), len(SOURCES), int(per_key), len(items), int(reserve))
     out = pd.DataFrame({key: keys.take(out_key), item: items.take(out_item)})
     out[SCORES] = wide
     out[RANKS] = wide_rank
@@ -92,10 +95,11 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pd.factorize(values, sort=True)
 
 
-def _fuse_keys(starts, by_key, src, item, score, n_sources, per_key, n_items):
+def _fuse_keys(starts, by_key, src, item, score, n_sources, per_key, n_items, reserve):
     """Per key (rows ``by_key[starts[k]:starts[k + 1]]``): the best row of each (source, item), its rank in
-    the source's list (score descending, then item), reciprocal-rank fusion per item, and the ``per_key``
-    best items (fused descending, then item). Returns per kept pair: key, item, score and rank per source
+    the source's list (score descending, then item), reciprocal-rank fusion per item, and ``per_key`` items:
+    the top ``reserve`` of every source, then the best by fused score; in fused order (then item). Returns
+    per kept pair: key, item, score and rank per source
     (NaN when absent), fused score, best source, number of sources, best row per source (-1)."""
     n_keys = len(starts) - 1
     cap = min(len(by_key), n_keys * per_key)
@@ -135,7 +139,10 @@ def _fuse_keys(starts, by_key, src, item, score, n_sources, per_key, n_items):
             count[at] += 1
             if rrf > best_rrf[at]:  # sources come in ascending order: ties keep the lower one
                 best_rrf[at], best_src[at] = rrf, s
-        top = np.argsort(-fused, kind="mergesort")[:per_key]  # items_k ascending: ties keep the lower item
+        # kept: each source's top ``reserve`` first (no source is buried by the others' agreement), then by fused
+        reserved = best_rrf >= 1.0 / (RRF_K + reserve) - 1e-12
+        kept = np.sort(np.argsort(-(fused + reserved), kind="mergesort")[:per_key])
+        top = kept[np.argsort(-fused[kept], kind="mergesort")]  # items_k ascending: ties keep the lower item
         for t in top:
             o_key[n], o_item[n], o_fused[n], o_best[n], o_n[n] = k, items_k[t], fused[t], best_src[t], count[t]
             o_wide[n], o_rank[n], o_rows[n] = wide[t], wrank[t], wrow[t]

@@ -122,6 +122,14 @@ def test_eval_uses_the_parameters_file_of_the_nightly_and_save_replaces_that_fil
     run(s, *args, "--tune", "--trials", "1", "--save")
     assert parameters.load(pinned)["chosen_by"].startswith("vidrec eval --tune --save on")
     assert TUNED.read_text() == shipped  # the shipped file is not the one in effect here: untouched
+    own = tmp_path / "ratings-params.json"  # a data set's own file, with how it was chosen
+    before = pinned.read_text()
+    chosen = json.loads(run(s, *args, "--tune", "--trials", "1", "--save", str(own), "--json").stdout.splitlines()[-1])
+    assert chosen["saved_to"] == str(own) and pinned.read_text() == before
+    record = parameters.load(own)
+    assert record["chosen_by"].startswith("vidrec eval --tune --save on ratings")
+    assert record["params"] == chosen["params"]
+    assert "test unused" in record["validation"]["how"]
     pinned.write_text('{"params": {}}')
     out = run(s, *args, "--recommenders", "popularity", check=False)
     assert out.returncode == 2 and f"parameters file {pinned} has no" in out.stderr

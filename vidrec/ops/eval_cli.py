@@ -38,8 +38,10 @@ def cmd_eval(s: Settings, a) -> int:
     seeds = a.seeds or [a.seed if a.seed is not None else s.seed]
     if a.tune:
         from models.evaluation import tuning
+        target = None if a.save is None else Path(a.save or used["path"])  # --save alone: the file in effect
         chosen = tuning.tune(df, a.protocol, seed=seeds[0], trials=a.trials, k=a.k, catalog=catalog,
-                             save=Path(used["path"]) if a.save else None, start=params)
+                             save=target, start=params)
+        chosen["saved_to"] = None if target is None else str(target)
         print(json.dumps({**chosen, "parameters": used}, default=str)) if a.json else print(tuning.summary(chosen))
         return 0
     if len(seeds) == 1:
@@ -89,8 +91,9 @@ def add_command(sub) -> None:
     q.add_argument("--tune", action="store_true",
                    help="hyper-parameter search for als and two_stage on a validation part of the training split")
     q.add_argument("--trials", type=int, default=8, help="--tune: configurations tried per recommender")
-    q.add_argument("--save", action="store_true",
-                   help="--tune: write the choice over the parameters file in effect (the nightly's; README)")
+    q.add_argument("--save", nargs="?", const="", metavar="FILE",
+                   help="--tune: write the choice and how it was chosen over the parameters file in effect (the "
+                        "nightly's; README), or to FILE (a data set's own: VIDREC_PARAMS_FILE=FILE uses it)")
     q.add_argument("--sep", default=",", help="CSV separator")
     q.add_argument("--user-col", default="user_id", help="CSV user column")
     q.add_argument("--item-col", default="item_id", help="CSV item column")

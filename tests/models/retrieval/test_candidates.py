@@ -65,8 +65,9 @@ def test_fuse_keeps_best_score_per_source_ranks_by_reciprocal_rank_and_caps():
     assert out["n_sources"].tolist() == [2, 1]
 
 
-def _fuse_by_hand(frames, per_key):
-    """The rules of ``fuse`` written out per key with dicts: the oracle of the compiled version."""
+def _fuse_by_hand(frames, per_key, reserve):
+    """The rules of ``fuse`` written out per key with dicts: the oracle of the compiled version. (The reserved
+    items sort first only to choose what is kept: the fused order of the kept ones is the same either way.)"""
     from models.retrieval.fusion import RRF_K, SOURCES
     out = []
     for key in sorted(set().union(*(set(f["user_id"]) for f in frames.values()))):
@@ -88,7 +89,9 @@ def _fuse_by_hand(frames, per_key):
                     p["best"] = (s, rrf)
                 if p["region"] is None and row.get("trend_region") is not None:
                     p["region"] = row["trend_region"]
-        for video, p in sorted(pairs.items(), key=lambda kv: (-kv[1]["fused"], kv[0]))[:per_key]:
+        reserved = {v for v, p in pairs.items() if p["best"][1] >= 1 / (RRF_K + reserve) - 1e-12}
+        kept = sorted(pairs.items(), key=lambda kv: (kv[0] not in reserved, -kv[1]["fused"], kv[0]))[:per_key]
+        for video, p in sorted(kept, key=lambda kv: (-kv[1]["fused"], kv[0])):
             out.append((key, video, round(p["fused"], 12), p["best"][0], p["n"], p["region"],
                         *[p.get(f"rank_{s}") for s in SOURCES], *[p.get(f"score_{s}") for s in SOURCES]))
     return out
@@ -105,15 +108,30 @@ def test_fuse_equals_its_rules_written_out_on_random_lists_with_ties_and_duplica
                                       "video_id": [f"v{x:02d}" for x in rng.integers(0, 15, n)],
                                       "score": np.round(rng.random(n) * 3) / 3})
         frames["trending"]["trend_region"] = rng.choice(["br", "global"], len(frames["trending"]))
-        per_key = int(rng.integers(1, 12))
-        out = fuse(frames, "user_id", "video_id", per_key)
+        per_key, reserve = int(rng.integers(1, 12)), int(rng.integers(0, 4))
+        out = fuse(frames, "user_id", "video_id", per_key, reserve)
         if "trend_region" not in out.columns:
             out["trend_region"] = None
         got = [(r["user_id"], r["video_id"], round(r["retrieval_score"], 12), r["best_source"], r["n_sources"],
                 r["trend_region"], *[None if np.isnan(r[f"rank_{s}"]) else r[f"rank_{s}"] for s in SOURCES],
                 *[None if np.isnan(r[f"score_{s}"]) else r[f"score_{s}"] for s in SOURCES])
                for r in out.to_dict("records")]
-        assert got == _fuse_by_hand(frames, per_key)
+        assert got == _fuse_by_hand(frames, per_key, reserve)
+
+
+def test_no_source_is_buried_by_what_the_others_agree_on():
+    """Three sources agree on 20 videos; a fourth retrieves 5 others. RRF alone keeps only the agreed ones;
+    fuse keeps the fourth source's top 3 (reserve) and fills the rest by fused score."""
+    agreed = [f"a{i:02d}" for i in range(20)]
+    frames = {s: pd.DataFrame({"user_id": "u", "video_id": agreed, "score": np.arange(20.0, 0, -1)})
+              for s in ("als", "cowatch", "content")}
+    frames["trending"] = pd.DataFrame({"user_id": "u", "video_id": [f"t{i}" for i in range(5)],
+                                       "score": np.arange(5.0, 0, -1)})
+    alone = fuse(frames, "user_id", "video_id", per_key=10, reserve=0)
+    assert alone["video_id"].tolist() == agreed[:10]
+    out = fuse(frames, "user_id", "video_id", per_key=10, reserve=3)
+    assert out["video_id"].tolist() == agreed[:7] + ["t0", "t1", "t2"]  # still in fused order
+    assert (out["retrieval_score"].diff().dropna() <= 0).all()
 
 
 def test_a_new_video_without_interactions_is_retrieved_for_a_fan_of_its_category(world):
