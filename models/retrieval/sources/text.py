@@ -41,14 +41,17 @@ def tokens(title, category, tags) -> list[str]:
 
 
 def text_vectors(videos: pd.DataFrame, dims: int = 64, seed: int = 0) -> np.ndarray:
-    """(n videos x d) float32, L2-normalized (a video without tokens: zeros); d <= ``dims``."""
+    """(n videos x d) float32, L2-normalized (a video without tokens shared with another: zeros); d <= ``dims``."""
     from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
     tags = videos["tags"] if "tags" in videos.columns else pd.Series(None, index=videos.index, dtype=object)
     docs = [tokens(t, c, g) for t, c, g in zip(videos["title"], videos["category"], tags)]
     counts = HashingVectorizer(analyzer=lambda doc: doc, n_features=N_FEATURES, alternate_sign=False,
-                               norm=None).transform(docs)
+                               norm=None).transform(docs).tocsc()
+    counts = counts[:, np.flatnonzero(counts.getnnz(axis=0) >= 2)].tocsr()  # a token of one video relates none
+    if counts.shape[1] == 0:  # no shared words (a catalog of bare ids): no text space, and no SVD to pay for
+        return np.zeros((len(videos), 1), np.float32)
     tfidf = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
     k = min(dims, tfidf.shape[0] - 1, int((tfidf.getnnz(axis=0) > 0).sum()) - 1)
     dense = (TruncatedSVD(k, random_state=seed).fit_transform(tfidf) if k >= 1 else tfidf.toarray()[:, :1])
