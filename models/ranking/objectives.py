@@ -5,7 +5,8 @@ One head per objective (``vidrec.settings.OBJECTIVES``), trained on the training
 - ``watch``: the LambdaMART ranker over the graded label (``models.ranking.ranker.fit_ranker``: 2 liked or
   shared, 1 watched at least half), its margin turned into p(label > 0) by Platt scaling (a logistic fit of
   the label on the margin over the train rows);
-- ``click``, ``like``, ``share``, ``not_interested``: an XGBoost binary classifier each on its 0/1 target
+- ``click``, ``like``, ``share``, ``not_interested``: an XGBoost binary classifier each (``HEAD_TREES`` trees,
+  at most ``HEAD_ROWS`` rows sampled, one quantized matrix shared) on its 0/1 target
   (``models.ranking.training_set.TARGET_EVENTS``), trained when the train split holds at least
   ``MIN_POSITIVES`` of it and the rows are not all positive; otherwise skipped, and its weight counts for nothing.
 
@@ -38,6 +39,7 @@ log = logging.getLogger("vidrec.ranker")
 
 MIN_POSITIVES = 50
 HEAD_TREES = 60  # per binary head: the heads' cost at rank time is rows x trees, like the ranker's
+HEAD_ROWS = 400_000  # rows the heads and the calibration learn from at most
 TARGETS = {"watch": LABEL, **{name: f"y_{name}" for name in OBJECTIVES[1:]}}
 assert set(TARGETS.values()) - {LABEL} == set(TARGET_EVENTS)
 
@@ -55,7 +57,7 @@ class Scorer:
     watch: object
     features: list[str]
     calibration: tuple[float, float] = (1.0, 0.0)
-    heads: dict = field(default_factory=dict)      # objective -> XGBClassifier
+    heads: dict = field(default_factory=dict)      # objective -> xgboost.Booster (binary:logistic)
     weights: dict = field(default_factory=lambda: {"watch": 1.0})
 
     def probabilities(self, frame: pd.DataFrame, extra: dict | None = None) -> dict[str, np.ndarray]:
@@ -66,7 +68,7 @@ class Scorer:
         a, b = self.calibration
         out = {"watch": _sigmoid(a * self.watch.predict(X).astype(np.float64) + b)}
         for name, head in self.heads.items():
-            out[name] = head.predict_proba(X)[:, 1].astype(np.float64)
+            out[name] = head.inplace_predict(X).astype(np.float64)
         return out
 
     def score(self, frame: pd.DataFrame, extra: dict | None = None) -> np.ndarray:
@@ -95,17 +97,22 @@ def calibrate(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def fit_heads(train: pd.DataFrame, features: list[str], params: RankerParams, *, seed: int,
-              weights: dict | None = None) -> tuple[Scorer, dict]:
+              weights: dict | None = None, head_rows: int = HEAD_ROWS) -> tuple[Scorer, dict]:
     """The watch ranker, its calibration and every binary head ``train`` can support; and per objective
-    {"trained": bool, "positives": n[, "skipped": why]}."""
-    from xgboost import XGBClassifier
+    {"trained": bool, "positives": n[, "skipped": why]}. The calibration and the heads learn from at most
+    ``head_rows`` rows (a seeded uniform sample, so probabilities stay calibrated), quantized once for all heads."""
+    import xgboost as xgb
 
     watch = fit_ranker(train, features, params, seed=seed)
-    X = feature_matrix(train, features).copy()  # the heads fit one after another on the same rows
+    if len(train) > head_rows:
+        train = train.iloc[np.sort(np.random.default_rng(seed).choice(len(train), head_rows, replace=False))]
+    X = feature_matrix(train, features).copy()  # every head reads the same rows
     y = target(train, "watch")
     calibration = calibrate(watch.predict(X), y)
-    report = {"watch": {"trained": True, "positives": int(y.sum())}}
-    heads = {}
+    report, heads, data = {"watch": {"trained": True, "positives": int(y.sum())}}, {}, None
+    booster = {"objective": "binary:logistic", "tree_method": "hist", "seed": seed, "nthread": params.n_jobs,
+               "max_depth": params.max_depth, "eta": params.learning_rate, "subsample": params.subsample,
+               "colsample_bytree": params.colsample_bytree}
     for name in OBJECTIVES[1:]:
         y = target(train, name)
         positives = 0 if y is None else int(y.sum())
@@ -114,10 +121,10 @@ def fit_heads(train: pd.DataFrame, features: list[str], params: RankerParams, *,
             report[name]["skipped"] = (f"{positives} positives (< {MIN_POSITIVES})" if positives < MIN_POSITIVES
                                        else "every row is positive")
             continue
-        heads[name] = XGBClassifier(objective="binary:logistic", tree_method="hist", random_state=seed,
-                                    n_jobs=params.n_jobs, n_estimators=HEAD_TREES, max_depth=params.max_depth,
-                                    learning_rate=params.learning_rate, subsample=params.subsample,
-                                    colsample_bytree=params.colsample_bytree).fit(X, y)
+        if data is None:
+            data = xgb.QuantileDMatrix(X, label=y)
+        data.set_label(y)
+        heads[name] = xgb.train(booster, data, num_boost_round=HEAD_TREES)
         report[name]["trained"] = True
     return Scorer(watch, list(features), calibration, heads, dict(weights or {"watch": 1.0})), report
 
@@ -148,15 +155,14 @@ def save_scorer(scorer: Scorer, meta: dict, directory: Path) -> Path:
 def load_scorer(directory: Path, weights: dict) -> tuple[Scorer, dict]:
     """(Scorer with ``weights``, the ranker's meta) from ``save_scorer``'s folder; a ranker saved without
     heads (older runs) scores by its calibrated watch head alone."""
-    from xgboost import XGBClassifier
+    import xgboost as xgb
 
     watch, meta = load_ranker(directory)
     heads = {}
     for name in OBJECTIVES[1:]:
         path = directory / "heads" / f"{name}.json"
         if path.exists():
-            heads[name] = XGBClassifier()
-            heads[name].load_model(str(path))
+            heads[name] = xgb.Booster(model_file=str(path))
     calibration = tuple(meta.get("calibration", (1.0, 0.0)))
     return Scorer(watch, meta["features"], calibration, heads, dict(weights)), meta
 

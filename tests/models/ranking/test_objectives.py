@@ -74,6 +74,15 @@ def test_a_head_without_enough_positives_is_skipped_and_counts_for_nothing():
     assert report["click"]["trained"] and report["not_interested"]["trained"]
 
 
+def test_heads_learn_from_a_sample_of_rows_and_stay_calibrated(trained):
+    scorer, _, valid = trained
+    sampled, report = fit_heads(engagement(), FEATURES, FAST, seed=0, weights=scorer.weights, head_rows=3000)
+    assert set(sampled.heads) == set(scorer.heads)
+    assert report["like"]["positives"] < 3000 * 0.2  # counted on the sample
+    for name, p in sampled.probabilities(valid).items():
+        assert abs(p.mean() - scorer.probabilities(valid)[name].mean()) < 0.03, name
+
+
 def test_saved_heads_score_the_same_and_weights_come_from_the_caller(trained, tmp_path):
     scorer, _, valid = trained
     again, meta = load_scorer(save_scorer(scorer, {"features": FEATURES}, tmp_path / "ranker"), scorer.weights)
