@@ -4,7 +4,7 @@ One head per objective (``vidrec.settings.OBJECTIVES``), trained on the training
 
 - ``watch``: the LambdaMART ranker over the graded label (``models.ranking.ranker.fit_ranker``: 2 liked or
   shared, 1 watched at least half), its margin turned into p(label > 0) by Platt scaling (a logistic fit of
-  the label on the margin over the train rows);
+  the label on the margin over the heads' sample of train rows);
 - ``click``, ``like``, ``share``, ``not_interested``: an XGBoost binary classifier each (``HEAD_TREES`` trees,
   at most ``HEAD_ROWS`` rows sampled, one quantized matrix shared) on its 0/1 target
   (``models.ranking.training_set.TARGET_EVENTS``), trained when the train split holds at least

@@ -64,3 +64,31 @@ def test_the_private_redis_keeps_what_was_written_across_a_restart(settings):
         assert any((s.redis_dir / "appendonlydir").iterdir())
     finally:
         services.down(s)
+
+
+def test_the_demo_refuses_an_api_of_another_data_dir_on_its_port(settings):
+    """Another data dir's `vidrec serve` on the port would answer the demo with keys and lists not its own: the
+    demo stops with a message that says so (before spawning anything)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from vidrec.ops import demo_api
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        s = settings.replace(api_host="127.0.0.1", api_port=server.server_address[1])
+        with pytest.raises(RuntimeError, match="already answers, but not as the API of"):
+            demo_api.start_api(s)
+        assert services.running_pid(s, "api") is None  # nothing was started
+    finally:
+        server.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -34,8 +35,18 @@ def _call(base: str, path: str, body: dict | None = None) -> tuple[int, dict]:
 
 
 def start_api(settings: Settings, wait_s: float = 60.0) -> str:
+    """This data dir's API, started unless it runs; an API of another data dir on the port is an error (its
+    keys and lists are not this demo's)."""
     base = f"http://{settings.api_host}:{settings.api_port}"
     if not services.running_pid(settings, "api"):
+        try:
+            taken = _call(base, "/readyz")[0] > 0
+        except OSError:  # nothing listening: the port is free
+            taken = False
+        if taken:
+            raise RuntimeError(f"{base} already answers, but not as the API of {settings.data_dir}: another "
+                               "`vidrec serve` holds the port; stop it (`vidrec services down` with its "
+                               "VIDREC_DATA_DIR) or set VIDREC_API_PORT")
         services.spawn(settings, "api", [services.vidrec_command(), "serve"], services.child_env(settings))
     if services.wait_until(lambda: _call(base, "/readyz")[0] == 200, wait_s, interval_s=0.5):
         return base
@@ -79,10 +90,18 @@ def show(settings: Settings, ds: str) -> int:
           flush=True)
     key = demo_key(settings)
     _headers["Authorization"] = f"Bearer {key}"
-    base = start_api(settings)
+    try:
+        base = start_api(settings)
+    except RuntimeError as exc:
+        print(f"vidrec demo: {exc}", file=sys.stderr)
+        return 1
     user = _known_user(settings, ds)
     status, home = _call(base, f"/api/v1/recommendations/home?user_id={user}&count=10")
     _print(f"home feed of {user}", status, home, 10)
+    if status != 200 or not home.get("items"):
+        print(f"vidrec demo: the home feed of {user} answered {status} {json.dumps(home)}; see "
+              f"{settings.data_dir}/run/api.log", file=sys.stderr)
+        return 1
     first = home["items"][0]
     _print(f"related to {first['video_id']}", *_call(base, f"/api/v1/recommendations/related?video_id="
                                                             f"{first['video_id']}&user_id={user}&count=5"))
