@@ -72,9 +72,13 @@ class Scorer:
         return out
 
     def score(self, frame: pd.DataFrame, extra: dict | None = None) -> np.ndarray:
+        """The composite of ``frame``'s rows (``combine`` of ``probabilities``)."""
+        return self.combine(self.probabilities(frame, extra), len(frame))
+
+    def combine(self, probabilities: dict[str, np.ndarray], rows: int) -> np.ndarray:
         """The composite: sum of weight x probability over the trained heads."""
-        total = np.zeros(len(frame))
-        for name, p in self.probabilities(frame, extra).items():
+        total = np.zeros(rows)
+        for name, p in probabilities.items():
             total += self.weights.get(name, 0.0) * p
         return total
 
@@ -129,14 +133,15 @@ def fit_heads(train: pd.DataFrame, features: list[str], params: RankerParams, *,
     return Scorer(watch, list(features), calibration, heads, dict(weights or {"watch": 1.0})), report
 
 
-def validation(scorer: Scorer, valid: pd.DataFrame, report: dict) -> dict:
-    """``report`` with each trained head's AUC on ``valid`` (None when the day has one class only)."""
+def validation(probabilities: dict[str, np.ndarray], valid: pd.DataFrame, report: dict) -> dict:
+    """``report`` with each trained head's AUC on ``valid`` (its ``probabilities``; None when the day has one
+    class only)."""
     from sklearn.metrics import roc_auc_score
 
     out = {name: dict(entry) for name, entry in report.items()}
     if valid.empty:
         return out
-    for name, p in scorer.probabilities(valid).items():
+    for name, p in probabilities.items():
         y = target(valid, name)
         ok = y is not None and 0 < y.sum() < len(y)
         out[name]["auc"] = round(float(roc_auc_score(y, p)), 4) if ok else None
@@ -181,9 +186,11 @@ def run(settings: Settings, ds: str) -> dict:
     train, valid = rows[rows[SPLIT] == "train"], rows[rows[SPLIT] == "valid"]
     scorer, report = fit_heads(train, features, params, seed=settings.seed, weights=weights)
     metrics = validation_metrics(scorer.watch, valid, features, params.eval_k)
+    probabilities = scorer.probabilities(valid)  # once, for the composite and every head's AUC
     if not valid.empty:
-        metrics[f"composite_ndcg@{params.eval_k}"] = ndcg_of_scores(valid, scorer.score(valid), params.eval_k)
-    heads = validation(scorer, valid, report)
+        composite = scorer.combine(probabilities, len(valid))
+        metrics[f"composite_ndcg@{params.eval_k}"] = ndcg_of_scores(valid, composite, params.eval_k)
+    heads = validation(probabilities, valid, report)
     meta = {"features": features, "feature_source": source, "params": asdict(params), "seed": settings.seed,
             "validation": metrics, "objectives": heads, "weights": weights}
     save_scorer(scorer, meta, out / "ranker")

@@ -1,7 +1,8 @@
 """The lists serving reads, for run ``ds``: home feeds, related videos, trending and cold-start lists.
 
 - ``lists/home.parquet`` (user_id, rank, video_id, score, reason, source): the run's candidates scored
-  by the run's ranker (the objectives' composite, ``VIDREC_OBJECTIVE_WEIGHTS``) with features as of the end of ``ds`` (the same ``feature_values`` and service
+  by the run's ranker (the objectives' composite, ``VIDREC_OBJECTIVE_WEIGHTS``) with features as of the
+  end of ``ds`` (the same ``feature_values`` and service
   as training, ``event_timestamp`` = ds + 1 day), then ``rerank`` (filters, creator window,
   exploration, reasons). ``topn`` + ``spare`` (50) rows per user, so serving can refill after dropping.
   The exploration pool is the user's ``fresh`` candidates whose impressions over the last

@@ -1,7 +1,8 @@
 """The ranker: one XGBRanker (LambdaMART, ``rank:ndcg``) over the candidates of a user, graded labels.
 
 The graded label (2 like/share, 1 watched >= half, 0 otherwise; see training_set) orders "engaged" above
-"watched" above the rest; the other objectives have heads of their own (``models.ranking.objectives``). A query is (label day, user); XGBoost needs the rows of a query contiguous and the
+"watched" above the rest; the other objectives have heads of their own (``models.ranking.objectives``).
+A query is (label day, user); XGBoost needs the rows of a query contiguous and the
 queries in ascending order, which ``build_matrix`` guarantees (a test asserts it). Training uses the
 training split only, groups without any positive are dropped (they carry no ranking gradient), and the
 number of trees is fixed (no early stopping on the validation day, so the gate's numbers on that day

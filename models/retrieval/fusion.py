@@ -4,10 +4,10 @@ and the cold-start lists.
 Each source produces (key, item, score) rows; scores are comparable only within a source. Retrieval's
 sources produce them as integers (``source_frame``: the user's position in the chunk of users, the
 video's code in the as-of catalog, ``models.retrieval.history.History.video_ids``), so that excluding and
-fusing never hash a string; ``fuse`` takes any key and item columns. ``fuse`` keeps, per (key, item), the best score of each source (``score_<source>``, NaN where the
-source did not retrieve it) and its rank in the key's list of that source (``rank_<source>``), and
-scores the pair ``retrieval_score = sum_s 1 / (RRF_K + rank_s)``; ``best_source`` is the source that
-ranked it best.
+fusing never hash a string; ``fuse`` takes any key and item columns. ``fuse`` keeps, per (key, item), the
+best score of each source (``score_<source>``, NaN where the source did not retrieve it) and its rank in
+the key's list of that source (``rank_<source>``), and scores the pair
+``retrieval_score = sum_s 1 / (RRF_K + rank_s)``; ``best_source`` is the source that ranked it best.
 """
 
 from __future__ import annotations

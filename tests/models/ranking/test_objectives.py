@@ -42,7 +42,7 @@ def test_every_objective_gets_a_head_and_each_learns_its_own_signal(trained):
     scorer, report, valid = trained
     assert set(report) == set(OBJECTIVES) and all(r["trained"] for r in report.values())
     assert set(scorer.heads) == set(OBJECTIVES) - {"watch"}
-    heads = validation(scorer, valid, report)
+    heads = validation(scorer.probabilities(valid), valid, report)
     assert heads["watch"]["auc"] > 0.8 and heads["not_interested"]["auc"] > 0.75 and heads["like"]["auc"] > 0.7
     p = scorer.probabilities(valid)
     assert all(((0 <= v) & (v <= 1)).all() for v in p.values())
