@@ -98,9 +98,9 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _fuse_keys(starts, by_key, src, item, score, n_sources, per_key, n_items, reserve):
     """Per key (rows ``by_key[starts[k]:starts[k + 1]]``): the best row of each (source, item), its rank in
     the source's list (score descending, then item), reciprocal-rank fusion per item, and ``per_key`` items:
-    the top ``reserve`` of every source, then the best by fused score; in fused order (then item). Returns
-    per kept pair: key, item, score and rank per source
-    (NaN when absent), fused score, best source, number of sources, best row per source (-1)."""
+    the top ``reserve`` of every source, then the best by fused score; in fused order (then item). Returns per
+    kept pair: key, item, score and rank per source (NaN when absent), fused score, best source, number of
+    sources, best row per source (-1)."""
     n_keys = len(starts) - 1
     cap = min(len(by_key), n_keys * per_key)
     o_key, o_item = np.empty(cap, np.int64), np.empty(cap, np.int64)
