@@ -120,6 +120,16 @@ def negatives_per_user(settings: Settings, default: int | None = None) -> int | 
     return value
 
 
+def negative_sampling(settings: Settings, default: str = "uniform") -> str:
+    """How the ranker's training set draws those rows: the file's ``negative_sampling`` ("uniform" or
+    "popularity", ``models.ranking.training_set.negative_weights``); ``default`` when the file does not say."""
+    value = two_stage(settings).get("negative_sampling", default)
+    if value not in ("uniform", "popularity"):
+        raise ParamsFileError(f"parameters file {resolve(settings)}: params.two_stage.negative_sampling must "
+                              f"be \"uniform\" or \"popularity\", not {value!r}")
+    return value
+
+
 def write(content: dict, path: Path) -> Path:
     """Write ``content`` as the parameters file ``path`` atomically (a temporary file in the same folder,
     then a rename): a job that reads the file sees the old one or the new one, never half of it."""

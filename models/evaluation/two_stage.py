@@ -58,6 +58,7 @@ class TwoStageParams:
     ranker: RankerParams = field(default_factory=RankerParams)
     per_user: int = 300            # candidates kept per user (the nightly VIDREC_CANDIDATES_PER_USER)
     negatives_per_user: int | None = 100  # unlabeled candidates kept per user for the ranker (None: all)
+    negative_sampling: str = "uniform"  # how they are drawn (models.ranking.training_set.negative_weights)
     valid_ratio: float = 0.25      # share of train carved out to label the ranker's rows (folds 1)
     folds: int = 4                 # validation folds dealt per user (1: one carve of valid_ratio)
     max_queries: int = 8000        # ranker queries (part, user) at most: past it each part labels a user sample
@@ -145,7 +146,8 @@ class TwoStage:
             valid = valid[valid[USER_ID].isin(users)]
         cands = self._candidates(retrieval, cparams, users)
         labels = valid[[USER_ID, VIDEO_ID]].drop_duplicates().assign(**{LABEL: np.int8(1), LABEL_KIND: "positive"})
-        rows = label_candidates(cands, labels, sample=self.params.negatives_per_user, seed=self.seed + part)
+        rows = label_candidates(cands, labels, sample=self.params.negatives_per_user, seed=self.seed + part,
+                                sampling=self.params.negative_sampling)
         return rows.assign(**{LABEL_DS: f"part{part}"})
 
     def fit(self, train: pd.DataFrame) -> "TwoStage":

@@ -42,6 +42,8 @@ log = logging.getLogger("vidrec.training_set")
 FEATURE_SERVICE = "ranker_v1"
 LABEL, LABEL_KIND, LABEL_DS, SPLIT = "label", "label_kind", "label_ds", "split"
 # The other objectives' 0/1 targets (models.ranking.objectives; watch's is label > 0): the events that make each.
+NEGATIVE_SAMPLING = ("uniform", "popularity")
+POPULARITY_POWER = 0.75
 TARGET_EVENTS = {"y_click": ["click", "watch"], "y_like": ["like"], "y_share": ["share"],
                  "y_not_interested": ["not_interested", "dislike"]}
 
@@ -50,6 +52,7 @@ TARGET_EVENTS = {"y_click": ["click", "watch"], "y_like": ["like"], "y_share": [
 class TrainingSetParams:
     label_days: int = 3                # label days up to ds; the last one is the validation split
     negatives_per_user: int = 50       # not_engaged rows kept per (user, training day)
+    negative_sampling: str = "uniform"  # how they are drawn (negative_weights)
     positive_watch_fraction: float = 0.5
     features: str = "feast"            # "feast" (service ranker_v1) or "none" (see fetch_features)
     train_users: int = 10_000          # users sampled per training day (seeded) and, for the validation
@@ -74,9 +77,22 @@ def label_events(day: pd.DataFrame, params: TrainingSetParams = TrainingSetParam
                          LABEL_KIND: kinds, **{t: per[t].to_numpy(np.int8) for t in TARGET_EVENTS}})
 
 
-def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int | None, seed: int) -> pd.DataFrame:
+def negative_weights(cands: pd.DataFrame, sampling: str) -> np.ndarray | None:
+    """Per candidate row, its weight when ``not_engaged`` rows are sampled (None: uniform). ``popularity``:
+    (1 + the video's positive confidence) ** ``POPULARITY_POWER`` (from ``video_popularity`` = log1p of it),
+    so the ranker sees the popular videos a user passed over about as often as retrieval offers them."""
+    if sampling == "uniform":
+        return None
+    if sampling != "popularity":
+        raise ValueError(f"negative sampling {sampling!r}: one of {NEGATIVE_SAMPLING}")
+    return np.exp(POPULARITY_POWER * cands["video_popularity"].fillna(0.0).to_numpy(float))
+
+
+def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int | None, seed: int,
+                     sampling: str = "uniform") -> pd.DataFrame:
     """Candidates of the users present in ``labels`` with their label (``not_engaged``/0 when absent);
-    with ``sample``, at most that many ``not_engaged`` rows per user (uniform, seeded)."""
+    with ``sample``, at most that many ``not_engaged`` rows per user, drawn without replacement (seeded)
+    with the weights of ``negative_weights`` (weighted reservoir keys; ``uniform``: every row alike)."""
     present = cands[USER_ID].isin(labels[USER_ID]).to_numpy()
     rows = (cands if present.all() else cands[present]).merge(labels, on=[USER_ID, VIDEO_ID], how="left")
     rows[LABEL] = rows[LABEL].fillna(0).astype(np.int8)
@@ -85,7 +101,10 @@ def label_candidates(cands: pd.DataFrame, labels: pd.DataFrame, *, sample: int |
     rows[LABEL_KIND] = rows[LABEL_KIND].fillna("not_engaged")
     if sample is not None:
         idle = (rows[LABEL_KIND] == "not_engaged").to_numpy()
-        key = pd.Series(np.random.default_rng(seed).random(len(rows)), index=rows.index)
+        draw, weights = np.random.default_rng(seed).random(len(rows)), negative_weights(rows, sampling)
+        if weights is not None:  # Efraimidis-Spirakis: the smallest keys -(1-u)^(1/w) form a weighted sample
+            draw = -np.power(1.0 - draw, 1.0 / np.maximum(weights, 1e-12))
+        key = pd.Series(draw, index=rows.index)
         order = key[idle].groupby(rows.loc[idle, USER_ID]).rank(method="first")
         keep = ~idle
         keep[np.flatnonzero(idle)[order.to_numpy() <= sample]] = True
@@ -132,7 +151,8 @@ def feature_values(settings: Settings, rows: pd.DataFrame, source: str = "feast"
 
 
 def build_day(settings: Settings, retrieval, snapshot: io.LakeSnapshot, label_ds: str, *, sample: int | None,
-              params: CandidateParams, seed: int, max_users: int) -> tuple[pd.DataFrame, dict]:
+              params: CandidateParams, seed: int, max_users: int,
+              sampling: str = "uniform") -> tuple[pd.DataFrame, dict]:
     """Labeled candidates for one label day from ``retrieval`` as of the day before (``retrieval_as_of``),
     for at most ``max_users`` of the users with events on the day (seeded sample); plus counts."""
     asof = retrieval.history.ds
@@ -143,7 +163,7 @@ def build_day(settings: Settings, retrieval, snapshot: io.LakeSnapshot, label_ds
         users = np.sort(np.random.default_rng(seed).choice(users, size=max_users, replace=False))
     retrieval.history.focus(users)  # per-user aggregates of the sampled users only
     chunks = iter_candidates(retrieval, params, parameters.per_user(settings), users=users)
-    rows = pd.concat([label_candidates(cands, labels, sample=sample, seed=seed * 7919 + i)
+    rows = pd.concat([label_candidates(cands, labels, sample=sample, seed=seed * 7919 + i, sampling=sampling)
                       for i, cands in enumerate(chunks)], ignore_index=True)
     rows[LABEL_DS] = label_ds
     rows[EVENT_TIMESTAMP] = pd.Timestamp(dates.day_end(asof))
@@ -169,7 +189,8 @@ def labeled_days(settings: Settings, snap: io.LakeSnapshot, ds: str, params: Tra
         retrieval = retrieval_as_of(settings, snap, hist.ds, cparams, history=hist)
         rows, counts = build_day(settings, retrieval, snap, label_ds, params=cparams, seed=settings.seed + i,
                                  sample=None if valid else params.negatives_per_user,
-                                 max_users=params.valid_users if valid else params.train_users)
+                                 max_users=params.valid_users if valid else params.train_users,
+                                 sampling=params.negative_sampling)
         yield label_ds, rows.assign(**{SPLIT: "valid" if valid else "train"}), counts
 
 
@@ -178,7 +199,8 @@ def run(settings: Settings, ds: str, params: TrainingSetParams | None = None,
     """Label days ds-label_days+1 .. ds; writes runs/<ds>/training_set.parquet with a train/valid split."""
     started = time.monotonic()
     params = params or TrainingSetParams(
-        negatives_per_user=parameters.negatives_per_user(settings, TrainingSetParams.negatives_per_user))
+        negatives_per_user=parameters.negatives_per_user(settings, TrainingSetParams.negatives_per_user),
+        negative_sampling=parameters.negative_sampling(settings))
     cparams = cparams or CandidateParams.from_settings(settings)
     snap = io.LakeSnapshot(settings)
     frames, per_day = [], {}

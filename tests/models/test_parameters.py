@@ -84,6 +84,12 @@ def test_the_nightly_parameters_come_from_the_file_and_only_set_settings_overrid
     assert parameters.negatives_per_user(s) == 4
     params_file(path, negatives_per_user=None)
     assert parameters.negatives_per_user(s) is None  # null in the file: keep every negative
+    assert parameters.negative_sampling(s) == "uniform"  # the default when the file does not say
+    params_file(path, negative_sampling="popularity")
+    assert parameters.negative_sampling(s) == "popularity"
+    params_file(path, negative_sampling="newest")
+    with pytest.raises(parameters.ParamsFileError, match="negative_sampling must be"):
+        parameters.negative_sampling(s)
 
 
 def test_vidrec_eval_and_the_nightly_read_the_same_file(settings):

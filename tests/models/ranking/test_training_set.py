@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from models.ranking.training_set import fetch_features, label_candidates, label_events
 
@@ -49,6 +51,23 @@ def test_candidates_are_labeled_and_unengaged_ones_sampled_per_user():
                      ("b", "not_engaged"): 3, ("b", "positive"): 1}
     assert sampled.equals(label_candidates(cands, labels, sample=3, seed=0))        # seeded
     assert not sampled.equals(label_candidates(cands, labels, sample=3, seed=1))
+
+
+def test_popularity_sampling_draws_popular_unengaged_candidates_more_often():
+    users = [f"u{i}" for i in range(400)]
+    cands = pd.DataFrame({"user_id": np.repeat(users, 20), "video_id": [f"v{j}" for j in range(20)] * len(users),
+                          "video_popularity": np.log1p([1000.0 if j < 5 else 0.0 for j in range(20)] * len(users))})
+    labels = label_events(day([(u, "v19", "watch", 0.9) for u in users]))
+    uniform = label_candidates(cands, labels, sample=5, seed=3)
+    popular = label_candidates(cands, labels, sample=5, seed=3, sampling="popularity")
+    for rows in (uniform, popular):   # the positive is always kept, 5 unengaged rows per user
+        assert rows.groupby("user_id").size().eq(6).all() and rows["label"].sum() == len(users)
+    share = {name: rows["video_id"].isin([f"v{j}" for j in range(5)]).sum() / (5 * len(users))
+             for name, rows in (("uniform", uniform), ("popularity", popular))}
+    assert 0.15 < share["uniform"] < 0.38          # 5 of the 19 unengaged videos: 0.26
+    assert share["popularity"] > 0.9               # weights 1001^0.75 = 178 against 1
+    with pytest.raises(ValueError, match="negative sampling 'recent'"):
+        label_candidates(cands, labels, sample=5, seed=3, sampling="recent")
 
 
 def test_fetch_features_none_returns_the_rows_unchanged(settings):
