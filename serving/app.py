@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import vidrec
-from serving import events, feeds
+from serving import events, feeds, privacy
 from serving.auth import ApiKeyAuth, declare
 from serving.context import Services
 from serving.metrics import Metrics, RequestMetrics, metrics_endpoint
@@ -63,6 +63,7 @@ ROUTES = [
     Route("/api/v1/recommendations/category", feeds.category, methods=["GET"]),
     Route("/api/v1/recommendations/fresh", feeds.fresh, methods=["GET"]),
     Route("/api/v1/events", events.post_event, methods=["POST"]),
+    Route("/api/v1/privacy/forget", privacy.forget, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/openapi.json", openapi_json, methods=["GET"]),

@@ -15,7 +15,7 @@ from vidrec.api_keys import KeyRing
 from vidrec.settings import Settings
 
 RECOMMENDATIONS = "/api/v1/recommendations/"
-ROLE_OF_PATH = {"/api/v1/events": "writer", "/metrics": "admin"}  # and every RECOMMENDATIONS path: reader
+ROLE_OF_PATH = {"/api/v1/events": "writer", "/metrics": "admin", "/api/v1/privacy/forget": "admin"}  # and every RECOMMENDATIONS path: reader
 SCHEME = "Bearer"
 
 
@@ -67,6 +67,7 @@ class ApiKeyAuth:
         if role != needed and role != "admin":
             return await _deny(send, 403, "forbidden", f"the key {name!r} has role {role}; "
                                                         f"{scope['path']} needs {needed} (or admin)")
+        scope["vidrec.api_key"] = name  # who asked, for the handlers that record it (serving.privacy)
         return await self.app(scope, receive, send)
 
     def _why(self, token: str | None) -> str:

@@ -115,6 +115,19 @@ def openapi(version: str, settings: Settings) -> dict:
                               "413": _json(f"the body is larger than {MAX_BODY_BYTES} bytes", error),
                               "422": _json("invalid fields, every problem listed", error),
                               "503": _json("the event could not be stored; nothing was accepted", error)}}},
+            "/api/v1/privacy/forget": {"post": {
+                "summary": "Queue a request to forget a user everywhere (admin keys; `vidrec privacy process` or the "
+                           "privacy_daily DAG carries it out and writes the audit)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["user_id"], "additionalProperties": False,
+                    "properties": {"user_id": JSON_ID}}}}},
+                "responses": {"202": _json("queued", {"type": "object", "properties": {
+                                  "queued": {"type": "boolean"}, "request_id": STRING, "requested_by": STRING,
+                                  "requested_at": STRING}}),
+                              "400": _json("the body is not JSON", error),
+                              "413": _json("the body is larger than 4096 bytes", error),
+                              "422": _json("the body is not {\"user_id\": \"...\"}", error),
+                              "503": _json("the request could not be stored", error)}}},
             "/healthz": {"get": {"summary": "The process is alive",
                                  "responses": {"200": _json("ok", {"type": "object"})}}},
             "/readyz": {"get": {"summary": "Redis answers and a version is active", "responses": {

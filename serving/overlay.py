@@ -24,7 +24,7 @@ from dataclasses import astuple
 from typing import Protocol
 
 from serving.state import EMPTY, FEATURES, UserState, updated_state
-from vidrec.feast_config import open_store
+from vidrec.feast_config import online_key, open_store
 from vidrec.recstore.codec import Rows
 from vidrec.recstore.keys import IX_CREATOR, IX_VIDEO
 from vidrec.recstore.resp import RespClient
@@ -139,16 +139,6 @@ class FeastOverlay:
                              self.timestamp_field: [pd.Timestamp(dt.datetime.now(dt.timezone.utc))]})
 
 
-@functools.lru_cache(maxsize=65536)  # the active users' keys, built once
-def _feast_key(project: str, version: int, user_id: str) -> bytes:
-    from feast.infra.online_stores.helpers import _redis_key
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    entity = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)])
-    return _redis_key(project, entity, entity_key_serialization_version=version)
-
-
 @functools.lru_cache(maxsize=16384)  # the same bytes decode alike: empty lists, and a user's unchanged ones
 def _strings(raw: bytes) -> tuple:
     """A Feast ``Value`` holding a string list, as stored -> its strings."""
@@ -173,7 +163,7 @@ class RedisStateReader:
         self.r = RespClient(redis_url)  # the pipelined connection of the request path
 
     def key(self, user_id: str) -> bytes:
-        return _feast_key(self.project, self.version, user_id)
+        return online_key(self.project, self.version, user_id)
 
     async def user_state(self, user_id: str) -> UserState:
         return self.decode(await self.r.call("HMGET", self.key(user_id), *self.fields))

@@ -52,6 +52,11 @@ def check_known(params, known: tuple[str, ...]) -> None:
             raise BadParam(name[:64], f"unknown parameter {name[:64]!r}; this route takes {', '.join(known)}")
 
 
+def is_id(value) -> bool:
+    """An id the API takes: a string of 1-MAX_ID_LEN printable characters without spaces."""
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
+
+
 def parse_id(params, name: str, *, required: bool = True) -> str | None:
     value = params.get(name)
     if value is None:

@@ -63,3 +63,30 @@ def ml100k() -> Path:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, dirs_exist_ok=True)
     return dst
+
+
+def traces_in(folder: Path, needle: str) -> list[str]:
+    """Files under ``folder`` that hold ``needle``: Parquet and .npz files read back (their values are
+    compressed or UTF-32 on disk), every other file byte for byte (the Delta log's JSON included)."""
+    import json
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    hits = []
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()) if Path(folder).exists() else []:
+        if path.suffix == ".parquet" and not path.name.startswith("."):
+            found = needle in json.dumps(pq.read_table(path).to_pylist(), default=str)
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                found = any(needle in str(data[name].tolist()) for name in data.files)
+        else:
+            found = needle.encode() in path.read_bytes()
+        hits += [str(path.relative_to(folder))] if found else []
+    return hits
+
+
+@pytest.fixture(scope="session")
+def traces():
+    """``traces_in`` (test modules cannot import conftest under importlib mode)."""
+    return traces_in

@@ -10,6 +10,7 @@ feature_repo/data_sources.py) gets them as environment variables: ``feast_env(se
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from pathlib import Path
@@ -64,6 +65,18 @@ def repo_config(settings: Settings, repo_path: Path = FEATURE_REPO):
     config = RepoConfig(**fill(yaml.safe_load((Path(repo_path) / "feature_store.yaml").read_text())))
     config.repo_path = Path(repo_path)
     return config
+
+
+@functools.lru_cache(maxsize=65536)  # the active users' keys, built once
+def online_key(project: str, version: int, user_id: str) -> bytes:
+    """The Redis key of the hash in which Feast's Redis online store keeps ``user_id``'s features (every view
+    keyed by the user entity), encoded by Feast's own helpers (``entity_key_serialization_version`` ``version``)."""
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    entity = EntityKey(join_keys=["user_id"], entity_values=[Value(string_val=user_id)])
+    return _redis_key(project, entity, entity_key_serialization_version=version)
 
 
 def open_store(settings: Settings, repo_path: Path = FEATURE_REPO):

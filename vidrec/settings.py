@@ -23,6 +23,7 @@ _DERIVED_DIRS = {
     "gx_socket": "run/gx.sock",
     "api_keys_file": "api_keys.json",
     "metrics_dir": "metrics",
+    "privacy_dir": "privacy",
 }
 
 
@@ -75,6 +76,15 @@ class Settings:
     api_metrics_dir: str = field(default="", metadata={
         "help": "`vidrec serve --workers N` (N > 1): the folder of the workers' metric files, which /metrics adds "
                 "up (empty: a fresh temporary folder per start)"})
+    privacy_dir: Path = field(default=Path(""), metadata={
+        "help": "requests to forget a user, waiting for `vidrec privacy process`, and the audit of those done "
+                "(data_dir/privacy)"})
+    privacy_retention_hours: int = field(default=168, metadata={
+        "help": "how long a forgotten user's rows stay in the Delta tables' old file versions and log before "
+                "`vidrec privacy process` vacuums them away (time travel reaches this far back)"})
+    pseudonym_key: str = field(default="", metadata={
+        "help": "secret key of the keyed hash (HMAC-SHA256) that names a user in the privacy audit without "
+                "their id (empty: the audit records no subject); never commit it"})
     topn: int = field(default=100, metadata={"help": "length of each published list"})
     params_file: Path = field(default=Path(""), metadata={
         "help": "ALS, co-watch and ranker parameters of the nightly and `vidrec eval` (default: artifact_root/"
@@ -129,6 +139,8 @@ class Settings:
             raise ValueError(f"VIDREC_COWATCH_METHOD must be ease or cosine (or empty), not {self.cowatch_method!r}")
         if self.api_auth not in ("keys", "off"):
             raise ValueError(f"VIDREC_API_AUTH must be keys or off, not {self.api_auth!r}")
+        if self.privacy_retention_hours < 0:
+            raise ValueError("VIDREC_PRIVACY_RETENTION_HOURS must be 0 or more")
         if self.max_watch_ratio <= 0:
             raise ValueError("VIDREC_MAX_WATCH_RATIO must be positive")
         self.weights()  # VIDREC_OBJECTIVE_WEIGHTS parses

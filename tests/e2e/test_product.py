@@ -161,6 +161,84 @@ def test_a_simulated_ab_test_finds_the_model_beats_popularity_with_plots_in_its_
     assert done["served_items"] >= sum(a["impressions"] for a in figures["arms"].values()) > 0
 
 
+def redis_traces(url: str, needle: str) -> list:
+    """Keys of Redis whose name or value holds ``needle`` (values read back: packed lists are zlib-compressed)."""
+    import zlib
+
+    import redis
+
+    client, hits = redis.Redis.from_url(url), []
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key)
+        values = ([client.get(key)] if kind == b"string" else [*client.hgetall(key).items()] if kind == b"hash"
+                  else client.lrange(key, 0, -1) if kind == b"list" else [])
+        blobs = [key, *(b for v in values for b in (v if isinstance(v, tuple) else (v,)))]
+        for blob in blobs:
+            try:
+                blob = zlib.decompress(blob)
+            except zlib.error:
+                pass
+            if needle.encode() in blob:
+                hits.append(key)
+                break
+    return hits
+
+
+def test_forgetting_a_user_leaves_no_trace_in_any_store_and_every_other_feed_stays(api, product, traces):
+    import json
+
+    import redis
+
+    from vidrec import privacy
+    from vidrec.ops.privacy import process
+
+    settings, events, _ = product
+    ranked = active_users(events, 60)
+    gone, others = ranked[45], ranked[40:45]  # users no other test here picks
+    feeds = {u: [i["video_id"] for i in home(api, u)["items"]] for u in others}
+    first = home(api, gone)["items"][0]  # the served log names them
+    assert api.post("/api/v1/events", json={"user_id": gone, "video_id": first["video_id"],
+                                            "event_type": "like"}).status_code == 202  # landing file + overlay
+    now = dt.datetime.now(dt.timezone.utc)
+    served = settings.landing_dir / "served" / "api"
+    assert services.wait_until(lambda: any(gone in p.read_text() for p in served.glob("*.jsonl")), 10)  # flushed
+    (settings.landing_dir / "events" / "privacy-e2e.jsonl").write_text(json.dumps(  # a record quarantine keeps
+        {"event_id": "privacy-e2e-1", "user_id": gone, "video_id": first["video_id"], "event_type": "teleport",
+         "ts": now.isoformat()}) + "\n")
+    assert airflow_env.test_dag(settings, "ingest_hourly", f"{now:%Y-%m-%dT%H}:05:00+00:00", timeout=900) == 0
+    stores = {"lake": settings.lake_root, "landing": settings.landing_dir, "artifacts": settings.artifact_root}
+    for name, folder in stores.items():
+        found = " ".join(traces(folder, gone))
+        assert found, f"{gone} should be in the {name} before it is forgotten"
+        for table in ("events/", "interactions/", "served/", "events_quarantine/", "users/", "user_features/"):
+            assert name != "lake" or table in found, table
+    assert "candidates.parquet" in " ".join(traces(settings.artifact_root, gone))
+    assert len(redis_traces(settings.redis_url, gone)) >= 2  # their home list and their Feast hash
+
+    assert api.post("/api/v1/privacy/forget", json={"user_id": gone}).status_code == 202
+    erase = settings.replace(privacy_retention_hours=0, pseudonym_key="e2e-secret")
+    hours = [dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H")]
+    assert airflow_env.test_dag(erase, "privacy_daily", f"{now:%Y-%m-%d}T02:00:00+00:00", timeout=900) == 0
+    hours.append(dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H"))
+    if hours == [f"{now:%Y%m%d%H}"] * 2:  # the run saw the API's files of this hour, which name them: it waits
+        assert [r["user_id"] for r in privacy.pending(erase)] == [gone]
+    done = process(erase, now=now + dt.timedelta(hours=2))  # the next day's run, when those files are closed
+    assert not privacy.pending(erase) and len(privacy.audit(erase)) == 1 and done["deferred"] == 0
+    client = redis.Redis.from_url(settings.redis_url)
+    assert services.wait_until(lambda: not any(client.info("persistence")[f"aof_rewrite_{s}"]
+                                               for s in ("in_progress", "scheduled")), 60)
+
+    redis_dir = client.config_get("dir")["dir"]
+    for folder in (*stores.values(), settings.staging_dir, settings.privacy_dir, redis_dir):
+        assert traces(folder, gone) == [], folder
+    assert redis_traces(settings.redis_url, gone) == []
+    assert {u: [i["video_id"] for i in home(api, u)["items"]] for u in others} == feeds
+    assert {i["source"] for i in home(api, gone)["items"]} <= {"coldstart", "trending"}  # a stranger now
+    (record,) = privacy.audit(erase)
+    assert record["subject"] == privacy.subject(erase, gone) and record["requested_by"] == "api key e2e-app"
+    assert record["removed"]["tables"]["events"] > 0 and record["removed"]["recommendations"]["keys"] >= 1
+
+
 def test_with_redis_stopped_the_api_still_answers_degraded(api, product):
     _, events, redis_proc = product
     api.get("/api/v1/recommendations/trending", params={"count": 10})  # the last-known list is in memory

@@ -28,6 +28,7 @@ ROUTES = {  # path -> (method, request kwargs, role it needs or None when open, 
     "/readyz": ("GET", {}, None, 200),
     "/openapi.json": ("GET", {}, None, 200),
     "/metrics": ("GET", {}, "admin", 200),
+    "/api/v1/privacy/forget": ("POST", {"json": {"user_id": "u1"}}, "admin", 202),
 }
 
 

@@ -26,7 +26,8 @@ from vidrec import api_keys
 pytestmark = pytest.mark.redis
 OPERATIONS = {"GET /api/v1/recommendations/home", "GET /api/v1/recommendations/related", "POST /api/v1/events",
               "GET /api/v1/recommendations/trending", "GET /api/v1/recommendations/category",
-              "GET /api/v1/recommendations/fresh", "GET /healthz", "GET /readyz", "GET /metrics"}
+              "GET /api/v1/recommendations/fresh", "GET /healthz", "GET /readyz", "GET /metrics",
+              "POST /api/v1/privacy/forget"}
 TAKES_INPUT = {o for o in OPERATIONS if "/api/v1/" in o}
 ZONES = ["Z", "+00:00", "+05:30", "-08:00", "+14:00", "-12:00"]
 
@@ -71,7 +72,7 @@ def api(published):
 def test_schema_valid_requests_are_all_accepted_and_answered_as_documented(api):
     schema, key = api
     seen = fuzz(schema, GenerationMode.POSITIVE, {"Authorization": f"Bearer {key}"}, examples=150)
-    assert seen["POST /api/v1/events"] == {202}
+    assert seen["POST /api/v1/events"] == seen["POST /api/v1/privacy/forget"] == {202}
     assert seen["GET /api/v1/recommendations/home"] == {200}
     assert seen["GET /api/v1/recommendations/category"] <= {200, 404}  # a genre the version has no list for: 404
     assert set(seen) == OPERATIONS  # every operation was exercised
