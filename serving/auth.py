@@ -15,7 +15,8 @@ from vidrec.api_keys import KeyRing
 from vidrec.settings import Settings
 
 RECOMMENDATIONS = "/api/v1/recommendations/"
-ROLE_OF_PATH = {"/api/v1/events": "writer", "/metrics": "admin", "/api/v1/privacy/forget": "admin"}  # and every RECOMMENDATIONS path: reader
+# and every RECOMMENDATIONS path: reader
+ROLE_OF_PATH = {"/api/v1/events": "writer", "/metrics": "admin", "/api/v1/privacy/forget": "admin"}
 SCHEME = "Bearer"
 
 

@@ -25,7 +25,7 @@ from serving.served_log import FLUSH_S, ServedLog, served_folder
 from serving.state import NEEDS_CREATOR
 from vidrec.recstore.codec import Found
 from vidrec.recstore.keys import IX_CREATOR, TRENDING, StoreUnavailable
-from vidrec import experiments
+from vidrec import experiments, privacy
 from vidrec.experiments import Assignment
 from vidrec.recstore.reader import AsyncRecoStore
 from vidrec.settings import Settings
@@ -55,6 +55,11 @@ class Services:
         """``n`` more ``name`` in /healthz's counters and in the Prometheus metrics."""
         self.counters[name] += n
         self.metrics.counted(name, n)
+
+    def user_key(self, user_id: str | None) -> str | None:
+        """The id the lists, the overlay and the logs know the caller's ``user_id`` by (its pseudonym when
+        VIDREC_PSEUDONYMIZE is on, ``vidrec.privacy.lake_id``)."""
+        return None if user_id is None else privacy.lake_id(self.settings, user_id)
 
     def assign(self, surface: str, user_id: str | None) -> tuple[Assignment, str]:
         """The request's experiment arm (``vidrec.experiments.assign``, the canary the reader last saw first) and a

@@ -27,6 +27,7 @@ async def post_event(request: Request) -> JSONResponse:
     except BadEvent as exc:
         svc.count("events_rejected")
         return JSONResponse(exc.body(), status_code=exc.status)
+    record["user_id"] = svc.user_key(record["user_id"])  # the landing file holds no clear id when pseudonymizing
     try:
         svc.events.append(record, now)
     except OSError as exc:  # disk full, folder gone: the client should retry, nothing was accepted

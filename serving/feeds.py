@@ -161,11 +161,12 @@ async def home(request: Request) -> Response:
         q = parse_query(request.query_params, ("user_id",), ("count", "region"))
     except BadParam as exc:
         return bad_request(exc)
-    user_id, region = q["user_id"], q["region"]
-    candidates = [(HOME, user_id), (FOLDED, user_id), (COLDSTART, region), (COLDSTART, DEFAULT_REGION),
+    svc: Services = request.state.svc
+    user, region = svc.user_key(q["user_id"]), q["region"]
+    candidates = [(HOME, user), (FOLDED, user), (COLDSTART, region), (COLDSTART, DEFAULT_REGION),
                   (TRENDING, DEFAULT_REGION)]  # FOLDED: the hourly list of a user new since the nightly
-    return await serve(request.state.svc, "home", user_id, candidates, q["count"], fallback_region=region,
-                       react=True, user_id=user_id)
+    return await serve(svc, "home", user, candidates, q["count"], fallback_region=region, react=True,
+                       user_id=q["user_id"])
 
 
 async def related(request: Request) -> Response:
@@ -173,8 +174,8 @@ async def related(request: Request) -> Response:
         q = parse_query(request.query_params, ("video_id",), ("user_id", "count"))
     except BadParam as exc:
         return bad_request(exc)
-    video_id = q["video_id"]
-    return await serve(request.state.svc, "related", q["user_id"], [(RELATED, video_id), (TRENDING, DEFAULT_REGION)],
+    video_id, svc = q["video_id"], request.state.svc
+    return await serve(svc, "related", svc.user_key(q["user_id"]), [(RELATED, video_id), (TRENDING, DEFAULT_REGION)],
                        q["count"], fallback_region=DEFAULT_REGION, exclude=video_id, video_id=video_id)
 
 
@@ -185,7 +186,8 @@ async def trending(request: Request) -> Response:
         return bad_request(exc)
     region = q["region"]
     candidates = [(TRENDING, region)] + ([(TRENDING, DEFAULT_REGION)] if region != DEFAULT_REGION else [])
-    return await serve(request.state.svc, "trending", q["user_id"], candidates, q["count"], fallback_region=region,
+    svc = request.state.svc
+    return await serve(svc, "trending", svc.user_key(q["user_id"]), candidates, q["count"], fallback_region=region,
                        region=region)
 
 
@@ -198,7 +200,8 @@ async def fresh(request: Request) -> Response:
         return bad_request(exc)
     region = q["region"]
     candidates = [(FRESH, region), (FRESH, DEFAULT_REGION), (TRENDING, DEFAULT_REGION)]
-    return await serve(request.state.svc, "fresh", q["user_id"], candidates, q["count"], fallback_region=region,
+    svc = request.state.svc
+    return await serve(svc, "fresh", svc.user_key(q["user_id"]), candidates, q["count"], fallback_region=region,
                        region=region)
 
 
@@ -218,5 +221,5 @@ async def category(request: Request) -> Response:
                                  "message": f"no category list for genre {genre!r} in version {version}"}, 404)
     except StoreUnavailable:
         pass  # serve() answers from its fallback, marked degraded
-    return await serve(svc, "category", q["user_id"], [(CATEGORY, genre)], q["count"],
+    return await serve(svc, "category", svc.user_key(q["user_id"]), [(CATEGORY, genre)], q["count"],
                        fallback_region=DEFAULT_REGION, within=genre, genre=genre)

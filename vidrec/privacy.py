@@ -21,17 +21,30 @@ from pathlib import Path
 from vidrec.settings import Settings
 
 MAX_USER_ID = 256
+PSEUDONYM_PREFIX = "p_"
 
 
 class PrivacyError(ValueError):
     """A request that cannot be queued (the message says why)."""
 
 
+def pseudonym(key: str, user_id: str) -> str:
+    """The id that stands for ``user_id`` when pseudonymization is on: ``p_`` and the first 32 hex digits (128
+    bits) of HMAC-SHA256(key, id). ``spark_jobs.ingest.pseudonyms`` computes the same in Spark."""
+    return PSEUDONYM_PREFIX + hmac.new(key.encode(), str(user_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def lake_id(settings: Settings, user_id: str) -> str:
+    """The id the lake, the models and the lists know ``user_id`` by (itself unless pseudonymization is on)."""
+    return pseudonym(settings.pseudonym_key, user_id) if settings.pseudonymize else user_id
+
+
 def subject(settings: Settings, user_id: str) -> str | None:
-    """The keyed hash that names ``user_id`` in the audit (None when no key is set)."""
+    """The keyed hash that names ``user_id`` in the audit (None when no key is set); a domain of its own, so the
+    audit does not give away the user's pseudonym."""
     if not settings.pseudonym_key:
         return None
-    return hmac.new(settings.pseudonym_key.encode(), str(user_id).encode(), hashlib.sha256).hexdigest()
+    return hmac.new(settings.pseudonym_key.encode(), f"audit:{user_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def requests_dir(settings: Settings) -> Path:
@@ -186,7 +199,7 @@ def purge_parquet(path: Path, users, column: str = "user_id") -> int:
     def named(col):
         return pc.fill_null(pc.is_in(col.cast(pa.string()), value_set=values), False)
 
-    hits = pc.sum(named(source.read(columns=[column])[column])).as_py()
+    hits = sum(pc.sum(named(batch.column(0))).as_py() or 0 for batch in source.iter_batches(columns=[column]))
     if not hits:
         return 0
     tmp = path.with_name(f".{path.name}.forget")

@@ -83,8 +83,11 @@ class Settings:
         "help": "how long a forgotten user's rows stay in the Delta tables' old file versions and log before "
                 "`vidrec privacy process` vacuums them away (time travel reaches this far back)"})
     pseudonym_key: str = field(default="", metadata={
-        "help": "secret key of the keyed hash (HMAC-SHA256) that names a user in the privacy audit without "
-                "their id (empty: the audit records no subject); never commit it"})
+        "help": "secret key of the keyed hash (HMAC-SHA256) that replaces user ids when VIDREC_PSEUDONYMIZE is on "
+                "and names a user in the privacy audit (empty: the audit records no subject); never commit it"})
+    pseudonymize: bool = field(default=False, metadata={
+        "help": "replace every user id at ingest by its keyed hash under VIDREC_PSEUDONYM_KEY (the lake, features, "
+                "models and lists hold no clear id; the API maps the caller's id the same way)"})
     topn: int = field(default=100, metadata={"help": "length of each published list"})
     params_file: Path = field(default=Path(""), metadata={
         "help": "ALS, co-watch and ranker parameters of the nightly and `vidrec eval` (default: artifact_root/"
@@ -139,6 +142,8 @@ class Settings:
             raise ValueError(f"VIDREC_COWATCH_METHOD must be ease or cosine (or empty), not {self.cowatch_method!r}")
         if self.api_auth not in ("keys", "off"):
             raise ValueError(f"VIDREC_API_AUTH must be keys or off, not {self.api_auth!r}")
+        if self.pseudonymize and not self.pseudonym_key:
+            raise ValueError("VIDREC_PSEUDONYMIZE needs VIDREC_PSEUDONYM_KEY (a secret, never in the repo)")
         if self.privacy_retention_hours < 0:
             raise ValueError("VIDREC_PRIVACY_RETENTION_HOURS must be 0 or more")
         if self.max_watch_ratio <= 0:

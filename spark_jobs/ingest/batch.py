@@ -33,6 +33,7 @@ from spark_jobs.ingest import expectations, gx_process, landing, served
 from spark_jobs.ingest.classify import (ACCEPTED, DUPLICATE, REJECTED, UNFIT, classify, mark_outcomes, read_landed,
                                         suspect_keys, with_max_watch)
 from spark_jobs.ingest.interactions import with_interaction_columns
+from spark_jobs.ingest.pseudonyms import key_of
 from spark_jobs.ingest.staging import (QUARANTINE_DIR, outcome_dir, read_outcome, read_keys, stage_keys,
                                       stage_quarantine, write_outcomes)
 from spark_jobs.lake import BaseLake, open_lake
@@ -82,7 +83,7 @@ def _stage_catalog(lake: BaseLake, files: list[dict], kind: str, bdir: Path) -> 
     files = _of_kind(files, kind)
     if not files:
         return {"read": 0, "quarantined": 0}
-    rows = mark_outcomes(classify(read_landed(lake.spark, files, ddl), rules_fn()), table.key[0],
+    rows = mark_outcomes(classify(read_landed(lake.spark, files, ddl, key_of(lake.settings)), rules_fn()), table.key[0],
                          partitions=shuffle_partitions(lake.settings, files))
     counts = write_outcomes(rows, table.columns, bdir / kind)
     return {"read": sum(counts.values()), "quarantined": counts[REJECTED]}
@@ -106,7 +107,8 @@ def _lookup_days(lake: BaseLake, files: list[dict]) -> list[str]:
 def _landed_events(lake: BaseLake, files: list[dict]):
     from pyspark.sql import functions as F
 
-    return read_landed(lake.spark, files, EVENT_FIELDS).withColumn("ds", F.date_format(TS, "yyyy-MM-dd"))
+    landed = read_landed(lake.spark, files, EVENT_FIELDS, key_of(lake.settings))
+    return landed.withColumn("ds", F.date_format(TS, "yyyy-MM-dd"))
 
 
 def _existing_events(lake: BaseLake, dates: list[str]):

@@ -15,6 +15,7 @@ split by outcome, and the counts come from the staged files (read = accepted + r
 from __future__ import annotations
 
 from spark_jobs import quality
+from spark_jobs.ingest.pseudonyms import pseudonymized
 from vidrec.tables import DS
 
 CORRUPT, SOURCE, ROW, REASON, OUTCOME = "_corrupt", "_source_file", "_row", "_reason", "outcome"
@@ -23,8 +24,9 @@ OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, UNFIT)
 _GROUP, _NTH, _LAKE_DAYS, _SEEN = "_group", "_nth", "_lake_days", "_seen"
 
 
-def read_landed(spark, files: list[dict], ddl: str):
-    """Rows of the batch's files with the declared schema; unparseable JSON lines keep their text in _corrupt."""
+def read_landed(spark, files: list[dict], ddl: str, key: str = ""):
+    """Rows of the batch's files with the declared schema; unparseable JSON lines keep their text in _corrupt.
+    With ``key`` (``pseudonyms.key_of``), user ids are pseudonymized (``pseudonyms.pseudonymized``)."""
     from pyspark.sql import functions as F
 
     frames = []
@@ -40,6 +42,7 @@ def read_landed(spark, files: list[dict], ddl: str):
         return spark.createDataFrame([], f"{ddl}, {CORRUPT} string, {SOURCE} string").withColumn(
             ROW, F.monotonically_increasing_id())
     df = frames[0] if len(frames) == 1 else frames[0].unionByName(frames[1])
+    df = pseudonymized(df, key, source=SOURCE, corrupt=CORRUPT)
     return df.withColumn(ROW, F.monotonically_increasing_id())
 
 

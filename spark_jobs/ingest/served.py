@@ -15,6 +15,7 @@ from pathlib import Path
 
 from spark_jobs import quality
 from spark_jobs.ingest.classify import ACCEPTED, OUTCOME, REJECTED, classify, mark_outcomes, read_landed
+from spark_jobs.ingest.pseudonyms import key_of
 from spark_jobs.ingest.staging import write_outcomes
 from spark_jobs.lake import BaseLake
 from vidrec.tables import DS, SERVED, SERVED_FIELDS
@@ -23,10 +24,10 @@ KIND = "served"
 STAGED_COLUMNS = [*SERVED.columns, "video_ids", "shown"]  # kept for rejected records (their quarantine row)
 
 
-def landed(spark, files: list[dict]):
+def landed(spark, files: list[dict], key: str = ""):
     from pyspark.sql import functions as F
 
-    return read_landed(spark, files, SERVED_FIELDS).withColumn(DS, F.date_format("served_at", "yyyy-MM-dd"))
+    return read_landed(spark, files, SERVED_FIELDS, key).withColumn(DS, F.date_format("served_at", "yyyy-MM-dd"))
 
 
 def in_lake(lake: BaseLake, rows):
@@ -62,7 +63,7 @@ def stage(lake: BaseLake, files: list[dict], bdir: Path, partitions: int) -> dic
     files = [f for f in files if f["kind"] == KIND]
     if not files:
         return {"items": 0, "quarantined": 0, "duplicates": 0}
-    rows = landed(lake.spark, files)
+    rows = landed(lake.spark, files, key_of(lake.settings))
     rows = mark_outcomes(classify(rows, quality.served_rules()), "rec_id", existing=in_lake(lake, rows),
                          partitions=partitions)
     counts = write_outcomes(items(rows), STAGED_COLUMNS, bdir / KIND)

@@ -58,15 +58,21 @@ def _rewrite_persistence(settings: Settings) -> dict:
     return done
 
 
+def forms(settings: Settings, users) -> list[str]:
+    """Every id the users may be stored under: as given (producers' landing files keep clear ids) and, when
+    pseudonymizing, their pseudonyms (everything ingest and the API wrote)."""
+    return sorted({str(u) for u in users} | {privacy.lake_id(settings, str(u)) for u in users})
+
+
 def forget(settings: Settings, users, now: dt.datetime | None = None) -> dict:
-    """Remove ``users`` from every store; {store: what it removed} plus ``seconds``."""
+    """Remove ``users`` (clear ids) from every store; {store: what it removed} plus ``seconds``."""
     import redis
 
     from models.privacy import forget_in_artifacts
     from spark_jobs.privacy import forget_in_landing, forget_in_staging, forget_in_tables
     from vidrec.recstore import privacy as recstore_privacy
 
-    users, started, removed = sorted({str(u) for u in users}), time.monotonic(), {}
+    users, started, removed = forms(settings, users), time.monotonic(), {}
     steps = {
         "landing": lambda: forget_in_landing(settings, users, now),  # first: nothing re-ingests them meanwhile
         "staging": lambda: forget_in_staging(settings, users),
@@ -90,13 +96,13 @@ def process(settings: Settings, now: dt.datetime | None = None) -> dict:
         return {"requests": 0, "done": 0, "deferred": 0, "removed": {}, "seconds": 0.0}
     from spark_jobs.privacy import live_users
 
-    users = [r["user_id"] for r in requests]
-    removed = forget(settings, users, now)
-    waiting = live_users(settings, users, now) if removed["landing"]["deferred"] else set()
+    removed = forget(settings, [r["user_id"] for r in requests], now)
+    waiting = live_users(settings, forms(settings, [r["user_id"] for r in requests]), now) \
+        if removed["landing"]["deferred"] else set()
     done = 0
     report = {**removed, "requests_in_run": len(requests)}  # what a run removed is for all of its users
     for request in requests:
-        if request["user_id"] in waiting:
+        if waiting & set(forms(settings, [request["user_id"]])):
             privacy.defer(settings, request, report)
             continue
         privacy.finish(settings, request, report)
