@@ -2,7 +2,7 @@
 POST /api/v1/privacy/forget) in every store, and write each one's audit record.
 
 `forget_users` runs `vidrec privacy process` (vidrec/ops/privacy.py): the Delta tables (vacuumed and their log
-cleaned to VIDREC_PRIVACY_RETENTION_HOURS), landing and staging files, the runs' artifacts, the published lists
+cleaned to VIDREC_LAKE_HISTORY_HOURS), landing and staging files, the runs' artifacts, the published lists
 in Redis and Feast's online store. At 02:30 UTC, between the hourly ingest's runs and before `train_nightly`, so
 the nightly never trains on a user forgotten the day before. A request whose user is still in the API's landing
 file of the current hour stays queued for the next run; a failed run is retried (every step is idempotent).

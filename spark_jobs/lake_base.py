@@ -104,6 +104,24 @@ def commit_properties(batch_id: str | None):
     return CommitProperties(custom_metadata={BATCH_KEY: batch_id}) if batch_id else None
 
 
+def expire(path: Path, retention_hours: int) -> int:
+    """Vacuum the table at ``path`` to ``retention_hours`` and clean its log as far back: the log retention is set to
+    it, VACUUM removes the files no version younger than that needs, a checkpoint is written and the older log
+    entries go (their file statistics and operation parameters can hold values of deleted rows). Returns the
+    files removed."""
+    from deltalake import DeltaTable
+
+    table = DeltaTable(str(path))
+    wanted = f"interval {retention_hours} hours"
+    if table.metadata().configuration.get("delta.logRetentionDuration") != wanted:
+        table.alter.set_table_properties({"delta.logRetentionDuration": wanted})
+    removed = table.vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False)
+    table = DeltaTable(str(path))
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    return len(removed)
+
+
 def literal(value: str) -> str:
     return str(value).replace("'", "''")
 

@@ -2,12 +2,11 @@
 
 - **Tables** (``forget_in_tables``): every table of ``vidrec.tables.TABLES`` with a ``user_id`` column loses
   the users' rows (delta-rs DELETE, which rewrites the files holding them; no deletion vectors), and the
-  quarantine loses the rows whose raw record names them (``vidrec.privacy.Matcher``). Then ``expire``: the
-  table's log retention is set to ``privacy_retention_hours``, VACUUM removes the files no version younger
-  than that needs, a checkpoint is written and the older log entries (whose file statistics can hold an id,
-  and the DELETE's own predicate) are cleaned up. With a retention of 0 nothing of the users is left on disk
-  once this returns; with the default (a week) the old versions keep them until a later run after a week,
-  while time travel still reaches back that far.
+  quarantine loses the rows whose raw record names them (``vidrec.privacy.Matcher``). Then each table is
+  expired to ``lake_history_hours`` (``spark_jobs.lake_base.expire``: VACUUM, checkpoint, log clean-up; the
+  old log entries' file statistics can hold an id, and the DELETE's own predicate does). With 0 nothing of
+  the users is left on disk once this returns; with the default (a week) the old versions keep them until a
+  run a week later, while time travel still reaches back that far.
 - **Landing** (``forget_in_landing``): every file under the landing folder (rejected ones too) is rewritten
   without the users' records. A file already ingested gets its new (path, size, mtime) in ``ingest_files``,
   so the ingest does not read it again. The API's file of the current hour is still being appended to: it
@@ -26,7 +25,7 @@ import re
 from pathlib import Path
 
 from spark_jobs.ingest.landing import ingested_keys
-from spark_jobs.lake_base import BaseLake, literal
+from spark_jobs.lake_base import BaseLake, expire, literal
 from vidrec.privacy import Matcher, purge_lines, purge_parquet
 from vidrec.settings import Settings
 from vidrec.tables import INGEST_FILES, QUARANTINE, TABLES, USER_ID
@@ -64,21 +63,6 @@ def _quarantined(path: Path, matcher: Matcher) -> list[str]:
     return ids
 
 
-def expire(path: Path, retention_hours: int) -> int:
-    """Vacuum the table at ``path`` to ``retention_hours`` and clean its log as far back; returns files removed."""
-    from deltalake import DeltaTable
-
-    table = DeltaTable(str(path))
-    wanted = f"interval {retention_hours} hours"
-    if table.metadata().configuration.get("delta.logRetentionDuration") != wanted:
-        table.alter.set_table_properties({"delta.logRetentionDuration": wanted})
-    removed = table.vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False)
-    table = DeltaTable(str(path))
-    table.create_checkpoint()
-    table.cleanup_metadata()
-    return len(removed)
-
-
 def forget_in_tables(settings: Settings, users: list[str]) -> dict:
     """{table: rows deleted} for every table holding users, each then expired (``expire``); plus
     ``files_vacuumed``."""
@@ -98,7 +82,7 @@ def forget_in_tables(settings: Settings, users: list[str]) -> dict:
         else:
             continue
         out[name] = _delete(path, predicate) if predicate else 0
-        vacuumed += expire(path, settings.privacy_retention_hours)
+        vacuumed += expire(path, settings.lake_history_hours)
     return {**out, "files_vacuumed": vacuumed}
 
 

@@ -79,9 +79,14 @@ class Settings:
     privacy_dir: Path = field(default=Path(""), metadata={
         "help": "requests to forget a user, waiting for `vidrec privacy process`, and the audit of those done "
                 "(data_dir/privacy)"})
-    privacy_retention_hours: int = field(default=168, metadata={
-        "help": "how long a forgotten user's rows stay in the Delta tables' old file versions and log before "
-                "`vidrec privacy process` vacuums them away (time travel reaches this far back)"})
+    lake_history_hours: int = field(default=168, metadata={
+        "help": "how long the Delta tables keep old file versions and log entries (time travel) after a change: "
+                "`vidrec privacy process` and `vidrec maintenance vacuum` remove older ones, and a forgotten user's "
+                "rows with them"})
+    retention_days: int = field(default=365, metadata={
+        "help": "`vidrec maintenance retention` deletes the rows of the day-partitioned tables (events, "
+                "interactions, served, quarantine, feature days) older than this many days before the newest "
+                "events (0: keep everything)"})
     pseudonym_key: str = field(default="", metadata={
         "help": "secret key of the keyed hash (HMAC-SHA256) that replaces user ids when VIDREC_PSEUDONYMIZE is on "
                 "and names a user in the privacy audit (empty: the audit records no subject); never commit it"})
@@ -144,8 +149,10 @@ class Settings:
             raise ValueError(f"VIDREC_API_AUTH must be keys or off, not {self.api_auth!r}")
         if self.pseudonymize and not self.pseudonym_key:
             raise ValueError("VIDREC_PSEUDONYMIZE needs VIDREC_PSEUDONYM_KEY (a secret, never in the repo)")
-        if self.privacy_retention_hours < 0:
-            raise ValueError("VIDREC_PRIVACY_RETENTION_HOURS must be 0 or more")
+        if self.lake_history_hours < 0:
+            raise ValueError("VIDREC_LAKE_HISTORY_HOURS must be 0 or more")
+        if self.retention_days < 0:
+            raise ValueError("VIDREC_RETENTION_DAYS must be 0 or more")
         if self.max_watch_ratio <= 0:
             raise ValueError("VIDREC_MAX_WATCH_RATIO must be positive")
         self.weights()  # VIDREC_OBJECTIVE_WEIGHTS parses

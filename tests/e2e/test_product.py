@@ -216,7 +216,7 @@ def test_forgetting_a_user_leaves_no_trace_in_any_store_and_every_other_feed_sta
     assert len(redis_traces(settings.redis_url, gone)) >= 2  # their home list and their Feast hash
 
     assert api.post("/api/v1/privacy/forget", json={"user_id": gone}).status_code == 202
-    erase = settings.replace(privacy_retention_hours=0, pseudonym_key="e2e-secret")
+    erase = settings.replace(lake_history_hours=0, pseudonym_key="e2e-secret")
     hours = [dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H")]
     assert airflow_env.test_dag(erase, "privacy_daily", f"{now:%Y-%m-%d}T02:00:00+00:00", timeout=900) == 0
     hours.append(dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H"))

@@ -104,7 +104,7 @@ def test_forgetting_a_clear_id_removes_its_pseudonym_everywhere(pipeline, traces
     from vidrec.ops.privacy import process
 
     s, clear = pipeline
-    erase = s.replace(privacy_retention_hours=0)
+    erase = s.replace(lake_history_hours=0)
     gone = sorted(clear)[0]  # one of the users the API served above
     privacy.queue(erase, gone, "test")
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)  # the API's served log of this hour is closed

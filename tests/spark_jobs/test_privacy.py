@@ -26,7 +26,7 @@ def event(i, user, ds="2026-11-01"):
 
 
 def test_forgotten_users_leave_every_table_and_the_old_versions_and_log(settings, traces):
-    lake, settings = BaseLake(settings), settings.replace(privacy_retention_hours=0)
+    lake, settings = BaseLake(settings), settings.replace(lake_history_hours=0)
     for batch in range(3):  # several commits: the users sit in many files and log entries
         lake.append_rows(EVENTS, [event(batch * 10 + n, u, f"2026-11-0{1 + n % 2}")
                                   for n, u in enumerate([GONE, QUOTED, KEPT, KEPT])])

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from vidrec.ops import eval_cli, job_metrics, privacy_cli
+from vidrec.ops import eval_cli, job_metrics, lifecycle_cli
 from vidrec.settings import Settings, describe
 
 
@@ -197,7 +197,7 @@ def cmd_settings(s: Settings, a) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidrec", description="vidrec: batch-first video recommendations")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_batch_commands, eval_cli.add_command, _add_data_commands, privacy_cli.add_command,
+    for add in (_add_batch_commands, eval_cli.add_command, _add_data_commands, lifecycle_cli.add_commands,
                 _add_ops_commands):
         add(sub)  # in this order: `vidrec --help` lists the subcommands as they are added
     return p

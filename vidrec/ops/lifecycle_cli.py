@@ -1,4 +1,5 @@
-"""`vidrec privacy forget|process|status`: requests to forget a user, carrying them out, and their audit."""
+"""The data's lifecycle: `vidrec privacy forget|process|status` (requests to forget a user, carrying them out,
+their audit) and `vidrec maintenance retention|compact|vacuum|clean|all` (the lake's weekly upkeep)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,15 @@ def cmd_privacy(settings, a) -> int:
     return 0
 
 
-def add_command(sub) -> None:
-    """privacy: forget a user everywhere (GDPR/CCPA erasure)."""
+def cmd_maintenance(settings, a) -> int:
+    from vidrec.ops.maintenance import run
+
+    print(json.dumps(run(settings, a.step), default=str), flush=True)
+    return 0
+
+
+def add_commands(sub) -> None:
+    """privacy: forget a user everywhere (GDPR/CCPA erasure); maintenance: retention, compaction, vacuum."""
     q = sub.add_parser("privacy", help="forget a user everywhere: queue a request (forget), carry out the queued "
                                        "ones (process, what the privacy_daily DAG runs), or show the audit (status)")
     q.add_argument("action", choices=["forget", "process", "status"])
@@ -43,3 +51,8 @@ def add_command(sub) -> None:
                                                      "for the privacy_daily DAG")
     q.add_argument("--last", type=int, default=5, help="status: how many of the latest audit records to print")
     q.set_defaults(func=cmd_privacy)
+    q = sub.add_parser("maintenance", help="the lake's upkeep (the maintenance DAG): delete days past the retention, "
+                                           "compact small files, vacuum old versions, remove old staging batches "
+                                           "and run folders; prints what each removed")
+    q.add_argument("step", choices=["retention", "compact", "vacuum", "clean", "all"])
+    q.set_defaults(func=cmd_maintenance)
