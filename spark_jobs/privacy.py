@@ -28,11 +28,13 @@ from spark_jobs.ingest.landing import ingested_keys
 from spark_jobs.lake_base import BaseLake, expire, literal
 from vidrec.privacy import Matcher, purge_lines, purge_parquet
 from vidrec.settings import Settings
-from vidrec.tables import INGEST_FILES, QUARANTINE, TABLES, USER_ID
+from vidrec.tables import INGEST_FILES, LANDING_FORMATS, QUARANTINE, TABLES, USER_ID
 
 log = logging.getLogger("vidrec.privacy")
 LIVE_FILE = re.compile(r"^api-(\d{8}-\d{2})-\d+\.jsonl$")  # serving.event_log / served_log: one per process, hour
 COMMIT_ATTEMPTS = 5
+# the JSON-lines landing files, and the .error.txt beside a rejected file
+TEXT_SUFFIXES = {suffix for suffix, fmt in LANDING_FORMATS.items() if fmt == "json"} | {".txt"}
 
 
 def _delete(path: Path, predicate: str) -> int:
@@ -93,7 +95,11 @@ def _live(path: Path, now: dt.datetime) -> bool:
 
 
 def _purge_file(path: Path, matcher: Matcher) -> int:
-    return purge_parquet(path, matcher.users) if path.suffix == ".parquet" else purge_lines(path, matcher)
+    """The records of ``path`` naming a user removed: Parquet rows, or lines of a JSON-lines or text file (a file of
+    any other kind is never read by the ingest and is left as it is)."""
+    if path.suffix == ".parquet":
+        return purge_parquet(path, matcher.users)
+    return purge_lines(path, matcher) if path.suffix in TEXT_SUFFIXES else 0
 
 
 def forget_in_landing(settings: Settings, users: list[str], now: dt.datetime | None = None) -> dict:
