@@ -61,3 +61,9 @@ def test_the_command_queues_and_reports(published, monkeypatch, capsys):
     assert cli.main(["privacy", "status"]) == 0
     assert json.loads(capsys.readouterr().out) == {"pending": 1, "done": 0, "latest": []}
     assert cli.main(["privacy", "forget"]) == 2  # no user given
+    assert cli.main(["privacy", "process"]) == 0
+    done = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (done["requests"], done["done"]) == (1, 1)
+    assert done["removed"]["recommendations"]["keys"] == 1  # u2's home list
+    metrics = (published.metrics_dir / "vidrec_job_privacy_process.prom").read_text()
+    assert 'vidrec_job_output{field="done",job="privacy_process"} 1.0' in metrics

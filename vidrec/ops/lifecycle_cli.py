@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 
+from vidrec.ops import job_metrics
+
 
 def cmd_privacy(settings, a) -> int:
     from vidrec import privacy
@@ -25,7 +27,9 @@ def cmd_privacy(settings, a) -> int:
     if a.action in ("forget", "process"):
         from vidrec.ops.privacy import process
 
-        print(json.dumps(process(settings), default=str), flush=True)
+        with job_metrics.recorded(settings, "privacy_process") as run:  # requests, done, deferred, seconds
+            run["result"] = process(settings)
+        print(json.dumps(run["result"], default=str), flush=True)
         return 0
     records = privacy.audit(settings)
     print(json.dumps({"pending": len(privacy.pending(settings)), "done": len(records),
@@ -36,7 +40,9 @@ def cmd_privacy(settings, a) -> int:
 def cmd_maintenance(settings, a) -> int:
     from vidrec.ops.maintenance import run
 
-    print(json.dumps(run(settings, a.step), default=str), flush=True)
+    with job_metrics.recorded(settings, f"maintenance_{a.step}") as job:
+        job["result"] = run(settings, a.step)
+    print(json.dumps(job["result"], default=str), flush=True)
     return 0
 
 
