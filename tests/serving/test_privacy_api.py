@@ -33,7 +33,8 @@ def test_an_admin_queues_a_request_that_names_the_key_and_holds_the_id_only_unti
     privacy.defer(s, request, {"tables": {"events": 3}, "landing": {"deferred": 1}})  # a file still being written
     (request,) = privacy.pending(s)
     record = privacy.finish(s, request, {"tables": {"events": 0, "users": 1}, "landing": {"deferred": 0}})
-    assert record["removed"] == {"tables": {"events": 3, "users": 1}, "landing": {"deferred": 1}} and record["runs"] == 2
+    assert record["removed"] == {"tables": {"events": 3, "users": 1}, "landing": {"deferred": 1}}
+    assert record["runs"] == 2
     assert privacy.pending(s) == [] and not list(privacy.requests_dir(s).iterdir())
     assert record["subject"] == privacy.subject(s, "u1") and len(record["subject"]) == 64
     assert "u1" not in privacy.audit_path(s).read_text().replace(record["subject"], "")  # no clear id in the audit
