@@ -53,6 +53,8 @@ def tastes_rows(settings: Settings, users: int, rng) -> list[tuple[str, str]]:
 
 def run(settings: Settings, users: int = 600, rounds: int = 2, seed: int = 7) -> dict:
     """Serve, answer, ingest, report; the report's figures for the two arms."""
+    if settings.pseudonymize:  # the lake knows users by pseudonyms, and the API would take them for clear ids
+        raise ValueError("vidrec experiments simulate reads its users from the lake: it needs VIDREC_PSEUDONYMIZE off")
     import numpy as np
     from starlette.testclient import TestClient
 
