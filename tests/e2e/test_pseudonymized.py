@@ -42,6 +42,16 @@ def pipeline(tmp_path_factory, redis_server):
     return s, clear
 
 
+def parsed(text: str):
+    """The JSON a string holds (a quarantined raw record, a log line), or None."""
+    if text[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 def strings(folder):
     """Every string value stored under ``folder``: Parquet cells, .npz elements, Delta log JSON values (and the
     JSON held in strings, such as a quarantined raw record), other text files' words."""
@@ -58,11 +68,7 @@ def strings(folder):
                 walk(v)
         elif isinstance(value, str):
             out.add(value)
-            if value[:1] in "{[":
-                try:
-                    walk(json.loads(value))
-                except ValueError:
-                    pass
+            walk(parsed(value))
 
     for path in (p for p in folder.rglob("*") if p.is_file()):
         if path.suffix == ".parquet":
