@@ -122,6 +122,24 @@ def expire(path: Path, retention_hours: int) -> int:
     return len(removed)
 
 
+COMMIT_ATTEMPTS = 5
+
+
+def retry_commit(action, what: str):
+    """``action()`` (a delta-rs commit), retried when a concurrent commit (an ingest) won the race."""
+    import logging
+
+    from deltalake.exceptions import CommitFailedError
+
+    for attempt in range(COMMIT_ATTEMPTS):
+        try:
+            return action()
+        except CommitFailedError:
+            if attempt == COMMIT_ATTEMPTS - 1:
+                raise
+            logging.getLogger("vidrec.lake").info("%s lost a commit race; retrying", what)
+
+
 def literal(value: str) -> str:
     return str(value).replace("'", "''")
 

@@ -20,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-from spark_jobs.lake_base import BaseLake, expire
+from spark_jobs.lake_base import BaseLake, expire, retry_commit
 from vidrec import dates
 from vidrec.settings import Settings
 from vidrec.tables import DS, EVENTS, TABLES
@@ -28,12 +28,11 @@ from vidrec.tables import DS, EVENTS, TABLES
 log = logging.getLogger("vidrec.maintenance")
 DAY_TABLES = tuple(sorted(name for name, t in TABLES.items() if t.partition_by == (DS,)))
 STAGING_DAYS = 7
-COMMIT_ATTEMPTS = 5
 
 
 def _tables(settings: Settings, names=None) -> dict[str, Path]:
     lake = BaseLake(settings)
-    return {n: lake.path(n) for n in sorted(names or TABLES) if (lake.path(n) / "_delta_log").is_dir()}
+    return {n: lake.path(n) for n in sorted(names or TABLES) if lake.exists(n)}
 
 
 def files_of(path: Path) -> int:
@@ -41,18 +40,6 @@ def files_of(path: Path) -> int:
     from deltalake import DeltaTable
 
     return DeltaTable(str(path)).get_add_actions().num_rows
-
-
-def _retrying(action, what: str):
-    from deltalake.exceptions import CommitFailedError
-
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            return action()
-        except CommitFailedError:
-            if attempt == COMMIT_ATTEMPTS - 1:
-                raise
-            log.info("%s lost a commit race; retrying", what)
 
 
 def apply_retention(settings: Settings) -> dict:
@@ -65,7 +52,7 @@ def apply_retention(settings: Settings) -> dict:
     cutoff = dates.shift_ds(max(days), -settings.retention_days)
     out = {"cutoff": cutoff}
     for name, path in _tables(settings, DAY_TABLES).items():
-        out[name] = _retrying(lambda: int(DeltaTable(str(path)).delete(f"{DS} < '{cutoff}'")["num_deleted_rows"]),
+        out[name] = retry_commit(lambda: int(DeltaTable(str(path)).delete(f"{DS} < '{cutoff}'")["num_deleted_rows"]),
                               f"retention on {name}")
     return out
 
@@ -77,7 +64,7 @@ def compact(settings: Settings) -> dict:
     out = {}
     for name, path in _tables(settings).items():
         before = files_of(path)
-        _retrying(lambda: DeltaTable(str(path)).optimize.compact(), f"compaction of {name}")
+        retry_commit(lambda: DeltaTable(str(path)).optimize.compact(), f"compaction of {name}")
         out[name] = {"files_before": before, "files_after": files_of(path)}
     return out
 

@@ -20,36 +20,27 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 from pathlib import Path
 
 from spark_jobs.ingest.landing import ingested_keys
-from spark_jobs.lake_base import BaseLake, expire, literal
-from vidrec.privacy import Matcher, purge_lines, purge_parquet
+from spark_jobs.lake_base import BaseLake, expire, literal, retry_commit
+from vidrec.privacy import Matcher, purge_lines, purge_parquet, purge_raw
 from vidrec.settings import Settings
 from vidrec.tables import INGEST_FILES, LANDING_FORMATS, QUARANTINE, TABLES, USER_ID
 
 log = logging.getLogger("vidrec.privacy")
 LIVE_FILE = re.compile(r"^api-(\d{8}-\d{2})-\d+\.jsonl$")  # serving.event_log / served_log: one per process, hour
-COMMIT_ATTEMPTS = 5
 # the JSON-lines landing files, and the .error.txt beside a rejected file
 TEXT_SUFFIXES = {suffix for suffix, fmt in LANDING_FORMATS.items() if fmt == "json"} | {".txt"}
 
 
 def _delete(path: Path, predicate: str) -> int:
-    """DELETE ``predicate`` from the table at ``path``, retried when a concurrent commit (an ingest) wins."""
+    """DELETE ``predicate`` from the table at ``path``; the rows deleted."""
     from deltalake import DeltaTable
-    from deltalake.exceptions import CommitFailedError
 
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            return int(DeltaTable(str(path)).delete(predicate)["num_deleted_rows"])
-        except CommitFailedError:
-            if attempt == COMMIT_ATTEMPTS - 1:
-                raise
-            log.info("DELETE on %s lost a commit race; retrying", path.name)
-    return 0
+    return retry_commit(lambda: int(DeltaTable(str(path)).delete(predicate)["num_deleted_rows"]),
+                        f"DELETE on {path.name}")
 
 
 def _quarantined(path: Path, matcher: Matcher) -> list[str]:
@@ -74,7 +65,7 @@ def forget_in_tables(settings: Settings, users: list[str]) -> dict:
     in_list = ", ".join(f"'{literal(u)}'" for u in sorted(matcher.users))
     for name in sorted(TABLES):
         path = lake.path(name)
-        if not (path / "_delta_log").is_dir():
+        if not lake.exists(name):
             continue
         if name == QUARANTINE.name:
             ids = _quarantined(path, matcher)
@@ -146,29 +137,6 @@ def forget_in_staging(settings: Settings, users: list[str]) -> dict:
     rewritten = rows = 0
     for path in sorted(root.rglob("*.parquet")) if root.is_dir() else []:
         removed = purge_parquet(path, matcher.users)
-        if "raw" in _columns(path):
-            removed += purge_lines_column(path, matcher)
+        removed += purge_raw(path, matcher) if path.exists() else 0
         rewritten, rows = rewritten + bool(removed), rows + removed
     return {"files": rewritten, "rows": rows}
-
-
-def _columns(path: Path) -> list[str]:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).schema_arrow.names if path.exists() else []
-
-
-def purge_lines_column(path: Path, matcher: Matcher) -> int:
-    """Drop the rows of a staged quarantine Parquet file whose ``raw`` record names a user."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    keep = [not matcher.names(raw or "") for raw in table.column("raw").to_pylist()]
-    if all(keep):
-        return 0
-    tmp = path.with_name(f".{path.name}.forget")
-    pq.write_table(table.filter(pa.array(keep)), tmp)
-    os.replace(tmp, path)
-    path.with_name(f".{path.name}.crc").unlink(missing_ok=True)
-    return keep.count(False)

@@ -212,3 +212,22 @@ def purge_parquet(path: Path, users, column: str = "user_id") -> int:
             writer.write_table(rows)
     _replace(tmp, path, kept)
     return int(hits)
+
+
+def purge_raw(path: Path, matcher: Matcher, column: str = "raw") -> int:
+    """Rewrite the Parquet file ``path`` (a staged quarantine part: small) without the rows whose raw record in
+    ``column`` names a user (``Matcher.names``); returns the rows removed. An emptied file is deleted."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if column not in pq.ParquetFile(path).schema_arrow.names:
+        return 0
+    table = pq.read_table(path)
+    keep = [not matcher.names(raw or "") for raw in table.column(column).to_pylist()]
+    if all(keep):
+        return 0
+    tmp = path.with_name(f".{path.name}.forget")
+    pq.write_table(table.filter(pa.array(keep)), tmp)
+    _replace(tmp, path, sum(keep))
+    return keep.count(False)

@@ -9,10 +9,9 @@
 - ``features_online``: their hash in Feast's Redis online store (batch features and the real-time overlay);
 
 then asks Redis to rewrite its append-only file (and snapshot, if it takes them), so the deleted keys leave
-the disk too. A request whose user
-still appears in a landing file the API is writing (``deferred``) stays queued for the next run; the others
-get their audit record (``vidrec.privacy.finish``). Every step is idempotent, so a run that fails half-way is
-simply run again (the privacy_daily DAG retries it).
+the disk too. A request whose user still appears in a landing file the API is writing (``deferred``) stays
+queued for the next run; the others get their audit record (``vidrec.privacy.finish``). Every step is
+idempotent, so a run that fails half-way is simply run again (the privacy_daily DAG retries it).
 """
 
 from __future__ import annotations
