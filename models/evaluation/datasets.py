@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.evaluation.signals import SIGNALS
 from vidrec.tables import TS, USER_ID, VIDEO_ID
 
 RATING = "rating"
@@ -24,7 +25,9 @@ def load_interactions(path, fmt: str = "auto", sep: str = ",", user_col: str = U
     ``fmt``: "ml-100k" (``u.data``: tab separated user, item, rating, ts), "ml-latest" (``ratings.csv``:
     userId, movieId, rating, timestamp), "csv" (``sep``/column names as given) or "auto" (a folder with
     ``u.data`` or ``ratings.csv``, else a CSV file). For MovieLens the column arguments are ignored.
-    ``ts`` is Unix seconds as read. The frame's ``attrs["name"]`` is the dataset name (folder or file stem).
+    ``ts`` is Unix seconds as read. A CSV's engagement signals (``models.evaluation.signals.SIGNALS``:
+    watch_fraction, liked, shared, not_interested), when it has all of them, are kept under those names.
+    The frame's ``attrs["name"]`` is the dataset name (folder or file stem).
     """
     path = Path(path)
     if fmt == "auto":
@@ -51,7 +54,11 @@ def load_interactions(path, fmt: str = "auto", sep: str = ",", user_col: str = U
             cols[rating_col] = RATING
         if ts_col:
             cols[ts_col] = TS
-        df = pd.read_csv(path, sep=sep, usecols=list(cols)).rename(columns=cols)[list(cols.values())]
+        missing = set(cols) - set(pd.read_csv(path, sep=sep, nrows=0).columns)
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(sorted(missing))}")
+        df = pd.read_csv(path, sep=sep, usecols=lambda c: c in cols or c in SIGNALS).rename(columns=cols)
+        df = df[[*cols.values(), *(SIGNALS if set(SIGNALS) <= set(df.columns) else ())]]
         name = path.stem
     else:
         raise ValueError(f"unknown fmt {fmt!r}: auto, ml-100k, ml-latest or csv")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from models import parameters
+from models.evaluation import signals
 from models.evaluation.baselines import ALS, ItemKNN, Popularity
 from models.evaluation.splits import leave_last_out, random_split_per_user, time_split
 from models.evaluation.two_stage import TwoStage, TwoStageParams
@@ -68,8 +69,9 @@ def tuned_params(path: Path | None = None, settings: Settings | None = None) -> 
 
 
 def make_recommender(name: str, seed: int = 42, protocol: str = "msr", catalog: pd.DataFrame | None = None,
-                     params: dict | None = None):
-    """A fresh recommender ``name`` with the tuned parameters (``params`` overrides them)."""
+                     params: dict | None = None, weights: dict | None = None):
+    """A fresh recommender ``name`` with the tuned parameters (``params`` overrides them); ``two_stage``
+    combines its objectives by ``weights`` on data with signals."""
     if name not in RECOMMENDERS:
         raise ValueError(f"unknown recommender {name!r}: one of {sorted(RECOMMENDERS)}")
     params = tuned_params() if params is None else params
@@ -77,7 +79,7 @@ def make_recommender(name: str, seed: int = 42, protocol: str = "msr", catalog: 
         return ALS(params=AlsParams(**params.get("als", {})), seed=seed)
     if name == "two_stage":
         return TwoStage(TwoStageParams.from_dict(params.get("two_stage", {})), catalog=catalog, protocol=protocol,
-                        seed=seed)
+                        seed=seed, weights=weights)
     return RECOMMENDERS[name]()
 
 
@@ -89,15 +91,21 @@ def metric_keys(k: int) -> list[str]:
 
 
 def compare(train: pd.DataFrame, test: pd.DataFrame, recommenders: dict, k: int = 10,
-            catalog: pd.DataFrame | None = None) -> dict:
+            catalog: pd.DataFrame | None = None, weights: dict | None = None) -> dict:
     """name -> metrics of each recommender fitted on ``train`` and scored on ``test``'s users.
+
+    On data with engagement signals (``models.evaluation.signals``) the accuracy metrics count the engaged
+    test rows only, and ``composite_metrics`` under ``weights`` (default: the settings' objective weights) are
+    added: each objective's share of the top k and the composite's nDCG.
 
     ``coverage`` is distinct items in the top-k lists / items in train; ``category_diversity`` and
     ``creator_diversity`` the intra-list diversity of the catalog's column (None without a catalog or
     the column); ``mean_popularity`` the mean train count of recommended items. Times in seconds
     (``time.perf_counter``), rounded to 3 decimals; metrics rounded to 6.
     """
-    users = test[USER_ID].unique()
+    users, with_signals = test[USER_ID].unique(), signals.has_signals(test)
+    if with_signals and weights is None:
+        weights = Settings.from_env().weights()
     out = {}
     for name, rec in recommenders.items():
         t0 = time.perf_counter()
@@ -105,32 +113,40 @@ def compare(train: pd.DataFrame, test: pd.DataFrame, recommenders: dict, k: int 
         t1 = time.perf_counter()
         recs = rec.recommend(users, k)
         t2 = time.perf_counter()
-        out[name] = {**metrics_of(recs, test, k, train, catalog), "train_s": round(t1 - t0, 3),
+        out[name] = {**metrics_of(recs, signals.engaged(test), k, train, catalog), "train_s": round(t1 - t0, 3),
                      "infer_s": round(t2 - t1, 3)}
+        if with_signals:
+            out[name].update(signals.composite_metrics(recs, test, k, weights))
     return out
 
 
 def evaluate(df: pd.DataFrame, protocol: str, k: int = 10, seed: int = 42, recommenders=None,
-             dataset: str | None = None, catalog: pd.DataFrame | None = None, params: dict | None = None) -> dict:
+             dataset: str | None = None, catalog: pd.DataFrame | None = None, params: dict | None = None,
+             weights: dict | None = None) -> dict:
     """Split ``df`` by ``protocol`` (seeded) and ``compare`` the recommenders on it.
 
     ``recommenders``: None (all of ``RECOMMENDERS``), names, or a mapping name -> Recommender instance;
-    named ones get ``params`` (default: ``tuned_params()``, the file in effect) and the seed.
+    named ones get ``params`` (default: ``tuned_params()``, the file in effect) and the seed; ``weights``:
+    the objectives' (data with signals; default: the settings').
     """
     train, test = split(df, protocol, seed)
+    if signals.has_signals(df) and weights is None:
+        weights = Settings.from_env().weights()
     if recommenders is None:
         recommenders = list(RECOMMENDERS)
     if not isinstance(recommenders, dict):
-        recommenders = {name: make_recommender(name, seed, protocol, catalog, params) for name in recommenders}
+        recommenders = {name: make_recommender(name, seed, protocol, catalog, params, weights)
+                        for name in recommenders}
     return {"dataset": dataset or df.attrs.get("name", "custom"), "protocol": protocol, "k": k, "seed": seed,
-            "recommenders": compare(train, test, recommenders, k, catalog)}
+            "recommenders": compare(train, test, recommenders, k, catalog, weights)}
 
 
 def evaluate_seeds(df: pd.DataFrame, protocol: str, seeds, k: int = 10, recommenders=None,
-                   dataset: str | None = None, catalog: pd.DataFrame | None = None, params: dict | None = None) -> dict:
+                   dataset: str | None = None, catalog: pd.DataFrame | None = None, params: dict | None = None,
+                   weights: dict | None = None) -> dict:
     """``evaluate`` once per seed (split and models); ``recommenders`` holds the mean of each metric over
     the seeds, ``spread`` the standard deviation (ddof 0), ``runs`` each seed's result."""
-    runs = [evaluate(df, protocol, k, seed, recommenders, dataset, catalog, params) for seed in seeds]
+    runs = [evaluate(df, protocol, k, seed, recommenders, dataset, catalog, params, weights) for seed in seeds]
     means, spread = {}, {}
     for name in runs[0]["recommenders"]:
         table = pd.DataFrame([r["recommenders"][name] for r in runs], dtype=float)
@@ -143,6 +159,7 @@ def evaluate_seeds(df: pd.DataFrame, protocol: str, seeds, k: int = 10, recommen
 def markdown_table(result: dict) -> str:
     """A GitHub markdown table of ``evaluate``'s result, one row per recommender."""
     keys, spread = metric_keys(result["k"]), result.get("spread", {})
+    keys += [m for m in next(iter(result["recommenders"].values()), {}) if m not in keys]  # composite metrics
     lines = ["| recommender | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, vals in result["recommenders"].items():
         cells = ["-" if vals.get(m) is None else f"{vals[m]:.3f}" if m.endswith("_s") or m == "mean_popularity"

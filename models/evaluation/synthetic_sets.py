@@ -16,7 +16,13 @@ Sets (``SETS``):
 - ``quality``: dense short-video positives (1.4k users, 3.3k videos, ~150 per user), item quality
   dominates taste: popularity is a strong baseline that a personal model has to recover and add to;
 - ``taste``: taste dominates quality (personal signal wins; popularity is weak);
-- ``ml-1m``: MovieLens-1M-sized (6k users, 3.7k items, ~1M ratings), a mix of both: for training time.
+- ``ml-1m``: MovieLens-1M-sized (6k users, 3.7k items, ~1M ratings), a mix of both: for training time;
+- ``feed``: a short-video feed with engagement signals (``signals``; ``models.evaluation.signals``): each
+  row also has a ``watch_fraction`` and ``liked``, ``shared``, ``not_interested`` flags. The watch fraction
+  and the like grow with the utility, a like also with the video's own likeability and a share mostly with
+  its shareability (so each objective has signal of its own); every user has one category they do not want,
+  whose videos still reach them by quality and are marked not interested seven times in ten (elsewhere
+  rarely, on low utility). That is what the multi-objective ranker and its composite are measured on.
 """
 
 from __future__ import annotations
@@ -44,12 +50,14 @@ class SetParams:
     days: int = 90
     min_per_user: int = 5
     spread: float = 0.8      # sigma of log(interactions per user)
+    signals: bool = False    # also watch_fraction, liked, shared, not_interested per row (``_signals``)
 
 
 SETS = {
     "quality": SetParams(users=1400, videos=3300, per_user=120, quality_weight=2.0, taste_weight=0.3),
     "taste": SetParams(users=2000, videos=3000, per_user=50, quality_weight=0.4, taste_weight=2.0),
     "ml-1m": SetParams(users=6040, videos=3700, per_user=121, quality_weight=1.0, taste_weight=1.5),
+    "feed": SetParams(users=1500, videos=3000, per_user=80, quality_weight=1.0, taste_weight=1.5, signals=True),
 }
 
 
@@ -95,8 +103,34 @@ def generate(p: SetParams, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     rating = np.clip(np.round(3.5 + z + rng.normal(0, 0.7, len(z))), 1, 5).astype(np.int8)
     ratings = pd.DataFrame({USER_ID: user + 1, VIDEO_ID: video + 1, "rating": rating,
                             TS: (START.timestamp() + day * 86_400).astype(np.int64)})
+    if p.signals:  # a stream of its own: the sets without signals stay as they were
+        ratings = ratings.assign(**_signals(p, seed, user, video, z, category, favourites))
     creator = (category * (p.creators // p.categories) + rng.integers(0, p.creators // p.categories, p.videos))
     catalog = pd.DataFrame({VIDEO_ID: np.arange(1, p.videos + 1), "title": [f"video {i}" for i in range(1, p.videos + 1)],
                             "creator_id": [f"c{c}" for c in creator], "category": [f"cat{c}" for c in category],
                             "upload_ts": START + pd.to_timedelta(upload_day, unit="D")})
     return ratings.sort_values([TS, USER_ID]).reset_index(drop=True), catalog
+
+
+def _signals(p: SetParams, seed: int, user: np.ndarray, video: np.ndarray, z: np.ndarray, category: np.ndarray,
+             favourites: np.ndarray) -> dict:
+    """watch_fraction, liked, shared, not_interested per row (see the module docstring)."""
+    rng = np.random.default_rng([seed, 15])
+    likeability, shareability = rng.normal(0, 1, p.videos), rng.normal(0, 1, p.videos)
+    avoid = rng.integers(0, p.categories, p.users)
+    for _ in range(3):  # not one of the user's favourites
+        clash = (avoid[:, None] == favourites).any(axis=1)
+        avoid[clash] = rng.integers(0, p.categories, int(clash.sum()))
+    unwanted = category[video] == avoid[user]
+    chance = np.where(unwanted, 0.7, _sigmoid(-5.0 - 1.5 * z))
+    rejected = rng.random(len(z)) < chance
+    fraction = _sigmoid(1.2 * z + rng.normal(0, 0.8, len(z)))
+    fraction = np.where(rejected, fraction * 0.1, fraction).clip(0.01, 1.0)
+    liked = (rng.random(len(z)) < _sigmoid(-1.5 + z + likeability[video])) & ~rejected
+    shared = (rng.random(len(z)) < _sigmoid(-3.5 + 0.5 * z + 1.5 * shareability[video])) & ~rejected
+    return {"watch_fraction": fraction.round(3), "liked": liked.astype(np.int8), "shared": shared.astype(np.int8),
+            "not_interested": rejected.astype(np.int8)}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))

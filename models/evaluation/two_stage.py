@@ -23,6 +23,10 @@ time get the popularity list (``models.evaluation.baselines.Popularity``), like 
 
 Ratings become the nightly pipeline's events (``frame_history``): each row is a ``watch`` with
 watch_fraction 1 at its timestamp (rows without one share a fixed instant), every user in one region.
+A frame with engagement signals (``models.evaluation.signals``: watch fraction, liked, shared, not interested)
+becomes those events instead; its rows are labeled as the nightly labels a day (graded label and each
+objective's target), and step 3 fits every objective's head (``models.ranking.objectives.fit_heads``):
+``recommend`` then orders by their composite under ``weights`` (the product's ``VIDREC_OBJECTIVE_WEIGHTS``).
 A catalog (``models.evaluation.datasets.load_catalog``: MovieLens genres and release dates) gives content
 retrieval its categories and the ranker the video's age; without one every video is its own category.
 """
@@ -34,10 +38,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from models.evaluation import signals
 from models.evaluation.baselines import Popularity
 from models.evaluation.splits import random_split_per_user, time_split
+from models.ranking.objectives import fit_heads
 from models.ranking.ranker import RankerParams, feature_columns, fit_ranker, score
-from models.ranking.training_set import LABEL, LABEL_DS, LABEL_KIND, label_candidates
+from models.ranking.training_set import LABEL, LABEL_DS, label_candidates
 from models.retrieval.als import AlsParams, fit_als
 from models.retrieval.ann_index import AnnParams, build_index
 from models.retrieval.candidates import CandidateParams, Retrieval, build_candidates
@@ -74,11 +80,15 @@ class TwoStageParams:
 
 
 def frame_history(df: pd.DataFrame, catalog: pd.DataFrame | None = None) -> History:
-    """A ``History`` (as of the day of the latest row) in which each row of ``df`` is a full watch."""
-    ts = pd.to_datetime(df[TS], unit="s", utc=True) if TS in df.columns else pd.Series(NO_TS, index=df.index)
+    """A ``History`` (as of the day of the latest row) of ``df``'s events (``signals.to_events``: each row a
+    full watch, or with signals its watch fraction and flags)."""
+    events = signals.to_events(df)
+    ts = (pd.to_datetime(events[TS], unit="s", utc=True) if TS in events.columns
+          else pd.Series(NO_TS, index=events.index))
     day, days_seen = pd.factorize(ts.dt.floor("D"))  # formatted once per distinct day, not per row
-    inter = pd.DataFrame({USER_ID: df[USER_ID].to_numpy(), VIDEO_ID: df[VIDEO_ID].to_numpy(), EVENT_TYPE: "watch",
-                          TS: ts.to_numpy(), WATCH_FRACTION: 1.0, "region": GLOBAL_REGION,
+    inter = pd.DataFrame({USER_ID: events[USER_ID].to_numpy(), VIDEO_ID: events[VIDEO_ID].to_numpy(),
+                          EVENT_TYPE: events[EVENT_TYPE].to_numpy(), TS: ts.to_numpy(),
+                          WATCH_FRACTION: events[WATCH_FRACTION].to_numpy(float), "region": GLOBAL_REGION,
                           "ds": np.asarray(days_seen.strftime("%Y-%m-%d"), dtype=object)[day]})
     videos = pd.DataFrame({VIDEO_ID: np.sort(df[VIDEO_ID].unique())})
     if catalog is not None:
@@ -109,6 +119,7 @@ class TwoStage:
     catalog: pd.DataFrame | None = None
     protocol: str = "msr"
     seed: int = 42
+    weights: dict | None = None  # the composite's weights (data with signals; None: {"watch": 1})
     name = "two_stage"
 
     def _retrieval(self, frame: pd.DataFrame) -> tuple[Retrieval, CandidateParams]:
@@ -145,9 +156,8 @@ class TwoStage:
             users = np.random.default_rng([self.seed, part]).choice(users, per_part, replace=False)
             valid = valid[valid[USER_ID].isin(users)]
         cands = self._candidates(retrieval, cparams, users)
-        labels = valid[[USER_ID, VIDEO_ID]].drop_duplicates().assign(**{LABEL: np.int8(1), LABEL_KIND: "positive"})
-        rows = label_candidates(cands, labels, sample=self.params.negatives_per_user, seed=self.seed + part,
-                                sampling=self.params.negative_sampling)
+        rows = label_candidates(cands, signals.labels(valid), sample=self.params.negatives_per_user,
+                                seed=self.seed + part, sampling=self.params.negative_sampling)
         return rows.assign(**{LABEL_DS: f"part{part}"})
 
     def fit(self, train: pd.DataFrame) -> "TwoStage":
@@ -156,7 +166,13 @@ class TwoStage:
                          ignore_index=True)
         labels = pd.concat([valid for _, valid in parts])
         self.features = [f for f in feature_columns(rows) if f not in self.params.exclude_features]
-        self.model = fit_ranker(rows, self.features, self.params.ranker, seed=self.seed)
+        self.scorer, self.objectives = None, {}
+        if signals.has_signals(train):  # one head per objective, combined by the weights
+            self.scorer, self.objectives = fit_heads(rows, self.features, self.params.ranker, seed=self.seed,
+                                                     weights=self.weights or {"watch": 1.0})
+            self.model = self.scorer.watch
+        else:
+            self.model = fit_ranker(rows, self.features, self.params.ranker, seed=self.seed)
         self.retrieval, self.cparams = self._retrieval(train)
         self.fallback = Popularity().fit(train)
         self.fit_rows = {"rows": len(rows), "positives": int((rows[LABEL] > 0).sum()),
@@ -168,7 +184,8 @@ class TwoStage:
         """Top ``k`` (user_id, video_id, rank) per user by ranker score; cold users get popularity."""
         users = pd.unique(np.asarray(users, dtype=object))
         cands = self._candidates(self.retrieval, self.cparams, users)
-        cands = cands.assign(rank_score=score(self.model, cands, self.features))
+        ranked = self.scorer.score(cands) if self.scorer is not None else score(self.model, cands, self.features)
+        cands = cands.assign(rank_score=ranked)
         cands = cands.sort_values([USER_ID, "rank_score", VIDEO_ID], ascending=[True, False, True], kind="stable")
         cands["rank"] = cands.groupby(USER_ID).cumcount() + 1
         recs = cands[cands["rank"] <= k][[USER_ID, VIDEO_ID, "rank"]]

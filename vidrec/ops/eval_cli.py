@@ -81,7 +81,8 @@ def add_command(sub) -> None:
     q.add_argument("dataset", choices=["movielens", "csv", "synthetic"])
     q.add_argument("--path", help="MovieLens folder (u.data or ratings.csv) or a CSV file")
     q.add_argument("--set", default="quality",
-                   help="synthetic: which stand-in, quality, taste or ml-1m (models/evaluation/synthetic_sets.py)")
+                   help="synthetic: which stand-in, quality, taste, ml-1m or feed (with engagement signals; "
+                        "models/evaluation/synthetic_sets.py)")
     q.add_argument("--write", metavar="CSV", help="synthetic: write the set (and its catalog) as CSV and stop")
     q.add_argument("--protocol", choices=["msr", "time", "leave-last-out"], default="msr")
     q.add_argument("--k", type=int, default=10)

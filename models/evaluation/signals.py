@@ -1,0 +1,91 @@
+"""Engagement signals in the offline harness: data that says more than "this user met this video".
+
+A frame of the harness may carry, per (user_id, video_id) row, a feed's signals (``SIGNALS``):
+``watch_fraction`` (0..1), ``liked``, ``shared`` and ``not_interested`` (0/1). Such a frame (``has_signals``;
+the ``feed`` synthetic set has them, and a CSV with those columns) is learned and measured the way the
+nightly does it:
+
+- ``to_events``: each row becomes the pipeline's events, a ``watch`` at its watch fraction plus a ``like``,
+  ``share`` or ``not_interested`` event where flagged (a frame without signals: one full watch per row),
+  so retrieval's confidence, exclusions and rejections read them as they read the lake;
+- ``labels``: ``models.ranking.training_set.label_events`` of those events, the nightly's graded label and
+  each objective's target (``y_click``, ``y_like``, ``y_share``, ``y_not_interested``);
+- ``engaged``: the rows that count as relevant for the accuracy metrics (label > 0: watched at least half,
+  liked or shared, and not marked not interested);
+- ``composite_metrics``: per objective, the share of the top k the user went on to do it to in the test
+  (``watch@k`` is engaged), and ``composite_ndcg@k``: the DCG of the gain sum_o weight_o x y_o (the
+  product's ``VIDREC_OBJECTIVE_WEIGHTS``; not interested weighs negative) over the top k, divided by the
+  ideal DCG of the user's test rows; averaged over the test users with a positive ideal (a list that
+  shows rejected videos can score below 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.ranking.training_set import LABEL, label_events
+from vidrec.tables import EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
+
+SIGNALS = (WATCH_FRACTION, "liked", "shared", "not_interested")
+FLAG_EVENTS = {"liked": "like", "shared": "share", "not_interested": "not_interested"}
+TARGETS = {"watch": LABEL, "click": "y_click", "like": "y_like", "share": "y_share",
+           "not_interested": "y_not_interested"}
+
+
+def has_signals(frame: pd.DataFrame) -> bool:
+    return all(column in frame.columns for column in SIGNALS)
+
+
+def to_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, video_id, event_type, watch_fraction[, ts]) per event of ``frame``'s rows, in row order
+    (a row's watch first, then its flags)."""
+    keep = [c for c in (USER_ID, VIDEO_ID, TS) if c in frame.columns]
+    fraction = frame[WATCH_FRACTION].to_numpy(float) if has_signals(frame) else np.ones(len(frame))
+    parts = [frame[keep].assign(**{EVENT_TYPE: "watch", WATCH_FRACTION: fraction, "_row": np.arange(len(frame))})]
+    if has_signals(frame):
+        for column, event in FLAG_EVENTS.items():
+            flagged = frame[column].to_numpy() > 0
+            parts.append(frame.loc[flagged, keep].assign(**{EVENT_TYPE: event, WATCH_FRACTION: np.nan,
+                                                             "_row": np.flatnonzero(flagged)}))
+    events = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
+    return events.drop(columns="_row").reset_index(drop=True)
+
+
+def labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """(user_id, video_id, label, label_kind, y_click, y_like, y_share, y_not_interested) per pair of ``frame``."""
+    return label_events(to_events(frame))
+
+
+def engaged(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` that are relevant: every row without signals; with them, label > 0."""
+    if not has_signals(frame):
+        return frame
+    good = (frame[WATCH_FRACTION].fillna(0) >= 0.5) | (frame["liked"] > 0) | (frame["shared"] > 0)
+    return frame[good.to_numpy() & ~(frame["not_interested"] > 0).to_numpy()]
+
+
+def gains(frame: pd.DataFrame, weights: dict) -> pd.DataFrame:
+    """(user_id, video_id, gain, <objective> 0/1 ...) per pair of ``frame``: gain = sum_o weight_o x y_o."""
+    out = labels(frame)
+    ys = {name: (out[column].to_numpy() > 0).astype(float) for name, column in TARGETS.items()}
+    gain = sum(weights.get(name, 0.0) * y for name, y in ys.items())
+    return pd.DataFrame({USER_ID: out[USER_ID], VIDEO_ID: out[VIDEO_ID], "gain": gain, **ys})
+
+
+def composite_metrics(recs: pd.DataFrame, test: pd.DataFrame, k: int, weights: dict) -> dict:
+    """``<objective>@k`` (share of the top k per test user, averaged over the users) and ``composite_ndcg@k``."""
+    table = gains(test, weights)
+    users = table[USER_ID].unique()
+    top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)].merge(table, on=[USER_ID, VIDEO_ID], how="left")
+    top = top.fillna({"gain": 0.0, **dict.fromkeys(TARGETS, 0.0)})
+    out = {f"{name}@{k}": float((top.groupby(USER_ID)[name].sum().reindex(users, fill_value=0.0) / k).mean())
+           for name in TARGETS}
+    dcg = (top["gain"] / np.log2(top["rank"] + 1)).groupby(top[USER_ID]).sum().reindex(users, fill_value=0.0)
+    best = table[table["gain"] > 0].sort_values([USER_ID, "gain"], ascending=[True, False])
+    pos = best.groupby(USER_ID).cumcount().to_numpy() + 1
+    best = best[pos <= k]
+    ideal = (best["gain"] / np.log2(pos[pos <= k] + 1)).groupby(best[USER_ID]).sum()
+    scored = ideal.index[ideal > 0]
+    out[f"composite_ndcg@{k}"] = float((dcg.reindex(scored) / ideal.reindex(scored)).mean()) if len(scored) else 0.0
+    return {name: round(value, 6) for name, value in out.items()}
