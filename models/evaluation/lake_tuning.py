@@ -3,8 +3,10 @@
 The nightly reads one parameters file (``models.parameters``); this job re-tunes it on the lake's own
 interactions and replaces it only when the new parameters are better:
 
-1. positives of the ``lookback_days`` ending with D (``models.retrieval.history.confidence`` > 0: watches,
-   likes, shares), one row per (user, video) at its first positive event; the videos table is the catalog;
+1. the engaged pairs of the ``lookback_days`` ending with D (a watch, like, share, not-interested or dislike),
+   one row per (user, video) at its first such event, with the pair's engagement signals
+   (``models.evaluation.signals``: best watch fraction, liked, shared, not interested or disliked), so the
+   two-stage recommender trains every objective's head as the nightly does; the videos table is the catalog;
    when more than ``max_users`` users have one, a seeded sample of them (all their rows) is kept;
 2. the time protocol with the validation carved from the past: everything before the last ``valid_days``
    days up to D is fitted, the (user, video) pairs first engaged in those days are the validation
@@ -12,7 +14,8 @@ interactions and replaces it only when the new parameters are better:
 3. the two-stage recommender of the harness (``models.evaluation.two_stage``, the nightly retrieval and
    ranker code, ``protocol="time"``: the nightly's own windows) is fitted with the current file's
    parameters and with ``trials`` variants around them (``models.evaluation.tuning.around``: a few keys
-   of the search space redrawn, co-watch within ``tuning.CAPS``), each scored by nDCG@k on the validation;
+   of the search space redrawn, co-watch within ``tuning.CAPS``), each scored on the validation by
+   ``tuning.target_metric``: the composite's nDCG@k under the product's objective weights;
    trials stop early when ``max_seconds`` is spent (the current parameters are always measured);
 4. when the best variant beats the current parameters by more than ``margin`` (relative), its record
    is written atomically to ``<artifact_root>/params/two_stage.json`` (``models.parameters.write``), which
@@ -43,11 +46,12 @@ from vidrec.tables import EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 
 log = logging.getLogger("vidrec.tune_params")
 PROTOCOL = "time"
+FLAGS = {"liked": ["like"], "shared": ["share"], "not_interested": ["not_interested", "dislike"]}
 
 
 @dataclass(frozen=True)
 class LakeTuningParams:
-    lookback_days: int = io.DEFAULT_LOOKBACK_DAYS  # positives read, ending with D
+    lookback_days: int = io.DEFAULT_LOOKBACK_DAYS  # days of events read, ending with D
     valid_days: int = 2        # the last days up to D: the validation
     trials: int = 6            # variants tried around the current parameters
     changes: int = 2           # keys of the search space redrawn per variant
@@ -57,14 +61,19 @@ class LakeTuningParams:
     k: int = 10
 
 
-def lake_positives(settings: Settings, ds: str, p: LakeTuningParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows, catalog): (user_id, video_id, ts in Unix seconds) per positive pair at its first positive
-    event in the window, users sampled down to ``max_users``; the catalog uploaded before the end of D."""
+def lake_rows(settings: Settings, ds: str, p: LakeTuningParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows, catalog): (user_id, video_id, ts in Unix seconds, watch_fraction, liked, shared, not_interested)
+    per engaged pair at its first engaging event in the window, users sampled down to ``max_users``; the
+    catalog uploaded before the end of D."""
     snap = io.LakeSnapshot(settings)
     inter = snap.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, TS, WATCH_FRACTION],
                       dates.window(ds, p.lookback_days))
-    pos = inter[confidence(inter) > 0]
-    rows = pos.groupby([USER_ID, VIDEO_ID], sort=True)[TS].min().reset_index()
+    kind = inter[EVENT_TYPE]
+    inter = inter.assign(**{WATCH_FRACTION: inter[WATCH_FRACTION].where(kind == "watch").fillna(0.0)},
+                         **{flag: kind.isin(events).astype(np.int8) for flag, events in FLAGS.items()})
+    engaging = inter[(confidence(inter) > 0) | (inter["not_interested"] > 0)]
+    rows = engaging.groupby([USER_ID, VIDEO_ID], sort=True).agg(
+        **{TS: (TS, "min"), WATCH_FRACTION: (WATCH_FRACTION, "max"), **{f: (f, "max") for f in FLAGS}}).reset_index()
     rows[TS] = (pd.to_datetime(rows[TS], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     users = rows[USER_ID].unique()
     if len(users) > p.max_users:
@@ -84,22 +93,22 @@ def carve(rows: pd.DataFrame, ds: str, valid_days: int) -> tuple[pd.DataFrame, p
 
 def try_params(settings: Settings, current: dict, fit: pd.DataFrame, valid: pd.DataFrame, catalog: pd.DataFrame,
                p: LakeTuningParams) -> list[dict]:
-    """Trials (``{"params", "ndcg@k", "seconds"}``): the current parameters first, then variants around them."""
-    started, out = time.monotonic(), []
+    """Trials (``{"params", <tuning.target_metric>, "seconds"}``): the current parameters first, then variants
+    around them."""
+    started, out, key = time.monotonic(), [], tuning.target_metric(valid, p.k)
     tries = tuning.around(current, p.trials, np.random.default_rng(settings.seed), changes=p.changes)
     for i, params in enumerate(tries):
         if i and time.monotonic() - started > p.max_seconds:
             log.info("tune_params: %.0f s spent, %d of %d variants tried", p.max_seconds, i - 1, len(tries) - 1)
             break
-        ndcg, seconds = tuning.score("two_stage", params, fit, valid, PROTOCOL, settings.seed, p.k, catalog)
-        out.append({"params": params, f"ndcg@{p.k}": ndcg, "seconds": seconds})
-        log.info("tune_params trial %d: ndcg@%d %.4f in %.1f s", i, p.k, ndcg, seconds)
+        value, seconds = tuning.score("two_stage", params, fit, valid, PROTOCOL, settings.seed, p.k, catalog)
+        out.append({"params": params, key: value, "seconds": seconds})
+        log.info("tune_params trial %d: %s %.4f in %.1f s", i, key, value, seconds)
     return out
 
 
-def new_record(ds: str, p: LakeTuningParams, best: dict, current: float, used: dict, fit, valid) -> dict:
+def new_record(ds: str, p: LakeTuningParams, best: dict, current: float, used: dict, fit, valid, key: str) -> dict:
     """The parameters file's content for the chosen trial (the format ``models.parameters`` reads)."""
-    key = f"ndcg@{p.k}"
     return {"chosen_by": f"vidrec run tune_params --ds {ds} on the lake ({PROTOCOL} protocol, {len(fit)} fit "
                          f"pairs, {len(valid)} validation pairs of the last {p.valid_days} days, {p.trials} "
                          f"variants) at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -116,18 +125,18 @@ def run(settings: Settings, ds: str, params: LakeTuningParams | None = None) -> 
     started, p = time.monotonic(), params or LakeTuningParams()
     used = parameters.record(settings)
     current = parameters.load(used["path"])["params"]
-    rows, catalog = lake_positives(settings, ds, p)
+    rows, catalog = lake_rows(settings, ds, p)
     fit, valid = carve(rows, ds, p.valid_days)
     if fit.empty or valid.empty:
-        raise ValueError(f"tune_params {ds}: no positives to fit ({len(fit)}) or to validate ({len(valid)}) in "
+        raise ValueError(f"tune_params {ds}: no engaged pairs to fit ({len(fit)}) or to validate ({len(valid)}) in "
                          f"the {p.lookback_days} days ending {ds}")
     trials = try_params(settings, current, fit, valid, catalog, p)
-    key = f"ndcg@{p.k}"
+    key = tuning.target_metric(rows, p.k)
     best = max(trials, key=lambda t: t[key])  # the first of equals: the current parameters win ties
     replaced = best is not trials[0] and best[key] > trials[0][key] * (1.0 + p.margin)
     target = parameters.tuned_path(settings)
     if replaced:
-        parameters.write(new_record(ds, p, best, trials[0][key], used, fit, valid), target)
+        parameters.write(new_record(ds, p, best, trials[0][key], used, fit, valid, key), target)
     result = {"ds": ds, "replaced": replaced, "current": trials[0][key], "best": best[key], "metric": key,
               "path": str(target) if replaced else used["path"],
               "sha256": parameters.digest(target) if replaced else used["sha256"],

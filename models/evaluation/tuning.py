@@ -2,9 +2,11 @@
 
 The test split is never looked at: the protocol's split of the data gives (train, test); the same
 protocol splits ``train`` again (another seed) into (fit part, validation), and every configuration is
-fitted on the fit part and scored by nDCG@k on the validation part. A small seeded random search: the
-current parameters first, then ``trials - 1`` draws from ``ALS_SPACE`` (ALS alone), then the same for
-``TWO_STAGE_SPACE`` with the retrieval ALS set to the best ALS found. With ``save`` the chosen
+fitted on the fit part and scored on the validation part by ``target_metric``: nDCG@k, or on data
+with engagement signals the composite's nDCG@k (the multi-objective ranker under the product's weights).
+A small seeded random search: the current parameters first, then ``trials - 1`` draws from
+``ALS_SPACE`` (ALS alone), then the same for ``TWO_STAGE_SPACE`` with the retrieval ALS set to the best ALS
+found. With ``save`` the chosen
 parameters are written over the parameters file in effect (``models.parameters.resolve``: what the nightly
 and ``vidrec eval`` read) with how they were chosen.
 
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models import parameters
-from models.evaluation import harness
+from models.evaluation import harness, signals
 
 ALS_SPACE = {"factors": [16, 24, 32, 48, 64], "regularization": [0.5, 1.0, 2.0, 5.0, 10.0, 20.0],
              "alpha": [0.5, 1.0, 2.0, 5.0], "iterations": [15]}
@@ -96,12 +98,18 @@ def get_dotted(section: dict, dotted: str):
     return node
 
 
+def target_metric(frame: pd.DataFrame, k: int) -> str:
+    """What tuning maximizes: on data with engagement signals (``models.evaluation.signals``) the composite's
+    nDCG under the product's objective weights, else nDCG."""
+    return f"composite_ndcg@{k}" if signals.has_signals(frame) else f"ndcg@{k}"
+
+
 def score(name: str, params: dict, fit_part, valid, protocol, seed, k, catalog) -> tuple[float, float]:
-    """(nDCG@k on ``valid``, seconds) of recommender ``name`` with ``params`` fitted on ``fit_part``."""
+    """(``target_metric`` on ``valid``, seconds) of recommender ``name`` with ``params`` fitted on ``fit_part``."""
     rec = harness.make_recommender(name, seed, protocol, catalog, params)
     started = time.perf_counter()
     metrics = harness.compare(fit_part, valid, {name: rec}, k, catalog)[name]
-    return metrics[f"ndcg@{k}"], round(time.perf_counter() - started, 2)
+    return metrics[target_metric(valid, k)], round(time.perf_counter() - started, 2)
 
 
 def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int = 8, k: int = 10,
@@ -113,22 +121,22 @@ def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int
     fit_part, valid = harness.split(train, protocol, seed + 1)
     rng = np.random.default_rng(seed)
     current = capped(start if start is not None else harness.tuned_params())
-    log, best = [], {}
+    log, best, key = [], {}, target_metric(df, k)
     for name, space in (("als", ALS_SPACE), ("two_stage", TWO_STAGE_SPACE)):
         base = with_overrides(current, {"two_stage.als": best["als"][1]["als"]}) if name == "two_stage" else current
         prefix = "two_stage." if name == "two_stage" else "als."
         tries = [base] + [capped(with_overrides(base, {prefix + key: v for key, v in _draw(space, rng).items()}))
                           for _ in range(trials - 1)]
         for params in tries:
-            ndcg, seconds = score(name, params, fit_part, valid, protocol, seed, k, catalog)
-            log.append({"recommender": name, "params": params.get(name, {}), f"ndcg@{k}": ndcg, "seconds": seconds})
-            if name not in best or ndcg > best[name][0]:
-                best[name] = (ndcg, params)
+            value, seconds = score(name, params, fit_part, valid, protocol, seed, k, catalog)
+            log.append({"recommender": name, "params": params.get(name, {}), key: value, "seconds": seconds})
+            if name not in best or value > best[name][0]:
+                best[name] = (value, params)
     chosen = {"als": best["als"][1].get("als", {}), "two_stage": best["two_stage"][1].get("two_stage", {})}
-    result = {"dataset": df.attrs.get("name", "custom"), "protocol": protocol, "seed": seed, "k": k,
+    result = {"dataset": df.attrs.get("name", "custom"), "protocol": protocol, "seed": seed, "k": k, "metric": key,
               "validation": {"fit_rows": len(fit_part), "valid_rows": len(valid),
                              "how": f"the {protocol} split of the training split (seed {seed + 1}); test unused"},
-              "best": {name: {f"ndcg@{k}": value[0]} for name, value in best.items()},
+              "best": {name: {key: value[0]} for name, value in best.items()},
               "params": chosen, "trials": log}
     if save is not None:
         record = {"chosen_by": f"vidrec eval --tune --save on {result['dataset']} ({protocol}, seed {seed}, "
@@ -140,12 +148,12 @@ def tune(df: pd.DataFrame, protocol: str = "msr", *, seed: int = 42, trials: int
 
 def summary(result: dict) -> str:
     """The trials as a Markdown table, best of each recommender marked."""
-    k = result["k"]
+    key = result.get("metric", f"ndcg@{result['k']}")
     lines = [f"validation: {result['validation']['how']} ({result['validation']['fit_rows']} fit rows, "
              f"{result['validation']['valid_rows']} validation rows)", "",
-             f"| recommender | ndcg@{k} | seconds | params |", "|---|---|---|---|"]
+             f"| recommender | {key} | seconds | params |", "|---|---|---|---|"]
     for trial in result["trials"]:
-        mark = " (chosen)" if trial[f"ndcg@{k}"] == result["best"][trial["recommender"]][f"ndcg@{k}"] else ""
-        lines.append(f"| {trial['recommender']}{mark} | {trial[f'ndcg@{k}']:.4f} | {trial['seconds']} | "
+        mark = " (chosen)" if trial[key] == result["best"][trial["recommender"]][key] else ""
+        lines.append(f"| {trial['recommender']}{mark} | {trial[key]:.4f} | {trial['seconds']} | "
                      f"{json.dumps(trial['params'], sort_keys=True)} |")
     return "\n".join(lines) + "\n"

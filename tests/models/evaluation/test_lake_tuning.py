@@ -9,7 +9,7 @@ from dataclasses import replace
 import pandas as pd
 
 from models import manifest, parameters
-from models.evaluation import lake_tuning
+from models.evaluation import lake_tuning, signals
 from models.evaluation.lake_tuning import LakeTuningParams
 from models.retrieval.als import AlsParams
 
@@ -29,13 +29,18 @@ def worse_file(path):
 
 def test_carve_validates_on_the_last_days_and_fits_on_the_days_before(settings, world_big, write_lake):
     write_lake(settings, *world_big)
-    rows, catalog = lake_tuning.lake_positives(settings, DS, FAST)
+    rows, catalog = lake_tuning.lake_rows(settings, DS, FAST)
+    inter = world_big[0]
+    pairs = lambda frame: set(zip(frame["user_id"], frame["video_id"]))  # noqa: E731
+    assert signals.has_signals(rows) and pairs(inter[inter["event_type"] == "like"]) == pairs(rows[rows["liked"] == 1])
+    only_seen = inter.groupby(["user_id", "video_id"])["event_type"].agg(set).map(lambda k: k <= {"impression", "skip"})
+    assert not set(only_seen[only_seen].index) & pairs(rows)  # engaged pairs only
     fit, valid = lake_tuning.carve(rows, DS, 2)
     cut = pd.Timestamp("2026-11-06", tz="UTC").timestamp()
     assert len(fit) and len(valid) and fit["ts"].max() < cut <= valid["ts"].min()
     assert not set(zip(fit["user_id"], fit["video_id"])) & set(zip(valid["user_id"], valid["video_id"]))
     assert set(catalog["video_id"]) == set(world_big[1]["video_id"])  # vnew was uploaded on DS: in the catalog
-    sampled, _ = lake_tuning.lake_positives(settings, DS, LakeTuningParams(max_users=10))
+    sampled, _ = lake_tuning.lake_rows(settings, DS, LakeTuningParams(max_users=10))
     assert sampled["user_id"].nunique() == 10 and len(sampled) < len(rows)
 
 
@@ -44,6 +49,7 @@ def test_tune_params_replaces_a_worse_file_and_keeps_a_file_nothing_beats(settin
     weekly = parameters.tuned_path(settings)
     before, worse = parameters.digest(worse_file(weekly)), parameters.load(weekly)["params"]["two_stage"]
     first = lake_tuning.run(settings, DS, FAST)
+    assert first["metric"] == "composite_ndcg@10"  # the lake carries likes: the heads' composite is what is tuned
     assert first["replaced"] and first["best"] > first["current"] * (1 + FAST.margin)
     assert first["trials"][0]["two_stage"] == worse  # the current file is measured first, as it is
     assert first["previous"]["sha256"] == before != first["sha256"]

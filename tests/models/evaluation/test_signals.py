@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from models.evaluation import harness, signals, synthetic_sets
+from models.evaluation import harness, signals, synthetic_sets, tuning
 from models.evaluation.baselines import Popularity
 from models.evaluation.datasets import load_interactions
 from models.evaluation.two_stage import TwoStage, TwoStageParams, frame_history
@@ -42,6 +42,7 @@ def test_rows_become_the_pipelines_events_and_its_labels():
     plain = rows[["user_id", "video_id", "ts"]]
     assert not signals.has_signals(plain) and signals.engaged(plain) is plain
     assert (signals.to_events(plain)["watch_fraction"] == 1.0).all() and (signals.labels(plain)["label"] == 1).all()
+    assert tuning.target_metric(rows, 10) == "composite_ndcg@10" and tuning.target_metric(plain, 10) == "ndcg@10"
 
 
 def test_composite_metrics_match_a_hand_count():
