@@ -85,6 +85,11 @@ def make_recommender(name: str, seed: int = 42, protocol: str = "msr", catalog: 
 
 # ---------------------------------------------------------------------------------------------- evaluate
 
+def objective_weights(weights: dict | None) -> dict:
+    """``weights``, or when None the product's (``Settings.weights``: ``VIDREC_OBJECTIVE_WEIGHTS``)."""
+    return weights if weights is not None else Settings.from_env().weights()
+
+
 def metric_keys(k: int) -> list[str]:
     return [f"ndcg@{k}", f"precision@{k}", f"recall@{k}", "map", f"map@{k}", f"hit_rate@{k}", "coverage",
             "category_diversity", "creator_diversity", "mean_popularity", "train_s", "infer_s"]
@@ -104,8 +109,7 @@ def compare(train: pd.DataFrame, test: pd.DataFrame, recommenders: dict, k: int 
     (``time.perf_counter``), rounded to 3 decimals; metrics rounded to 6.
     """
     users, with_signals = test[USER_ID].unique(), signals.has_signals(test)
-    if with_signals and weights is None:
-        weights = Settings.from_env().weights()
+    weights = objective_weights(weights) if with_signals else weights
     out = {}
     for name, rec in recommenders.items():
         t0 = time.perf_counter()
@@ -130,8 +134,7 @@ def evaluate(df: pd.DataFrame, protocol: str, k: int = 10, seed: int = 42, recom
     the objectives' (data with signals; default: the settings').
     """
     train, test = split(df, protocol, seed)
-    if signals.has_signals(df) and weights is None:
-        weights = Settings.from_env().weights()
+    weights = objective_weights(weights) if signals.has_signals(df) else weights
     if recommenders is None:
         recommenders = list(RECOMMENDERS)
     if not isinstance(recommenders, dict):

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from models import io, parameters
-from models.evaluation import tuning
+from models.evaluation import signals, tuning
 from models.evaluation.splits import time_split
 from models.retrieval.history import VIDEO_COLUMNS, confidence
 from vidrec import dates
@@ -46,7 +46,6 @@ from vidrec.tables import EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 
 log = logging.getLogger("vidrec.tune_params")
 PROTOCOL = "time"
-FLAGS = {"liked": ["like"], "shared": ["share"], "not_interested": ["not_interested", "dislike"]}
 
 
 @dataclass(frozen=True)
@@ -68,12 +67,12 @@ def lake_rows(settings: Settings, ds: str, p: LakeTuningParams) -> tuple[pd.Data
     snap = io.LakeSnapshot(settings)
     inter = snap.read("interactions", [USER_ID, VIDEO_ID, EVENT_TYPE, TS, WATCH_FRACTION],
                       dates.window(ds, p.lookback_days))
-    kind = inter[EVENT_TYPE]
+    kind, flags = inter[EVENT_TYPE], signals.FLAG_SOURCES
     inter = inter.assign(**{WATCH_FRACTION: inter[WATCH_FRACTION].where(kind == "watch").fillna(0.0)},
-                         **{flag: kind.isin(events).astype(np.int8) for flag, events in FLAGS.items()})
+                         **{flag: kind.isin(events).astype(np.int8) for flag, events in flags.items()})
     engaging = inter[(confidence(inter) > 0) | (inter["not_interested"] > 0)]
-    rows = engaging.groupby([USER_ID, VIDEO_ID], sort=True).agg(
-        **{TS: (TS, "min"), WATCH_FRACTION: (WATCH_FRACTION, "max"), **{f: (f, "max") for f in FLAGS}}).reset_index()
+    per_pair = {TS: (TS, "min"), WATCH_FRACTION: (WATCH_FRACTION, "max"), **{f: (f, "max") for f in flags}}
+    rows = engaging.groupby([USER_ID, VIDEO_ID], sort=True).agg(**per_pair).reset_index()
     rows[TS] = (pd.to_datetime(rows[TS], utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     users = rows[USER_ID].unique()
     if len(users) > p.max_users:

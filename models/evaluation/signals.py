@@ -24,11 +24,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.ranking.training_set import LABEL, label_events
+from models.ranking.training_set import LABEL, TARGET_EVENTS, label_events
 from vidrec.tables import EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 
 SIGNALS = (WATCH_FRACTION, "liked", "shared", "not_interested")
-FLAG_EVENTS = {"liked": "like", "shared": "share", "not_interested": "not_interested"}
+FLAG_EVENTS = {"liked": "like", "shared": "share", "not_interested": "not_interested"}  # the event a flag becomes
+# the lake's events that set each flag (``models.evaluation.lake_tuning``): the targets' own events
+FLAG_SOURCES = {"liked": TARGET_EVENTS["y_like"], "shared": TARGET_EVENTS["y_share"],
+                "not_interested": TARGET_EVENTS["y_not_interested"]}
 TARGETS = {"watch": LABEL, "click": "y_click", "like": "y_like", "share": "y_share",
            "not_interested": "y_not_interested"}
 
