@@ -18,6 +18,10 @@ otherwise its stored metrics are used. Results go to ``runs/<ds>/evaluation.json
 beside the serving model's and popularity's, and raises ``GateFailed`` after writing them, so the DAG
 stops before publishing and the serving version stays.
 
+Every list is also scored on all the holdout day's labeled pairs by the product's objectives
+(``models.evaluation.signals.composite_metrics`` under ``VIDREC_OBJECTIVE_WEIGHTS``: ``like@k``,
+``not_interested@k``, ... and ``composite_ndcg@k``; reported, not gated).
+
 Beside the ranking metrics: ``watch_time`` (the holdout day's watch time of the videos the model's lists and
 popularity's recommended, per user, and the model's lift) and ``drift`` (``models.evaluation.drift``: each ranker
 feature's PSI between the training rows and the latest day's; above ``VIDREC_DRIFT_MAX_PSI`` the gate fails).
@@ -33,7 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from models import io, manifest
-from models.evaluation import drift
+from models.evaluation import drift, signals
 from models.evaluation.baselines import Popularity
 from models.metrics import metrics_of
 from models.ranking.objectives import load_scorer
@@ -106,17 +110,18 @@ def passes_gate(metrics: dict, previous_metrics: dict | None, tolerance: float =
     return not gate_failures(metrics, previous_metrics, tolerance, k, min_users)
 
 
-def holdout_truth(settings: Settings, snapshot: io.LakeSnapshot, ds: str, users) -> tuple[pd.DataFrame, History]:
-    """(truth, history as of ds-1): the ``users``' positives on ``ds`` they had not watched before."""
+def holdout_labels(settings: Settings, snapshot: io.LakeSnapshot, ds: str, users) -> tuple[pd.DataFrame, History]:
+    """(labeled, history as of ds-1): the ``users``' pairs of ``ds`` they had not watched before, with the
+    nightly's labels and targets (``label_events``); the truth is those with a positive label."""
     params = CandidateParams.from_settings(settings)
     hist = load_history(snapshot, dates.shift_ds(ds, -1), lookback_days=params.lookback_days,
                         active_days=settings.active_days, exclusion_days=params.exclusion_days)
     day = snapshot.read("interactions", [USER_ID, VIDEO_ID, "event_type", "watch_fraction"], (ds, ds))
-    truth = label_events(day)
-    truth = truth[(truth[LABEL] > 0) & truth[USER_ID].isin(users)][[USER_ID, VIDEO_ID]]
+    labeled = label_events(day)
+    labeled = labeled[labeled[USER_ID].isin(users)]
     ex = hist.excluded
-    seen = isin_pairs(truth[USER_ID], truth[VIDEO_ID], ex[USER_ID], ex[VIDEO_ID])
-    return truth[~seen].reset_index(drop=True), hist
+    seen = isin_pairs(labeled[USER_ID], labeled[VIDEO_ID], ex[USER_ID], ex[VIDEO_ID])
+    return labeled[~seen].reset_index(drop=True), hist
 
 
 def popularity_recs(hist: History, users, k: int, days: int = 7) -> pd.DataFrame:
@@ -136,12 +141,16 @@ def serving_run(settings: Settings, ds: str) -> str | None:
     return None
 
 
-def measure(recs: pd.DataFrame, truth: pd.DataFrame, k: int, hist=None) -> dict:
-    """The offline harness's metrics (``models.metrics.metrics_of``) of ``recs`` on the holdout,
-    with coverage and mean popularity against the history's positives, plus the number of holdout users."""
+def measure(recs: pd.DataFrame, labeled: pd.DataFrame, k: int, hist=None, weights: dict | None = None) -> dict:
+    """The offline harness's metrics (``models.metrics.metrics_of``) of ``recs`` on the holdout's positives,
+    with coverage and mean popularity against the history's positives, the number of holdout users and, with
+    ``weights``, the composite metrics of every labeled pair (``models.evaluation.signals.composite_metrics``:
+    each objective's share of the top k, the composite's nDCG)."""
     train = None if hist is None else hist.positives[[USER_ID, VIDEO_ID]]
     catalog = None if hist is None else hist.videos
-    return {**metrics_of(recs, truth, k, train, catalog), "users": int(truth[USER_ID].nunique())}
+    truth = labeled[labeled[LABEL] > 0][[USER_ID, VIDEO_ID]]
+    out = {**metrics_of(recs, truth, k, train, catalog), "users": int(truth[USER_ID].nunique())}
+    return out if weights is None else {**out, **signals.composite_metrics(recs, labeled, k, weights)}
 
 
 def model_recs(model_dir: Path, valid: pd.DataFrame, k: int, weights: dict) -> pd.DataFrame | None:
@@ -168,11 +177,11 @@ def watch_time_lift(snapshot: io.LakeSnapshot, ds: str, recs: pd.DataFrame, popu
             "lift": round(model / base - 1.0, 4) if base else None}
 
 
-def model_metrics(model_dir: Path, valid: pd.DataFrame, truth: pd.DataFrame, k: int, weights: dict,
+def model_metrics(model_dir: Path, valid: pd.DataFrame, labeled: pd.DataFrame, k: int, weights: dict,
                   hist=None) -> dict | None:
     """Metrics of the ranker in ``model_dir`` on these holdout rows (None if it needs missing features)."""
     recs = model_recs(model_dir, valid, k, weights)
-    return None if recs is None else measure(recs, truth, k, hist)
+    return None if recs is None else measure(recs, labeled, k, hist, weights)
 
 
 def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
@@ -182,14 +191,14 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
     rows = io.read_parquet(out / "training_set.parquet")
     valid = rows[(rows["split"] == "valid") & (rows["label_ds"] == ds)]
     users = valid[USER_ID].unique()
-    truth, hist = holdout_truth(settings, snap, ds, users)
-    recs = model_recs(out / "ranker", valid, p.k, settings.weights())
-    metrics = measure(recs, truth, p.k, hist)
-    metrics["retrieval"] = measure(top_k(valid, "retrieval_score", p.k), truth, p.k, hist)
+    labeled, hist, weights = *holdout_labels(settings, snap, ds, users), settings.weights()
+    recs = model_recs(out / "ranker", valid, p.k, weights)
+    metrics = measure(recs, labeled, p.k, hist, weights)
+    metrics["retrieval"] = measure(top_k(valid, "retrieval_score", p.k), labeled, p.k, hist, weights)
     popular = popularity_recs(hist, users, p.k)
-    metrics["popularity"] = measure(popular, truth, p.k, hist)
+    metrics["popularity"] = measure(popular, labeled, p.k, hist, weights)
     metrics["watch_time"] = watch_time_lift(snap, ds, recs, popular, users)
-    previous = previous_metrics(settings, ds, valid, truth, p.k, hist)
+    previous = previous_metrics(settings, ds, valid, labeled, p.k, hist)
     drifted = drift.training_drift(rows, ds, feature_columns(rows), settings.drift_max_psi, p.drift_min_rows)
     drifts = [f"feature drift: {f} has PSI {drifted['psi'][f]} > {drifted['max_psi']} between "
               f"{drifted['reference_day']} (training) and {ds}" for f in drifted["failed"]]
@@ -221,13 +230,13 @@ def _headline(metrics: dict, k: int) -> dict:
     return {m: metrics.get(m) for m in (f"ndcg@{k}", f"recall@{k}", f"precision@{k}", "users")}
 
 
-def previous_metrics(settings: Settings, ds: str, valid: pd.DataFrame, truth: pd.DataFrame, k: int,
+def previous_metrics(settings: Settings, ds: str, valid: pd.DataFrame, labeled: pd.DataFrame, k: int,
                      hist=None) -> dict | None:
     """The serving run's metrics: re-measured on this holdout when its ranker can score these rows, else
     as stored with it (``same_holdout`` says which); None when nothing serves."""
     prev_ds = serving_run(settings, ds)
     if prev_ds is None:
         return None
-    same = model_metrics(io.run_dir(settings, prev_ds) / "ranker", valid, truth, k, settings.weights(), hist)
+    same = model_metrics(io.run_dir(settings, prev_ds) / "ranker", valid, labeled, k, settings.weights(), hist)
     stored = io.read_json(io.run_dir(settings, prev_ds) / "evaluation.json")["metrics"]
     return {**(same or stored), "ds": prev_ds, "same_holdout": same is not None}

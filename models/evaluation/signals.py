@@ -12,11 +12,12 @@ nightly does it:
   each objective's target (``y_click``, ``y_like``, ``y_share``, ``y_not_interested``);
 - ``engaged``: the rows that count as relevant for the accuracy metrics (label > 0: watched at least half,
   liked or shared, and not marked not interested);
-- ``composite_metrics``: per objective, the share of the top k the user went on to do it to in the test
-  (``watch@k`` is engaged), and ``composite_ndcg@k``: the DCG of the gain sum_o weight_o x y_o (the
-  product's ``VIDREC_OBJECTIVE_WEIGHTS``; not interested weighs negative) over the top k, divided by the
-  ideal DCG of the user's test rows; averaged over the test users with a positive ideal (a list that
-  shows rejected videos can score below 0).
+- ``composite_metrics`` (of labeled pairs: the test's ``labels``, or the nightly gate's holdout day): per
+  objective, the share of the top k the user went on to do it to in the test (``watch@k`` is engaged),
+  and ``composite_ndcg@k``: the DCG of the gain sum_o weight_o x y_o (the product's
+  ``VIDREC_OBJECTIVE_WEIGHTS``; not interested weighs negative) over the top k, divided by the ideal DCG of
+  the user's test rows; averaged over the test users with a positive ideal (a list that shows rejected
+  videos can score below 0).
 """
 
 from __future__ import annotations
@@ -68,22 +69,25 @@ def engaged(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[good.to_numpy() & ~(frame["not_interested"] > 0).to_numpy()]
 
 
-def gains(frame: pd.DataFrame, weights: dict) -> pd.DataFrame:
-    """(user_id, video_id, gain, <objective> 0/1 ...) per pair of ``frame``: gain = sum_o weight_o x y_o."""
-    out = labels(frame)
-    ys = {name: (out[column].to_numpy() > 0).astype(float) for name, column in TARGETS.items()}
+def gains(labeled: pd.DataFrame, weights: dict) -> pd.DataFrame:
+    """(user_id, video_id, gain, <objective> 0/1 ...) per pair of ``labeled`` (``labels``' or the nightly's
+    ``label_events``' columns): gain = sum_o weight_o x y_o."""
+    ys = {name: (labeled[column].to_numpy() > 0).astype(float) for name, column in TARGETS.items()}
     gain = sum(weights.get(name, 0.0) * y for name, y in ys.items())
-    return pd.DataFrame({USER_ID: out[USER_ID], VIDEO_ID: out[VIDEO_ID], "gain": gain, **ys})
+    return pd.DataFrame({USER_ID: labeled[USER_ID].to_numpy(), VIDEO_ID: labeled[VIDEO_ID].to_numpy(), "gain": gain,
+                         **ys})
 
 
-def composite_metrics(recs: pd.DataFrame, test: pd.DataFrame, k: int, weights: dict) -> dict:
-    """``<objective>@k`` (share of the top k per test user, averaged over the users) and ``composite_ndcg@k``."""
-    table = gains(test, weights)
+def composite_metrics(recs: pd.DataFrame, labeled: pd.DataFrame, k: int, weights: dict) -> dict:
+    """``<objective>@k`` (share of the top k per user of ``labeled``, averaged over them) and ``composite_ndcg@k``
+    of the lists ``recs`` against the labeled pairs ``labeled`` (``labels`` of a test frame; the nightly gate
+    passes its holdout day's ``label_events``)."""
+    table = gains(labeled, weights)
     users = table[USER_ID].unique()
     top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)].merge(table, on=[USER_ID, VIDEO_ID], how="left")
     top = top.fillna({"gain": 0.0, **dict.fromkeys(TARGETS, 0.0)})
     out = {f"{name}@{k}": float((top.groupby(USER_ID)[name].sum().reindex(users, fill_value=0.0) / k).mean())
-           for name in TARGETS}
+           for name in TARGETS} if len(users) else dict.fromkeys((f"{name}@{k}" for name in TARGETS), 0.0)
     dcg = (top["gain"] / np.log2(top["rank"] + 1)).groupby(top[USER_ID]).sum().reindex(users, fill_value=0.0)
     best = table[table["gain"] > 0].sort_values([USER_ID, "gain"], ascending=[True, False])
     pos = best.groupby(USER_ID).cumcount().to_numpy() + 1

@@ -33,6 +33,9 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_l
     ranked = rank.run(settings, DS)
     result = evaluate.run(settings, DS)
     assert result["gate"]["passed"] and result["ndcg@10"] > result["popularity"]["ndcg@10"]
+    for measured in (result, result["popularity"], result["retrieval"]):  # the product's objectives, on the holdout
+        assert {"composite_ndcg@10", "like@10", "not_interested@10"} <= set(measured)
+    assert result["composite_ndcg@10"] > result["popularity"]["composite_ndcg@10"]
     assert result["previous"] is None
     assert result["gate"]["notes"][0].startswith("bootstrap:")  # the tiny holdout is below min_users
 

@@ -47,7 +47,7 @@ def test_rows_become_the_pipelines_events_and_its_labels():
 
 def test_composite_metrics_match_a_hand_count():
     recs = pd.DataFrame({"user_id": [1, 1, 1, 2], "video_id": [30, 10, 20, 10], "rank": [1, 2, 3, 1]})
-    out = signals.composite_metrics(recs, feed_rows(), 3, WEIGHTS)
+    out = signals.composite_metrics(recs, signals.labels(feed_rows()), 3, WEIGHTS)
     # user 1: gains -2 (rejected), 2 (watched and liked), 0 -> DCG -2 + 2/log2(3), ideal 2; user 2: 1 of 1
     assert out["composite_ndcg@3"] == pytest.approx(((-2 + 2 / math.log2(3)) / 2 + 1.0) / 2, abs=1e-6)
     assert out["not_interested@3"] == pytest.approx(1 / 6, abs=1e-6) and out["like@3"] == pytest.approx(1 / 6, abs=1e-6)
