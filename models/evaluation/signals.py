@@ -25,7 +25,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.ranking.objectives import TARGETS
 from models.ranking.training_set import LABEL, TARGET_EVENTS, label_events
+from models.retrieval.matrix import isin_pairs
 from vidrec.tables import EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_FRACTION
 
 SIGNALS = (WATCH_FRACTION, "liked", "shared", "not_interested")
@@ -33,8 +35,6 @@ FLAG_EVENTS = {"liked": "like", "shared": "share", "not_interested": "not_intere
 # the lake's events that set each flag (``models.evaluation.lake_tuning``): the targets' own events
 FLAG_SOURCES = {"liked": TARGET_EVENTS["y_like"], "shared": TARGET_EVENTS["y_share"],
                 "not_interested": TARGET_EVENTS["y_not_interested"]}
-TARGETS = {"watch": LABEL, "click": "y_click", "like": "y_like", "share": "y_share",
-           "not_interested": "y_not_interested"}
 
 
 def has_signals(frame: pd.DataFrame) -> bool:
@@ -62,11 +62,13 @@ def labels(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def engaged(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``frame`` that are relevant: every row without signals; with them, label > 0."""
+    """The rows of ``frame`` that are relevant: every row without signals; with them, those whose pair's
+    label (``labels``) is positive."""
     if not has_signals(frame):
         return frame
-    good = (frame[WATCH_FRACTION].fillna(0) >= 0.5) | (frame["liked"] > 0) | (frame["shared"] > 0)
-    return frame[good.to_numpy() & ~(frame["not_interested"] > 0).to_numpy()]
+    good = labels(frame)
+    good = good[good[LABEL] > 0]
+    return frame[isin_pairs(frame[USER_ID], frame[VIDEO_ID], good[USER_ID], good[VIDEO_ID])]
 
 
 def gains(labeled: pd.DataFrame, weights: dict) -> pd.DataFrame:
