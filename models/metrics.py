@@ -23,17 +23,19 @@ RANK_COL = "rank"
 
 
 def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict:
-    """precision@k, recall@k, ndcg@k averaged over the users of ``truth`` (users without recs score 0)."""
+    """precision@k, recall@k, ndcg@k averaged over the users of ``truth`` with a relevant item (users without
+    recs score 0). A negative ``relevance`` (a gain that counts against a list: the composite's rejected
+    videos, ``models.evaluation.signals``) lowers the DCG of a list that shows it and is never relevant."""
     truth = truth.drop_duplicates([USER_ID, VIDEO_ID])
     if "relevance" not in truth.columns:
         truth = truth.assign(relevance=1.0)
-    truth = truth[truth["relevance"] > 0]
+    graded, truth = truth[truth["relevance"] != 0], truth[truth["relevance"] > 0]
     users = truth[USER_ID].unique()
     if len(users) == 0:
         return {f"precision@{k}": 0.0, f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
     top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)]
-    hit = top.merge(truth, on=[USER_ID, VIDEO_ID], how="inner")
-    hits = hit.groupby(USER_ID).size().reindex(users, fill_value=0)
+    hit = top.merge(graded, on=[USER_ID, VIDEO_ID], how="inner")
+    hits = (hit["relevance"] > 0).groupby(hit[USER_ID]).sum().reindex(users, fill_value=0)
     dcg = (hit["relevance"] / np.log2(hit["rank"] + 1)).groupby(hit[USER_ID]).sum().reindex(users, fill_value=0.0)
     ideal = truth.sort_values([USER_ID, "relevance"], ascending=[True, False])
     pos = ideal.groupby(USER_ID).cumcount() + 1

@@ -110,14 +110,14 @@ def compare(train: pd.DataFrame, test: pd.DataFrame, recommenders: dict, k: int 
     """
     users, with_signals = test[USER_ID].unique(), signals.has_signals(test)
     weights = objective_weights(weights) if with_signals else weights
-    labeled, out = signals.labels(test) if with_signals else None, {}
+    labeled, truth, out = signals.labels(test) if with_signals else None, signals.engaged(test), {}
     for name, rec in recommenders.items():
         t0 = time.perf_counter()
         rec.fit(train)
         t1 = time.perf_counter()
         recs = rec.recommend(users, k)
         t2 = time.perf_counter()
-        out[name] = {**metrics_of(recs, signals.engaged(test), k, train, catalog), "train_s": round(t1 - t0, 3),
+        out[name] = {**metrics_of(recs, truth, k, train, catalog), "train_s": round(t1 - t0, 3),
                      "infer_s": round(t2 - t1, 3)}
         if with_signals:
             out[name].update(signals.composite_metrics(recs, labeled, k, weights))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from models.metrics import ranking_metrics
 from models.ranking.objectives import TARGETS
 from models.ranking.training_set import LABEL, TARGET_EVENTS, label_events
 from models.retrieval.matrix import isin_pairs
@@ -44,10 +45,10 @@ def has_signals(frame: pd.DataFrame) -> bool:
 def to_events(frame: pd.DataFrame) -> pd.DataFrame:
     """(user_id, video_id, event_type, watch_fraction[, ts]) per event of ``frame``'s rows, in row order
     (a row's watch first, then its flags)."""
-    keep = [c for c in (USER_ID, VIDEO_ID, TS) if c in frame.columns]
-    fraction = frame[WATCH_FRACTION].to_numpy(float) if has_signals(frame) else np.ones(len(frame))
+    keep, flagged_too = [c for c in (USER_ID, VIDEO_ID, TS) if c in frame.columns], has_signals(frame)
+    fraction = frame[WATCH_FRACTION].to_numpy(float) if flagged_too else np.ones(len(frame))
     parts = [frame[keep].assign(**{EVENT_TYPE: "watch", WATCH_FRACTION: fraction, "_row": np.arange(len(frame))})]
-    if has_signals(frame):
+    if flagged_too:
         for column, event in FLAG_EVENTS.items():
             flagged = frame[column].to_numpy() > 0
             parts.append(frame.loc[flagged, keep].assign(**{EVENT_TYPE: event, WATCH_FRACTION: np.nan,
@@ -87,14 +88,9 @@ def composite_metrics(recs: pd.DataFrame, labeled: pd.DataFrame, k: int, weights
     table = gains(labeled, weights)
     users = table[USER_ID].unique()
     top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)].merge(table, on=[USER_ID, VIDEO_ID], how="left")
-    top = top.fillna({"gain": 0.0, **dict.fromkeys(TARGETS, 0.0)})
+    top = top.fillna(dict.fromkeys(TARGETS, 0.0))
     out = {f"{name}@{k}": float((top.groupby(USER_ID)[name].sum().reindex(users, fill_value=0.0) / k).mean())
            for name in TARGETS} if len(users) else dict.fromkeys((f"{name}@{k}" for name in TARGETS), 0.0)
-    dcg = (top["gain"] / np.log2(top["rank"] + 1)).groupby(top[USER_ID]).sum().reindex(users, fill_value=0.0)
-    best = table[table["gain"] > 0].sort_values([USER_ID, "gain"], ascending=[True, False])
-    pos = best.groupby(USER_ID).cumcount().to_numpy() + 1
-    best = best[pos <= k]
-    ideal = (best["gain"] / np.log2(pos[pos <= k] + 1)).groupby(best[USER_ID]).sum()
-    scored = ideal.index[ideal > 0]
-    out[f"composite_ndcg@{k}"] = float((dcg.reindex(scored) / ideal.reindex(scored)).mean()) if len(scored) else 0.0
+    truth = table[[USER_ID, VIDEO_ID]].assign(relevance=table["gain"])
+    out[f"composite_ndcg@{k}"] = ranking_metrics(recs, truth, k)[f"ndcg@{k}"]  # negative gains lower the DCG
     return {name: round(value, 6) for name, value in out.items()}
