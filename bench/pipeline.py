@@ -57,9 +57,14 @@ from models.ranking.training_set import TrainingSetParams
 from spark_jobs.features import trending, user_features, video_features
 from vidrec import dates
 from vidrec.settings import Settings
+try:
+    from spark_jobs.features import context  # commits before the request context model have no such job
+    extra = (context,)
+except ImportError:
+    extra = ()
 s = Settings.from_env()
 for ds in dates.days_ending(dates.shift_ds(sys.argv[1], -1), TrainingSetParams().label_days)[::-1]:
-    jobs = (user_features, video_features, trending)
+    jobs = (user_features, video_features, trending, *extra)
     rows = {job.__name__.rsplit('.', 1)[-1]: job.run(s, ds)['rows'] for job in jobs}
     print(json.dumps({'ds': ds, 'rows': rows}), flush=True)
 """

@@ -221,7 +221,8 @@ def run(settings: Settings, ds: str, store: RecoStore | None = None, canary: flo
 
     def meta() -> dict:  # once every entry is written, so the counts are complete
         return {"ds": ds, "params_digest": manifest.get("params_digest"), "metrics": manifest.get("metrics"),
-                "gate": manifest.get("gate"), "run_dir": str(io.run_path(settings, ds)),
+                "gate": manifest.get("gate"), "context": manifest.get("context"),  # vidrec.context's model
+                "run_dir": str(io.run_path(settings, ds)),
                 "published_by": published_by(), "items": {c: t["items"] for c, t in totals.items()},
                 "dropped_unknown_videos": {c: t["dropped"] for c, t in totals.items()}}
 

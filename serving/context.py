@@ -1,8 +1,8 @@
 """What the handlers share: ``Services``, one per app, yielded by the lifespan as ``request.state.svc``.
 
 It holds the Redis reader, the overlay, the event log, the served log, the experiments, the last-known trending
-lists (served when Redis is unreachable) and the counters /healthz shows, and it owns the time budgets around
-the overlay.
+lists (served when Redis is unreachable), each version's request context model and the counters /healthz
+shows, and it owns the time budgets around the overlay.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from serving.event_log import EventLog
 from serving.metrics import Metrics
+from serving.request_context import ContextCache
 from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
 from serving.schemas import DEFAULT_REGION
 from serving.served_log import FLUSH_S, ServedLog, served_folder
@@ -50,6 +51,7 @@ class Services:
         self._seen_version: str | None = None
         self._tasks: set[asyncio.Task] = set()
         self._restore: subprocess.Popen | None = None
+        self.contexts = ContextCache(store)  # each version's request context model
 
     def count(self, name: str, n: int = 1) -> None:
         """``n`` more ``name`` in /healthz's counters and in the Prometheus metrics."""

@@ -14,16 +14,18 @@ Fallbacks, in order:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Sequence
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from serving import policy, reaction
+from serving import policy, reaction, request_context
 from serving.context import Services
 from serving.overlay import EMPTY, visible
 from serving.render import feed_json
 from serving.schemas import DEFAULT_REGION, BadParam, parse_query
+from vidrec.context import request_context as request_context_of
 from vidrec.recstore.codec import Found
 from vidrec.recstore.keys import (CATEGORY, COLDSTART, FOLDED, FRESH, HOME, IX_CATEGORY, RELATED, TRENDING,
                                   StoreUnavailable)
@@ -65,10 +67,11 @@ async def first_found(svc: Services, candidates: list[tuple[str, str]], arm_vers
 
 async def serve(svc: Services, surface: str, viewer: str | None, candidates: list[tuple[str, str]], count: int, *,
                 fallback_region: str, exclude: str | None = None, react: bool = False, within: str | None = None,
-                **echo) -> Response:
+                context: dict | None = None, **echo) -> Response:
     """Look up the first existing list (in the version of the viewer's experiment arm), apply the overlay (and
     with ``react``, ``serving.reaction``) and the arm's policy, log what is served, answer; degrade when Redis
-    fails us. ``within`` (a category): the viewer's own list's videos of it lead."""
+    fails us. ``within`` (a category): the viewer's own list's videos of it lead. ``context`` (the request's,
+    ``vidrec.context.request_context``): a home list is re-sorted by its version's context model."""
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
     try:  # the pointer and the canary (re-read when due) before the user is assigned
         active = await svc.store.active_version()
@@ -87,6 +90,8 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
         version, rows, degraded = found.version, found.rows, False
         if collection == TRENDING and arm.version is None:
             svc.remember(entity, found)
+        if collection == HOME and context is not None:
+            rows = request_context.resorted(rows, await svc.contexts.model(version), context)
     else:  # Redis unreachable, or nothing published at all: the last trending list this process saw
         version, rows = svc.last_known(fallback_region)
         degraded = True
@@ -157,16 +162,18 @@ async def own_of(svc: Services, user_id: str, version: str, category: str) -> li
 
 
 async def home(request: Request) -> Response:
+    """The user's list, re-sorted for the request's context (``device``, the time of day: ``vidrec.context``)."""
     try:
-        q = parse_query(request.query_params, ("user_id",), ("count", "region"))
+        q = parse_query(request.query_params, ("user_id",), ("count", "region", "device"))
     except BadParam as exc:
         return bad_request(exc)
     svc: Services = request.state.svc
     user, region = svc.user_key(q["user_id"]), q["region"]
     candidates = [(HOME, user), (FOLDED, user), (COLDSTART, region), (COLDSTART, DEFAULT_REGION),
                   (TRENDING, DEFAULT_REGION)]  # FOLDED: the hourly list of a user new since the nightly
+    context = request_context_of(q["device"], dt.datetime.now(dt.timezone.utc))
     return await serve(svc, "home", user, candidates, q["count"], fallback_region=region, react=True,
-                       user_id=q["user_id"])
+                       context=context, user_id=q["user_id"])
 
 
 async def related(request: Request) -> Response:

@@ -93,8 +93,11 @@ def openapi(version: str, settings: Settings) -> dict:
     return {
         "openapi": "3.0.3", "info": {"title": "vidrec", "version": version},
         "paths": {
-            "/api/v1/recommendations/home": _feed("Home feed of a user (cold-start list for an unknown user)",
-                                                  [_query("user_id", JSON_ID, True), count, region]),
+            "/api/v1/recommendations/home": _feed(
+                "Home feed of a user (cold-start list for an unknown user), re-sorted for the device and the time "
+                "of day when the served version has a context model",
+                [_query("user_id", JSON_ID, True), count, region,
+                 _query("device", {"type": "string", "enum": list(DEVICES)})]),
             "/api/v1/recommendations/related": _feed("Videos related to a video",
                                                      [_query("video_id", JSON_ID, True), _query("user_id", JSON_ID),
                                                       count]),

@@ -86,14 +86,22 @@ def parse_region(params) -> str:
     return raw
 
 
+def parse_device(params) -> str | None:
+    raw = params.get("device")
+    if raw is not None and raw not in DEVICES:
+        raise BadParam("device", f"device must be one of {', '.join(DEVICES)}, not {raw[:20]!r}")
+    return raw
+
+
 def parse_query(params, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
     """A route's query parameters, checked (BadParam names the first bad one): the ``required`` ids, then the
-    ``optional`` ones (``count`` and ``region`` with their defaults, any other an id or None); nothing else."""
+    ``optional`` ones (``count`` and ``region`` with their defaults, ``device`` one of DEVICES or None, any other
+    an id or None); nothing else."""
     check_known(params, required + optional)
     out = {name: parse_id(params, name) for name in required}
+    parsers = {"count": parse_count, "region": parse_region, "device": parse_device}
     for name in optional:
-        out[name] = (parse_count(params) if name == "count" else parse_region(params) if name == "region"
-                     else parse_id(params, name, required=False))
+        out[name] = parsers[name](params) if name in parsers else parse_id(params, name, required=False)
     return out
 
 

@@ -144,9 +144,16 @@ TRENDING = Table(
     key=("region", "rank", DS),
 )
 GLOBAL_REGION = "global"
+CONTEXT_LIFTS = Table(  # per context dimension, value and duration band: the request context model, vidrec.context
+    "context_lifts",
+    "dimension string, value string, band int, watches long, mean_fraction double, log_lift double, "
+    "event_ts timestamp, ds string",
+    partition_by=(DS,),
+    key=("dimension", "value", "band", DS),
+)
 
 TABLES = {t.name: t for t in (EVENTS, INTERACTIONS, QUARANTINE, VIDEOS, USERS, INGEST_FILES, USER_FEATURES,
-                              VIDEO_FEATURES, TRENDING, SERVED)}
+                              VIDEO_FEATURES, TRENDING, CONTEXT_LIFTS, SERVED)}
 
 
 

@@ -22,6 +22,10 @@ Every list is also scored on all the holdout day's labeled pairs by the product'
 (``models.evaluation.signals.composite_metrics`` under ``VIDREC_OBJECTIVE_WEIGHTS``: ``like@k``,
 ``not_interested@k``, ... and ``composite_ndcg@k``; reported, not gated).
 
+The request context model's weight is chosen on the same holdout (``models.evaluation.context_gate``: the
+nDCG of re-sorting each user's list by the context of each of their holdout requests); ``metrics["context"]``
+reports it and the manifest's ``context`` holds the model publish serves (none when the weight is 0).
+
 Beside the ranking metrics: ``watch_time`` (the holdout day's watch time of the videos the model's lists and
 popularity's recommended, per user, and the model's lift) and ``drift`` (``models.evaluation.drift``: each ranker
 feature's PSI between the training rows and the latest day's; above ``VIDREC_DRIFT_MAX_PSI`` the gate fails).
@@ -37,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from models import io, manifest
-from models.evaluation import drift, signals
+from models.evaluation import context_gate, drift, signals
 from models.evaluation.baselines import Popularity
 from models.metrics import metrics_of
 from models.ranking.objectives import load_scorer
@@ -153,13 +157,18 @@ def measure(recs: pd.DataFrame, labeled: pd.DataFrame, k: int, hist=None, weight
     return out if weights is None else {**out, **signals.composite_metrics(recs, labeled, k, weights)}
 
 
-def model_recs(model_dir: Path, valid: pd.DataFrame, k: int, weights: dict) -> pd.DataFrame | None:
-    """The ranker's top ``k`` of these rows per user by the objectives' composite with ``weights`` (what rank
-    serves; user_id, video_id, rank); None if it needs missing features."""
+def model_scores(model_dir: Path, valid: pd.DataFrame, weights: dict):
+    """The ranker's score of these rows: the objectives' composite with ``weights`` (what rank serves); None if it
+    needs missing features."""
     scorer, meta = load_scorer(model_dir, weights)
-    if not set(meta["features"]) <= set(valid.columns):
-        return None
-    return top_k(valid.assign(rank_score=scorer.score(valid)), "rank_score", k)
+    return scorer.score(valid) if set(meta["features"]) <= set(valid.columns) else None
+
+
+def model_recs(model_dir: Path, valid: pd.DataFrame, k: int, weights: dict, scores=None) -> pd.DataFrame | None:
+    """The ranker's top ``k`` of these rows per user (user_id, video_id, rank; ``scores``: ``model_scores``, when
+    known); None if it needs missing features."""
+    scores = model_scores(model_dir, valid, weights) if scores is None else scores
+    return None if scores is None else top_k(valid.assign(rank_score=scores), "rank_score", k)
 
 
 def watch_time_lift(snapshot: io.LakeSnapshot, ds: str, recs: pd.DataFrame, popular: pd.DataFrame, users) -> dict:
@@ -192,8 +201,10 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
     valid = rows[(rows["split"] == "valid") & (rows["label_ds"] == ds)]
     users = valid[USER_ID].unique()
     labeled, hist, weights = *holdout_labels(settings, snap, ds, users), settings.weights()
-    recs = model_recs(out / "ranker", valid, p.k, weights)
+    scores = model_scores(out / "ranker", valid, weights)
+    recs = model_recs(out / "ranker", valid, p.k, weights, scores)
     metrics = measure(recs, labeled, p.k, hist, weights)
+    context, metrics["context"] = context_gate.choose(snap, ds, valid, scores, labeled, p.k)
     metrics["retrieval"] = measure(top_k(valid, "retrieval_score", p.k), labeled, p.k, hist, weights)
     popular = popularity_recs(hist, users, p.k)
     metrics["popularity"] = measure(popular, labeled, p.k, hist, weights)
@@ -216,7 +227,8 @@ def run(settings: Settings, ds: str, params: EvalParams | None = None) -> dict:
     seconds = round(time.monotonic() - started, 2)
     manifest.update_manifest(settings, ds, "evaluate", params={**asdict(p), "gated": list(GATED)},
                              inputs=snap.versions, previous=previous, seconds=seconds,
-                             run_fields={"gate": gate, "metrics": metrics, "drift": drifted})
+                             run_fields={"gate": gate, "metrics": metrics, "drift": drifted,
+                                         "context": context and context.to_json()})
     log.info("evaluate %s: %s; gate %s", ds, metrics, gate)
     if reasons:
         log.error("evaluate %s: model rejected, the serving model (%s) stays: %s; new %s; serving %s; popularity %s",

@@ -1,7 +1,7 @@
 """validate_features: the gate between the feature tables and Feast.
 
-Checks partition ds of user_features, video_features and trending with Great Expectations suites built from
-``spark_jobs.quality.Rule`` (plus one Spark check that keys are unique, which Feast would silently hide).
+Checks partition ds of user_features, video_features, trending and context_lifts with Great Expectations suites
+built from ``spark_jobs.quality.Rule`` (plus one Spark check that keys are unique, which Feast would silently hide).
 Any failure raises ``quality.ValidationFailed``: the Airflow task fails, and feast_apply/materialize do not
 run, so Redis keeps serving the last good features.
 """
@@ -16,7 +16,9 @@ from spark_jobs.features.user_features import USER_COUNTS
 from spark_jobs.features.windows import EVENT_TS, as_of
 from spark_jobs.features.video_features import VIDEO_COUNTS
 from vidrec.settings import Settings
-from vidrec.tables import DS, TRENDING, USER_FEATURES, USER_ID, VIDEO_FEATURES, VIDEO_ID, WINDOWS, Table
+from vidrec.context import DIMENSIONS, EDGES_MS, MAX_ABS_LIFT
+from vidrec.tables import (CONTEXT_LIFTS, DS, TRENDING, USER_FEATURES, USER_ID, VIDEO_FEATURES, VIDEO_ID, WINDOWS,
+                           Table)
 
 log = logging.getLogger("vidrec.features")
 
@@ -64,6 +66,15 @@ def trending_rules(ds: str, size: int) -> list[Rule]:
             Rule("negative_score", "score", "between", {"min": 0.0}), *_partition_rules(ds)]
 
 
+def context_rules(ds: str) -> list[Rule]:
+    return [Rule("unknown_dimension", "dimension", "in_set", {"values": list(DIMENSIONS)}),
+            Rule("missing_value", "value", "not_null"),
+            Rule("band_out_of_range", "band", "between", {"min": 0, "max": len(EDGES_MS)}),
+            Rule("no_watches", "watches", "between", {"min": 1}), *_rates(["mean_fraction"]),
+            Rule("log_lift_out_of_range", "log_lift", "between", {"min": -MAX_ABS_LIFT, "max": MAX_ABS_LIFT}),
+            *_partition_rules(ds)]
+
+
 def duplicate_keys(df, table: Table) -> int:
     """Rows beyond the first per key (the table's key, ds included): 0 for a good partition."""
     from pyspark.sql import functions as F
@@ -89,13 +100,13 @@ def validate_partition(df, table: Table, rules: list[Rule], ds: str) -> dict:
 
 
 def run(settings: Settings, ds: str) -> dict:
-    """`vidrec run validate_features --ds D`: validate partition D of the three feature tables (raises on failure)."""
+    """`vidrec run validate_features --ds D`: validate partition D of the four feature tables (raises on failure)."""
     from spark_jobs.lake import open_lake
     from spark_jobs.session import build_spark
 
     lake = open_lake(settings, build_spark(settings))
     checks = [(USER_FEATURES, user_feature_rules(ds)), (VIDEO_FEATURES, video_feature_rules(ds)),
-              (TRENDING, trending_rules(ds, settings.topn))]
+              (TRENDING, trending_rules(ds, settings.topn)), (CONTEXT_LIFTS, context_rules(ds))]
     out = {"ds": ds}
     for table, rules in checks:
         if not lake.exists(table):

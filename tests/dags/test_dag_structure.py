@@ -13,7 +13,8 @@ DAGS = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED = {  # task: the tasks it waits for
     "features_hourly": {
         "build_user_features": set(), "build_video_features": {"build_user_features"},
-        "build_trending": {"build_video_features"}, "validate_features": {"build_trending"},
+        "build_trending": {"build_video_features"}, "build_context": {"build_trending"},
+        "validate_features": {"build_context"},
         "feast_apply": {"validate_features"}, "materialize": {"feast_apply"}, "publish_hourly": {"materialize"},
     },
     "train_nightly": {

@@ -36,11 +36,12 @@ def product(tmp_path_factory, ml100k):
     events = DeltaTable(str(settings.lake_root / "events")).to_pyarrow_table(
         columns=["user_id", "video_id", "ds"]).to_pandas()
     last = dt.date.fromisoformat(events["ds"].max())
+    from spark_jobs.features import context
     from spark_jobs.features import trending
     from spark_jobs.features import user_features
     from spark_jobs.features import video_features
     for back in (3, 2, 1):
-        for job in (user_features, video_features, trending):
+        for job in (user_features, video_features, trending, context):
             job.run(settings, (last - dt.timedelta(days=back)).isoformat())
     next_day = (last + dt.timedelta(days=1)).isoformat()
     assert airflow_env.test_dag(settings, "features_hourly", f"{next_day}T00:15:00+00:00", timeout=1500) == 0

@@ -36,7 +36,7 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_l
     for measured in (result, result["popularity"], result["retrieval"]):  # the product's objectives, on the holdout
         assert {"composite_ndcg@10", "like@10", "not_interested@10"} <= set(measured)
     assert result["composite_ndcg@10"] > result["popularity"]["composite_ndcg@10"]
-    assert result["previous"] is None
+    assert result["previous"] is None and "no context lifts" in result["context"]["note"]  # none built
     assert result["gate"]["notes"][0].startswith("bootstrap:")  # the tiny holdout is below min_users
 
     out = settings.artifact_root / "runs" / DS
@@ -53,7 +53,7 @@ def test_jobs_end_to_end_write_consistent_artifacts(settings, world_big, write_l
     assert used["path"] == str(parameters.SHIPPED) and m["parameters"] == used
     assert all(job["parameters"] == used for job in m["jobs"].values())
     assert (out / "evaluation.json").exists() and "popularity" in m["metrics"]
-    assert m["gate"]["passed"]  # top level, where publish reads it
+    assert m["gate"]["passed"] and m["context"] is None  # top level, where publish reads them
 
     home = pd.read_parquet(out / "lists" / "home.parquet")
     assert list(home.columns) == ["user_id", "rank", "video_id", "score", "reason", "source"]

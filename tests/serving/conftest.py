@@ -58,7 +58,7 @@ CATEGORY = {"music": [f"v{i}" for i in range(39, 0, -2)], "sports": [f"v{i}" for
 
 
 def write_run(settings: Settings, ds: str = DS, *, digest: str | None = DIGEST, gate: dict | None = None,
-              home: dict | None = None) -> Path:
+              home: dict | None = None, context: dict | None = None) -> Path:
     """Write one nightly run and the catalog table; returns the run folder."""
     from deltalake import write_deltalake
 
@@ -72,7 +72,8 @@ def write_run(settings: Settings, ds: str = DS, *, digest: str | None = DIGEST, 
     pq.write_table(_ranked("genre", CATEGORY, source=None), run / "lists" / "category.parquet")
     pq.write_table(_ranked("region", FRESH, source="fresh"), run / "lists" / "fresh.parquet")
     manifest = {"ds": ds, "params_digest": digest, "metrics": {"ndcg@10": 0.31, "recall@50": 0.42},
-                "gate": gate if gate is not None else {"passed": True, "ndcg@10": 0.31, "min_ndcg@10": 0.2}}
+                "gate": gate if gate is not None else {"passed": True, "ndcg@10": 0.31, "min_ndcg@10": 0.2},
+                "context": context}
     (run / "manifest.json").write_text(json.dumps(manifest))
     videos = Path(settings.lake_root) / "videos"
     if not videos.exists():

@@ -127,6 +127,20 @@ def test_in_taste_videos_are_liked_more_and_skipped_less(big):
     assert rate(fav, "skip") < 0.7 * rate(~fav, "skip")
 
 
+def test_a_session_has_one_device_mostly_the_users_own_and_context_changes_watching(big):
+    _, _, videos, _, events = big
+    assert (events.groupby("session_id")["device"].nunique() == 1).all()
+    own = events.drop_duplicates("session_id")
+    main = own.groupby("user_id")["device"].agg(lambda d: d.value_counts().index[0])
+    assert (own["device"] == own["user_id"].map(main)).mean() > 0.7
+    assert events.groupby("user_id")["device"].nunique().max() > 1  # some users switch devices
+    watches = events[events["event_type"] == "watch"].merge(videos[["video_id", "duration_ms"]], on="video_id")
+    watches = watches.assign(fraction=np.minimum(watches["watch_ms"] / watches["duration_ms"], 1.0),
+                             long=watches["duration_ms"] >= 120_000)
+    mean = watches.groupby(["device", "long"])["fraction"].mean()
+    assert mean["tv", True] - mean["tv", False] > mean["android", True] - mean["android", False] + 0.15
+
+
 def test_chunk_size_changes_files_not_content(tmp_path):
     small = sample.generate(tmp_path / "small", events=10_000, seed=5, chunk_events=3_000)
     whole = sample.generate(tmp_path / "whole", events=10_000, seed=5)

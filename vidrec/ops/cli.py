@@ -18,6 +18,7 @@ JOBS = {
     "build_user_features": "spark_jobs.features.user_features:run",
     "build_video_features": "spark_jobs.features.video_features:run",
     "build_trending": "spark_jobs.features.trending:run",
+    "build_context": "spark_jobs.features.context:run",
     "validate_features": "spark_jobs.features.gate:run",
     "feast_apply": "spark_jobs.features.feast_jobs:apply_run",
     "materialize": "spark_jobs.features.feast_jobs:materialize_run",
@@ -49,9 +50,8 @@ def cmd_ingest(s: Settings, a) -> int:
 
 
 def cmd_run(s: Settings, a) -> int:
-    import importlib
-
     import datetime as dt
+    import importlib
 
     try:
         dt.date.fromisoformat(a.ds)

@@ -102,6 +102,7 @@ def _features(settings: Settings, last_day: str) -> int:
     """Backfill a few days of feature partitions in one process, then the last day through Airflow."""
     _say(f"backfilling feature partitions for the {BACKFILL_DAYS} days before {last_day} "
          "(vidrec run build_*_features --ds ..., one Spark session)")
+    from spark_jobs.features import context
     from spark_jobs.features import trending
     from spark_jobs.features import user_features
     from spark_jobs.features import video_features
@@ -109,8 +110,9 @@ def _features(settings: Settings, last_day: str) -> int:
     day = dt.date.fromisoformat(last_day)
     for back in range(BACKFILL_DAYS, 0, -1):
         ds = (day - dt.timedelta(days=back)).isoformat()
-        rows = [job.run(settings, ds)["rows"] for job in (user_features, video_features, trending)]
-        print(f"   {ds}: user_features {rows[0]:,}, video_features {rows[1]:,}, trending {rows[2]:,} rows")
+        rows = [job.run(settings, ds)["rows"] for job in (user_features, video_features, trending, context)]
+        print(f"   {ds}: user_features {rows[0]:,}, video_features {rows[1]:,}, trending {rows[2]:,}, "
+              f"context_lifts {rows[3]:,} rows")
     print(f"   backfill took {time.monotonic() - started:.0f} s")
     return _run_dag(settings, "features_hourly", f"{(day + dt.timedelta(days=1)).isoformat()}T00:15:00+00:00")
 

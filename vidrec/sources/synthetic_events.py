@@ -16,12 +16,17 @@ The model, so that recommenders have something to find:
   over the 60 days before the window and during it; a video is only shown after its upload.
 - each user has 1-3 favourite categories; 80% of exposures come from them. Users have
   heavy-tailed activity, a region (skewed shares), a device and an age band.
-- a session is a run of exposures (mean 5) of one user. Each exposure is an ``impression``,
+- a session is a run of exposures (mean 5) of one user, on one device: the user's own (70%) or any.
+  Each exposure is an ``impression``,
   then possibly ``click``, ``watch``, ``like``, ``share``, ``dislike``, or ``skip`` and
   ``not_interested``. In-taste exposures are watched longer and liked more; off-taste ones are
   skipped more. Mix: ~40% impressions, ~30% watches, ~10% clicks, ~9% skips, ~7% likes.
 - ``watch_ms`` is set on watch events only (0 elsewhere): duration x fraction, where short
   videos (< 30 s) are sometimes replayed, never beyond 3x their duration.
+- context (``in_context``): the session's device and UTC time of day change how far a video is watched by
+  its length: on a TV, and in the evening, long videos further; on a phone, and in the morning, short ones.
+  It is the effect the request context model (``vidrec.context``) learns. The session devices have an RNG
+  of their own (``[seed, 2, b]``), so every other draw is that of a stream without them.
 
 With ``catalog_path`` (a KuaiRand ``kuairand-catalog`` folder), video durations, tags and the
 videos-per-creator distribution are sampled from ``video_features_basic_pure.csv`` instead.
@@ -32,9 +37,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidrec.sources.landing_files import arrow_table, prefixed_ids, write_jsonl, write_parquet
-from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SHARED_SURFACES, SURFACE_SHARES,
-                                              UPLOAD_LEAD_DAYS, Catalog, activity_window, build_catalog, seeded_rng,
-                                              users_table, videos_table, weighted_choice)
+from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, DEVICE_SHARES, REGIONS, SHARED_SURFACES,
+                                              SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog, activity_window,
+                                              build_catalog, seeded_rng, users_table, videos_table, weighted_choice)
 from vidrec.tables import DEVICES, EVENT_FIELDS, EVENT_TYPES
 
 BLOCK_EVENTS = 1 << 17
@@ -50,6 +55,12 @@ KIND_AFTER_WATCH = (0, 0, 0, 1, 1, 1, 0, 0)  # like/share/dislike happen at the 
 P_WATCH, P_SKIP, P_CLICK = (0.40, 0.85), (0.92, 0.80), (0.25, 0.35)
 P_LIKE, P_SHARE, P_DISLIKE, P_NOT_INTERESTED = (0.08, 0.26), (0.01, 0.06), (0.06, 0.005), (0.18, 0.03)
 P_NEW_SESSION, P_FROM_TASTE = 0.2, 0.8
+# Context: a session is on the user's own device with P_OWN_DEVICE, else on one drawn by DEVICE_SHARES. A watch's
+# fraction is multiplied by exp(b x z), z = log10(duration / 45 s) clipped to [-1, 1.5], b the sum of the
+# device's and the daypart's (UTC hours 0-5, 6-11, 12-17, 18-23) length taste; it exceeds 1 only for a replay.
+P_OWN_DEVICE = 0.7
+DEVICE_LENGTH_TASTE = (-0.3, -0.3, 0.1, 0.6)  # per DEVICES: android, ios, web, tv
+DAYPART_LENGTH_TASTE = (0.0, -0.15, 0.0, 0.25)  # night, morning, afternoon, evening
 
 
 def generate(out_dir: Path, *, events: int, seed: int = 42, days: int = 7, start: str = "2026-11-01",
@@ -133,6 +144,8 @@ def _block(cat: Catalog, seed: int, b: int, n_blocks: int, n: int):
         if flags.sum() >= n:
             break
         n_exp *= 2
+    exp["device"] = _session_devices(seeded_rng(seed, 2, b), cat, exp)
+    watch_ms = in_context(watch_ms, cat.v_duration[exp["video"]], exp["device"], exp["start"])
     exp["t"] = _exposure_times(rng, exp, flags, watch_ms, cat.end_us)
     cell = np.flatnonzero(flags)[:n]
     return _event_table(cat, seed, b, b * BLOCK_EVENTS, exp, watch_ms, cell)
@@ -208,6 +221,28 @@ def _watch_ms(rng, in_taste, duration):
     return np.rint(duration * np.clip(fraction, 0.02, 3.0)).astype(np.int64)
 
 
+def _session_devices(rng, cat: Catalog, exp: dict):
+    """Each exposure's device: its session's, the user's own with P_OWN_DEVICE, else any (by DEVICE_SHARES)."""
+    import numpy as np
+
+    first = np.flatnonzero(exp["new"])
+    own = cat.u_device[exp["user"][first]]
+    other = weighted_choice(rng, DEVICE_SHARES, len(first))
+    return np.where(rng.random(len(first)) < P_OWN_DEVICE, own, other)[exp["session"]]
+
+
+def in_context(watch_ms, duration, device, start_us):
+    """Watch times under the device's and the daypart's length taste (see P_OWN_DEVICE); 0 stays 0."""
+    import numpy as np
+
+    hour = (start_us // 3_600_000_000) % 24
+    taste = np.asarray(DEVICE_LENGTH_TASTE)[device] + np.asarray(DAYPART_LENGTH_TASTE)[hour // 6]
+    z = np.clip(np.log10(np.maximum(duration, 1) / 45_000.0), -1.0, 1.5)
+    fraction = watch_ms / np.maximum(duration, 1)
+    scaled = np.minimum(fraction * np.exp(taste * z), np.maximum(fraction, 1.0))
+    return np.rint(duration * scaled).astype(np.int64)
+
+
 def _exposure_times(rng, exp: dict, flags, watch_ms, end_us: int):
     """Each exposure starts after the previous one of its session ended (watch time plus a gap)."""
     import numpy as np
@@ -237,7 +272,7 @@ def _event_table(cat: Catalog, seed: int, b: int, first_id: int, exp: dict, watc
         "watch_ms": pa.array(np.where(is_watch, w, 0).astype(np.int64)),
         "ts": pa.array(np.minimum(ts, cat.end_us - 1), type=pa.timestamp("us", tz="UTC")),
         "session_id": sessions.take(pa.array(exp["session"][e])),
-        "device": pa.array(DEVICES).take(pa.array(cat.u_device[user])),
+        "device": pa.array(DEVICES).take(pa.array(exp["device"][e])),
         "region": pa.array(REGIONS).take(pa.array(cat.u_region[user])),
         "surface": pa.array(SHARED_SURFACES).take(pa.array(exp["surface"][e])),
         "rec_id": pa.nulls(len(cell), pa.string()), "position": pa.nulls(len(cell), pa.int32()),  # not from a feed

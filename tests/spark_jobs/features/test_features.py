@@ -12,6 +12,8 @@ from pyspark.sql import functions as F
 
 from spark_jobs import quality
 
+from spark_jobs.features import context
+
 from spark_jobs.features import gate as feature_quality
 
 from spark_jobs.features import trending
@@ -21,8 +23,8 @@ from spark_jobs.features import user_features
 from spark_jobs.features import video_features
 from spark_jobs.ingest.interactions import to_interactions
 from spark_jobs.lake import open_lake
-from vidrec.tables import (EVENT_FIELDS, INTERACTIONS, TRENDING, USER_FEATURES, USER_FIELDS, USERS, VIDEO_FEATURES,
-                           VIDEO_FIELDS, VIDEOS)
+from vidrec.tables import (CONTEXT_LIFTS, EVENT_FIELDS, INTERACTIONS, TRENDING, USER_FEATURES, USER_FIELDS, USERS,
+                           VIDEO_FEATURES, VIDEO_FIELDS, VIDEOS)
 
 pytestmark = pytest.mark.spark
 DS = "2026-11-10"
@@ -181,7 +183,8 @@ def test_jobs_replace_their_partition_and_a_rerun_changes_nothing(settings, spar
     lake.append(INTERACTIONS, interactions)
     lake.append(VIDEOS, videos)
     lake.append(USERS, users)
-    jobs = [(user_features, USER_FEATURES, 4), (video_features, VIDEO_FEATURES, 4), (trending, TRENDING, 8)]
+    jobs = [(user_features, USER_FEATURES, 4), (video_features, VIDEO_FEATURES, 4), (trending, TRENDING, 8),
+            (context, CONTEXT_LIFTS, 3)]  # web, night and evening: watches of band 1 only
 
     def snapshot():
         return {t.name: sorted(map(str, lake.read(t).collect())) for _, t, _ in jobs}
@@ -195,7 +198,7 @@ def test_jobs_replace_their_partition_and_a_rerun_changes_nothing(settings, spar
     assert lake.read(USER_FEATURES).where(F.col("user_id") == "u1").first().views_30d == 3  # e7 at T: not read
     report = feature_quality.run(settings, DS)
     assert {k: v["rows"] for k, v in report.items() if k != "ds"} == {
-        "user_features": 4, "video_features": 4, "trending": 8}
+        "user_features": 4, "video_features": 4, "trending": 8, "context_lifts": 3}
 
 
 def _bad_frame(spark, table, good: dict, bad: list[dict]):

@@ -1,0 +1,92 @@
+"""The request context model's weight, chosen on the holdout day (``vidrec.context`` says what the model is).
+
+The lifts are those of the day before the holdout (``context_lifts``, partition ds - 1: nothing of day ds). A
+holdout request is a user in one context: the (device, daypart) of the first event of each labeled pair of ds
+(``gate.holdout_labels``). Its list is the user's validation candidates ordered by the ranker's score, what
+serving re-sorts; its truth, the pairs labeled in that context, graded by ``label`` (``ndcg_of_scores``).
+For every weight in ``vidrec.context.WEIGHTS`` the lists are re-sorted by score + the context's offset and
+scored; the weight with the best nDCG@k is kept, 0 (serve the list as it is) unless it beats 0.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from models import io
+from models.metrics import ndcg_of_scores
+from models.ranking.training_set import LABEL
+from vidrec import dates
+from vidrec.context import DAYPART_STARTS, DAYPARTS, DIMENSIONS, EDGES_MS, WEIGHTS, ContextModel, band
+from vidrec.tables import CONTEXT_LIFTS, DURATION_MS, TS, USER_ID, VIDEO_ID
+
+log = logging.getLogger("vidrec.evaluate")
+REQUEST = "_request"
+
+
+def read_lifts(snapshot: io.LakeSnapshot, ds: str) -> dict:
+    """{dimension: {value: [log lift per band]}} of partition ``ds`` of context_lifts ({} when there is none)."""
+    if not snapshot.exists(CONTEXT_LIFTS.name):
+        return {}
+    rows = snapshot.read(CONTEXT_LIFTS.name, ["dimension", "value", "band", "log_lift"], (ds, ds))
+    lifts: dict = {}
+    for r in rows.itertuples(index=False):
+        lifts.setdefault(r.dimension, {}).setdefault(r.value, [0.0] * (len(EDGES_MS) + 1))[int(r.band)] = r.log_lift
+    return lifts
+
+
+def in_context(snapshot: io.LakeSnapshot, ds: str, labeled: pd.DataFrame) -> pd.DataFrame:
+    """``labeled`` + device and daypart: those of the pair's first event on ``ds`` (pairs without a device out)."""
+    day = snapshot.read("interactions", [USER_ID, VIDEO_ID, TS, "device"], (ds, ds))
+    first = day.dropna(subset=["device"]).sort_values(TS, kind="mergesort").drop_duplicates([USER_ID, VIDEO_ID])
+    hours = pd.to_datetime(first[TS], utc=True).dt.hour.to_numpy()
+    first = first.assign(daypart=np.asarray(DAYPARTS)[np.searchsorted(DAYPART_STARTS, hours, side="right") - 1])
+    return labeled.merge(first[[USER_ID, VIDEO_ID, "device", "daypart"]], on=[USER_ID, VIDEO_ID])
+
+
+def requests(valid: pd.DataFrame, scores, labeled: pd.DataFrame, durations: pd.DataFrame) -> pd.DataFrame:
+    """One row per (request, candidate): request id, score, band, device, daypart and the label in that context."""
+    contexts = labeled[[USER_ID, *DIMENSIONS]].drop_duplicates()
+    rows = (valid[[USER_ID, VIDEO_ID]].assign(score=np.asarray(scores, float))
+            .merge(durations, on=VIDEO_ID, how="left").merge(contexts, on=USER_ID))
+    rows = rows.merge(labeled[[USER_ID, VIDEO_ID, *DIMENSIONS, LABEL]], on=[USER_ID, VIDEO_ID, *DIMENSIONS],
+                      how="left")
+    key = rows[USER_ID].astype(str) + "\x1f" + rows["device"].astype(str) + "\x1f" + rows["daypart"]
+    return pd.DataFrame({USER_ID: key.to_numpy(), "score": rows["score"].to_numpy(),
+                         "band": rows[DURATION_MS].map(band).to_numpy(), "label": rows[LABEL].fillna(0).to_numpy(),
+                         **{d: rows[d].to_numpy() for d in DIMENSIONS}})
+
+
+def unit_offsets(frame: pd.DataFrame, lifts: dict) -> np.ndarray:
+    """Each row's offset at weight 1 (``ContextModel.offsets`` of its context, at its band; 0 without a band)."""
+    unit = ContextModel(1.0, lifts)
+    contexts = frame[list(DIMENSIONS)].drop_duplicates()
+    table = {tuple(c): unit.offsets(dict(zip(DIMENSIONS, c))) for c in contexts.itertuples(index=False)}
+    out = np.zeros(len(frame))
+    for ctx, idx in frame.groupby(list(DIMENSIONS), sort=False).indices.items():
+        bands = frame["band"].to_numpy()[idx]
+        known = pd.notna(bands)
+        out[idx[known]] = np.asarray(table[ctx])[bands[known].astype(int)]
+    return out
+
+
+def choose(snapshot: io.LakeSnapshot, ds: str, valid: pd.DataFrame, scores, labeled: pd.DataFrame,
+           k: int) -> tuple[ContextModel | None, dict]:
+    """(the model to serve, or None; the report: the weight, nDCG@k of every weight tried, requests, lift)."""
+    lifts_ds = dates.shift_ds(ds, -1)
+    lifts = read_lifts(snapshot, lifts_ds)
+    if not lifts or scores is None or valid.empty:
+        return None, {"weight": 0.0, "lifts_ds": lifts_ds, "note": "no context lifts or no ranker scores"}
+    durations = snapshot.read("videos", [VIDEO_ID, DURATION_MS])
+    frame = requests(valid, scores, in_context(snapshot, ds, labeled), durations)
+    offsets, base = unit_offsets(frame, lifts), frame["score"].to_numpy()
+    tried = {w: round(ndcg_of_scores(frame, base + w * offsets, k), 6) for w in WEIGHTS}
+    best = max(tried, key=lambda w: (tried[w], -w))
+    best = best if tried[best] > tried[0.0] else 0.0
+    n = int(frame.loc[frame["label"] > 0, USER_ID].nunique())
+    report = {"weight": best, "lifts_ds": lifts_ds, "requests": n, f"ndcg@{k}": {str(w): v for w, v in tried.items()},
+              "lift": round(tried[best] / tried[0.0] - 1.0, 4) if tried[0.0] else None}
+    log.info("context model for %s: %s", ds, report)
+    return (ContextModel(best, lifts) if best > 0 else None), report

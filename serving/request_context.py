@@ -1,0 +1,74 @@
+"""The request's context applied to a home list: the list re-sorted by ``vidrec.context``'s model of the version
+that holds it (the device the app says, ``?device=``, and the UTC time of day of the request).
+
+The model travels with its version (the ``context`` field of the version's meta, written by publish from the
+nightly's evaluation); ``ContextCache`` reads it once per version. A version without one (weight 0: re-sorting
+did not help on the holdout day, or published before context models) serves its lists as they are, and so does
+a failing meta read (fail open, not cached).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from vidrec.context import ContextModel
+from vidrec.recstore.codec import Rows
+from vidrec.recstore.keys import StoreUnavailable
+
+MODELS_HELD = 8
+IX_DURATION, IX_SCORE = 4, 5  # in a row (ITEM_FIELDS)
+
+
+class Reordered(Sequence):
+    """``rows`` in another order: item i is ``rows[order[i]]``."""
+
+    __slots__ = ("rows", "order")
+
+    def __init__(self, rows: Sequence, order: list[int]):
+        self.rows, self.order = rows, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.rows[self.order[k]] for k in range(*i.indices(len(self)))]
+        return self.rows[self.order[i]]
+
+
+def scores_and_durations(rows: Sequence) -> tuple[list, list]:
+    """Each item's score and duration_ms, without building the rows of a packed list."""
+    if isinstance(rows, Rows):
+        return rows.packed.scores, [rows.head(i)[IX_DURATION] for i in range(len(rows))]
+    return [r[IX_SCORE] for r in rows], [r[IX_DURATION] for r in rows]
+
+
+def resorted(rows: Sequence, model: ContextModel | None, context: dict) -> Sequence:
+    """``rows`` in the order ``model`` gives them in ``context`` (``rows`` itself when nothing moves)."""
+    if model is None or not rows:
+        return rows
+    scores, durations = scores_and_durations(rows)
+    if any(s is None for s in scores):
+        return rows
+    order = model.resorted(scores, durations, context)
+    return rows if order == list(range(len(rows))) else Reordered(rows, order)
+
+
+class ContextCache:
+    """The context model of each version met (the last MODELS_HELD): one meta read per version."""
+
+    def __init__(self, store):
+        self.store = store
+        self.models: OrderedDict[str, ContextModel | None] = OrderedDict()
+
+    async def model(self, version: str) -> ContextModel | None:
+        if version not in self.models:
+            try:
+                meta = await self.store.meta(version)
+            except StoreUnavailable:
+                return None
+            self.models[version] = ContextModel.from_json(meta.get("context"))
+            if len(self.models) > MODELS_HELD:
+                self.models.popitem(last=False)
+        return self.models[version]

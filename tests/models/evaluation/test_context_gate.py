@@ -1,0 +1,73 @@
+"""The context model's weight is chosen on a real holdout day: kept when re-sorting by the lifts helps, 0 when not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+
+from models import io
+from models.evaluation import context_gate
+from vidrec.tables import CONTEXT_LIFTS, INTERACTIONS, VIDEOS, arrow_schema
+
+DS, BEFORE = "2026-11-07", "2026-11-06"
+LONG_ON_TV = {"tv": [-0.3, 0.0, 0.3, 0.0], "android": [0.3, 0.0, -0.3, 0.0]}
+
+
+def _write(settings, table, frame, parts=None):
+    data = pa.Table.from_pandas(frame[table.columns], schema=arrow_schema(table.schema), preserve_index=False)
+    write_deltalake(str(settings.lake_root / table.name), data, partition_by=parts, mode="append")
+
+
+def _lake(settings, lifts: dict, lifts_ds: str = BEFORE, seed: int = 5):
+    """20 videos (even ids 20 s long, odd ids 200 s); 80 users, each on a TV or a phone on DS, who engage with
+    long videos on the TV and short ones on the phone; the lifts given, as of ``lifts_ds``."""
+    rng = np.random.default_rng(seed)
+    videos = pd.DataFrame({"video_id": [f"v{i}" for i in range(20)], "title": "t", "creator_id": "c",
+                           "category": "m", "tags": [["t"]] * 20, "duration_ms": [20_000 if i % 2 == 0 else 200_000
+                                                                                   for i in range(20)],
+                           "upload_ts": pd.Timestamp("2026-10-01", tz="UTC"), "language": "en",
+                           "thumbnail_url": None, "url": None})
+    _write(settings, VIDEOS, videos)
+    rows, labeled = [], []
+    for u in range(80):
+        device = "tv" if u % 2 else "android"
+        for i in rng.choice(20, 6, replace=False):
+            engaged = (i % 2 == 1) == (device == "tv")
+            ts = pd.Timestamp(f"{DS} 20:00", tz="UTC") + pd.Timedelta(minutes=int(i))
+            rows.append((f"e{u}-{i}", f"u{u}", f"v{i}", "watch", ts, 0, 0, 0.9 if engaged else 0.1, 1.0, "home",
+                         "us", device, DS))
+            labeled.append((f"u{u}", f"v{i}", int(engaged)))
+    _write(settings, INTERACTIONS, pd.DataFrame(rows, columns=INTERACTIONS.columns), ["ds"])
+    lift_rows = [("device", value, b, 100, 0.5, x, pd.Timestamp(f"{lifts_ds} 00:00", tz="UTC") + pd.Timedelta(days=1),
+                  lifts_ds) for value, per_band in lifts.items() for b, x in enumerate(per_band)]
+    _write(settings, CONTEXT_LIFTS, pd.DataFrame(lift_rows, columns=CONTEXT_LIFTS.columns), ["ds"])
+    valid = pd.DataFrame([(f"u{u}", f"v{i}") for u in range(80) for i in range(20)], columns=["user_id", "video_id"])
+    scores = rng.uniform(0.0, 0.3, len(valid))  # a ranker that knows nothing of the context
+    return valid, scores, pd.DataFrame(labeled, columns=["user_id", "video_id", "label"])
+
+
+def test_the_weight_that_helps_on_the_holdout_is_kept(settings):
+    valid, scores, labeled = _lake(settings, LONG_ON_TV)
+    model, report = context_gate.choose(io.LakeSnapshot(settings), DS, valid, scores, labeled, 5)
+    tried = report["ndcg@5"]
+    assert report["weight"] > 0 and model is not None and model.weight == report["weight"]
+    assert tried[str(report["weight"])] > tried["0.0"] and report["lift"] > 0.1
+    assert report["requests"] == 80 and report["lifts_ds"] == BEFORE
+    assert model.lifts["device"]["tv"] == pytest.approx(LONG_ON_TV["tv"])
+
+
+def test_lifts_that_do_not_help_or_do_not_exist_give_no_model(settings):
+    wrong = {"tv": LONG_ON_TV["android"], "android": LONG_ON_TV["tv"]}
+    valid, scores, labeled = _lake(settings, wrong)
+    model, report = context_gate.choose(io.LakeSnapshot(settings), DS, valid, scores, labeled, 5)
+    assert model is None and report["weight"] == 0.0 and report["lift"] == 0.0
+    assert all(v <= report["ndcg@5"]["0.0"] for v in report["ndcg@5"].values())
+
+
+def test_lifts_of_the_holdout_day_itself_are_not_read(settings):
+    valid, scores, labeled = _lake(settings, LONG_ON_TV, lifts_ds=DS)  # they would have seen the holdout
+    model, report = context_gate.choose(io.LakeSnapshot(settings), DS, valid, scores, labeled, 5)
+    assert model is None and report["weight"] == 0.0 and "no context lifts" in report["note"]

@@ -1,0 +1,71 @@
+"""The home feed re-sorted for the request's context: the version's context model, read from its meta."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from starlette.testclient import TestClient
+
+from models import publish
+from serving.app import create_app
+from serving.overlay import DisabledOverlay
+from vidrec.context import ContextModel, band, daypart, request_context
+
+# catalog durations are 1000 x i ms: v1-v29 are band 0 (< 30 s), v30-v40 band 1
+TV_LIKES_LONGER = {"weight": 1.0, "edges_ms": [30_000, 120_000, 600_000],
+                   "lifts": {"device": {"tv": [-0.1, 0.5, 0.5, 0.5], "android": [0.1, -0.5, -0.5, -0.5]}}}
+
+
+def test_bands_dayparts_and_the_request_context():
+    assert [band(d) for d in (None, 0, 1, 29_999, 30_000, 119_999, 120_000, 600_000, 10**9)] == [
+        None, None, 0, 0, 1, 1, 2, 3, 3]
+    assert [daypart(h) for h in (0, 5, 6, 12, 17, 18, 23)] == [
+        "night", "night", "morning", "afternoon", "afternoon", "evening", "evening"]
+    at = dt.datetime(2026, 11, 1, 20, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))  # 01:30 UTC
+    assert request_context("tv", at) == {"device": "tv", "daypart": "night"}
+    assert request_context(None, at) == {"daypart": "night"}
+
+
+def test_the_model_reorders_by_score_plus_offset_and_refuses_what_it_cannot_read():
+    model = ContextModel.from_json(TV_LIKES_LONGER)
+    scores, durations = [1.0, 0.9, 0.8, 0.7], [10_000, 20_000, None, 60_000]
+    assert model.resorted(scores, durations, {"device": "tv"}) == [3, 0, 1, 2]  # 0.7 + 0.5 leads; None moves not
+    assert model.resorted(scores, durations, {"device": "android"}) == [0, 1, 2, 3]
+    assert model.resorted(scores, durations, {"device": "web", "daypart": "night"}) == [0, 1, 2, 3]
+    assert ContextModel(0.0, model.lifts).resorted(scores, durations, {"device": "tv"}) == [0, 1, 2, 3]
+    assert ContextModel.from_json(model.to_json()) == model
+    for bad in (None, {}, {**TV_LIKES_LONGER, "edges_ms": [1, 2, 3]}, {**TV_LIKES_LONGER, "weight": -1},
+                {**TV_LIKES_LONGER, "weight": float("nan")}, {**TV_LIKES_LONGER, "lifts": {"weather": {}}},
+                {**TV_LIKES_LONGER, "lifts": {"device": {"tv": [0.1, 0.2]}}},
+                {**TV_LIKES_LONGER, "lifts": {"device": {"tv": [9.0, 0, 0, 0]}}}):
+        assert ContextModel.from_json(bad) is None
+
+
+@pytest.fixture
+def context_client(settings, redis_url, run):
+    s = settings.replace(redis_url=redis_url)
+    run.write(s, context=TV_LIKES_LONGER)
+    publish.run(s, run.DS)
+    with TestClient(create_app(s, overlay=DisabledOverlay())) as c:
+        yield c
+
+
+def _ids(client, **params) -> list[str]:
+    r = client.get("/api/v1/recommendations/home", params={"user_id": "u1", "count": 3, **params})
+    assert r.status_code == 200, r.text
+    return [item["video_id"] for item in r.json()["items"]]
+
+
+def test_home_on_a_tv_brings_the_longer_videos_up(context_client, run):
+    assert _ids(context_client) == run.HOME["u1"][:3]  # no device: no daypart lift in this model, list order
+    assert _ids(context_client, device="android") == run.HOME["u1"][:3]
+    tv = _ids(context_client, device="tv", count=20)
+    assert tv[0] == "v30" and tv[1:] == run.HOME["u1"][:19]  # v30 (30 s): 0.71 + 0.5 - ... beats v1's 1.0 - 0.1
+    r = context_client.get("/api/v1/recommendations/home", params={"user_id": "u1", "device": "phone"})
+    assert r.status_code == 400 and r.json()["parameter"] == "device"
+
+
+def test_a_version_without_a_context_model_serves_its_lists_as_they_are(published, run):
+    with TestClient(create_app(published, overlay=DisabledOverlay())) as c:
+        assert _ids(c, device="tv", count=20) == run.HOME["u1"][:20]
