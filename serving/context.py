@@ -25,7 +25,7 @@ from serving.schemas import DEFAULT_REGION
 from serving.served_log import FLUSH_S, ServedLog, served_folder
 from serving.state import NEEDS_CREATOR
 from vidrec.recstore.codec import Found
-from vidrec.recstore.keys import IX_CREATOR, TRENDING, StoreUnavailable
+from vidrec.recstore.keys import HOME, IX_CREATOR, TRENDING, StoreUnavailable
 from vidrec import experiments, privacy
 from vidrec.experiments import Assignment
 from vidrec.recstore.reader import AsyncRecoStore
@@ -165,10 +165,18 @@ class Services:
         return (found.version, found.rows) if found else (None, [])
 
     def noticed(self, version: str) -> None:
-        """A read succeeded on ``version``: when it is new to this process, refresh the fallback list."""
+        """A read succeeded on ``version``: when it is new to this process, refresh the fallback list and read the
+        context model of the version its home lists come from."""
         if version != self._seen_version:
             self._seen_version = version
             self._keep(asyncio.ensure_future(self.refresh_fallback()))
+            self.context_model(self.store.read_from(version, HOME))
+
+    def context_model(self, version: str):
+        """The request context model of ``version`` (``serving.request_context``); None while it is read."""
+        if not self.contexts.known(version):
+            self._keep(asyncio.ensure_future(self.contexts.load(version)))
+        return self.contexts.model(version)
 
     def _keep(self, task: asyncio.Task) -> None:
         """Hold a background task until it ends (``close`` cancels what is left)."""

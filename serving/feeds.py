@@ -91,7 +91,7 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
         if collection == TRENDING and arm.version is None:
             svc.remember(entity, found)
         if collection == HOME and context is not None:
-            rows = request_context.resorted(rows, await svc.contexts.model(version), context)
+            rows = request_context.resorted(rows, svc.context_model(version), context)
     else:  # Redis unreachable, or nothing published at all: the last trending list this process saw
         version, rows = svc.last_known(fallback_region)
         degraded = True

@@ -2,7 +2,8 @@
 that holds it (the device the app says, ``?device=``, and the UTC time of day of the request).
 
 The model travels with its version (the ``context`` field of the version's meta, written by publish from the
-nightly's evaluation); ``ContextCache`` reads it once per version. A version without one (weight 0: re-sorting
+nightly's evaluation); ``ContextCache`` reads it once per version, in the background when the version is first
+met (``Services.noticed``), so no request waits for it. A version without one (weight 0: re-sorting
 did not help on the holdout day, or published before context models) serves its lists as they are, and so does
 a failing meta read (fail open, not cached).
 """
@@ -40,7 +41,8 @@ class Reordered(Sequence):
 def scores_and_durations(rows: Sequence) -> tuple[list, list]:
     """Each item's score and duration_ms, without building the rows of a packed list."""
     if isinstance(rows, Rows):
-        return rows.packed.scores, [rows.head(i)[IX_DURATION] for i in range(len(rows))]
+        catalog = rows.catalog
+        return rows.packed.scores, [catalog[i][IX_DURATION] if i else None for i in rows.packed.indexes]
     return [r[IX_SCORE] for r in rows], [r[IX_DURATION] for r in rows]
 
 
@@ -52,23 +54,38 @@ def resorted(rows: Sequence, model: ContextModel | None, context: dict) -> Seque
     if any(s is None for s in scores):
         return rows
     order = model.resorted(scores, durations, context)
-    return rows if order == list(range(len(rows))) else Reordered(rows, order)
+    if order == list(range(len(rows))):
+        return rows
+    if isinstance(rows, Rows):  # still a packed list: the renderer's per-version cache of display fields serves it
+        return Rows(rows.packed.reordered(order), rows.catalog, rows.rendered)
+    return Reordered(rows, order)
 
 
 class ContextCache:
-    """The context model of each version met (the last MODELS_HELD): one meta read per version."""
+    """The context model of each version met (the last MODELS_HELD): its meta read once, in the background, so a
+    feed request never waits for it (the first requests of a version may come before it is known)."""
 
     def __init__(self, store):
         self.store = store
         self.models: OrderedDict[str, ContextModel | None] = OrderedDict()
+        self._loading: set[str] = set()
 
-    async def model(self, version: str) -> ContextModel | None:
-        if version not in self.models:
-            try:
-                meta = await self.store.meta(version)
-            except StoreUnavailable:
-                return None
-            self.models[version] = ContextModel.from_json(meta.get("context"))
-            if len(self.models) > MODELS_HELD:
-                self.models.popitem(last=False)
-        return self.models[version]
+    def known(self, version: str) -> bool:
+        return version in self.models
+
+    def model(self, version: str) -> ContextModel | None:
+        return self.models.get(version)
+
+    async def load(self, version: str) -> None:
+        if version in self.models or version in self._loading:
+            return
+        self._loading.add(version)
+        try:
+            meta = await self.store.meta(version)
+        except StoreUnavailable:
+            return  # asked again when the version is next met
+        finally:
+            self._loading.discard(version)
+        self.models[version] = ContextModel.from_json(meta.get("context"))
+        if len(self.models) > MODELS_HELD:
+            self.models.popitem(last=False)

@@ -71,9 +71,9 @@ class ContextModel:
         offsets = self.offsets(context) if self.weight else None
         if not offsets or not any(offsets):
             return list(range(len(scores)))
-        keyed = [(-(s + (0.0 if b is None else offsets[b])), i)
-                 for i, (s, b) in enumerate(zip(scores, map(band, durations)))]
-        return [i for _, i in sorted(keyed)]
+        adjusted = [s if d is None or not d > 0 else s + offsets[bisect.bisect_right(EDGES_MS, d)]
+                    for s, d in zip(scores, durations)]  # band(d), inline: every home request runs this
+        return sorted(range(len(adjusted)), key=lambda i: -adjusted[i])  # stable: ties keep the list's order
 
     def to_json(self) -> dict:
         return {"weight": self.weight, "edges_ms": list(EDGES_MS),

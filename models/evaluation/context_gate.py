@@ -72,6 +72,17 @@ def unit_offsets(frame: pd.DataFrame, lifts: dict) -> np.ndarray:
     return out
 
 
+def by_device(frame: pd.DataFrame, base: np.ndarray, offsets: np.ndarray, k: int) -> dict:
+    """Per device: its requests, nDCG@k of the lists as they are and re-sorted by ``offsets``."""
+    out = {}
+    for device, idx in frame.groupby("device", sort=True).indices.items():
+        part = frame.iloc[idx]
+        out[device] = {"requests": int(part.loc[part["label"] > 0, USER_ID].nunique()),
+                       "as_is": round(ndcg_of_scores(part, base[idx], k), 6),
+                       "in_context": round(ndcg_of_scores(part, base[idx] + offsets[idx], k), 6)}
+    return out
+
+
 def choose(snapshot: io.LakeSnapshot, ds: str, valid: pd.DataFrame, scores, labeled: pd.DataFrame,
            k: int) -> tuple[ContextModel | None, dict]:
     """(the model to serve, or None; the report: the weight, nDCG@k of every weight tried, requests, lift)."""
@@ -87,6 +98,7 @@ def choose(snapshot: io.LakeSnapshot, ds: str, valid: pd.DataFrame, scores, labe
     best = best if tried[best] > tried[0.0] else 0.0
     n = int(frame.loc[frame["label"] > 0, USER_ID].nunique())
     report = {"weight": best, "lifts_ds": lifts_ds, "requests": n, f"ndcg@{k}": {str(w): v for w, v in tried.items()},
-              "lift": round(tried[best] / tried[0.0] - 1.0, 4) if tried[0.0] else None}
+              "lift": round(tried[best] / tried[0.0] - 1.0, 4) if tried[0.0] else None,
+              "by_device": by_device(frame, base, best * offsets, k)}
     log.info("context model for %s: %s", ds, report)
     return (ContextModel(best, lifts) if best > 0 else None), report

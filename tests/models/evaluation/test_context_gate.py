@@ -56,6 +56,8 @@ def test_the_weight_that_helps_on_the_holdout_is_kept(settings):
     assert report["weight"] > 0 and model is not None and model.weight == report["weight"]
     assert tried[str(report["weight"])] > tried["0.0"] and report["lift"] > 0.1
     assert report["requests"] == 80 and report["lifts_ds"] == BEFORE
+    assert all(d["in_context"] > d["as_is"] for d in report["by_device"].values())  # TV and phone both gain
+    assert sum(d["requests"] for d in report["by_device"].values()) == 80
     assert model.lifts["device"]["tv"] == pytest.approx(LONG_ON_TV["tv"])
 
 
