@@ -105,6 +105,8 @@ def show(settings: Settings, ds: str) -> int:
     first = home["items"][0]
     _print(f"related to {first['video_id']}", *_call(base, f"/api/v1/recommendations/related?video_id="
                                                             f"{first['video_id']}&user_id={user}&count=5"))
+    _print(f"home feed of {user} on a TV (long videos move up when the version has a context model)",
+           *_call(base, f"/api/v1/recommendations/home?user_id={user}&count=5&device=tv"))
     status, trending = _call(base, "/api/v1/recommendations/trending?region=global&count=5")
     _print("trending (global)", status, trending)
     _print("a user we have never seen (cold start)", *_call(base, "/api/v1/recommendations/home?user_id=newbie"
