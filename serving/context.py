@@ -19,8 +19,8 @@ from pathlib import Path
 
 from serving.event_log import EventLog
 from serving.metrics import Metrics
-from serving.request_context import ContextCache
 from serving.overlay import EMPTY, DisabledOverlay, Overlay, UserState
+from serving.request_context import ContextCache
 from serving.schemas import DEFAULT_REGION
 from serving.served_log import FLUSH_S, ServedLog, served_folder
 from serving.state import NEEDS_CREATOR

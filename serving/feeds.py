@@ -91,7 +91,8 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
         if collection == TRENDING and arm.version is None:
             svc.remember(entity, found)
         if collection == HOME and context is not None:
-            rows = request_context.resorted(rows, svc.context_model(version), context)
+            weight = arm.policy.get("context_weight") if arm.policy else None  # an A/B test of the model
+            rows = request_context.resorted(rows, svc.context_model(version), context, weight)
     else:  # Redis unreachable, or nothing published at all: the last trending list this process saw
         version, rows = svc.last_known(fallback_region)
         degraded = True

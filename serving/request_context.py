@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from vidrec.context import ContextModel
 from vidrec.recstore.codec import Rows
@@ -46,10 +47,13 @@ def scores_and_durations(rows: Sequence) -> tuple[list, list]:
     return [r[IX_SCORE] for r in rows], [r[IX_DURATION] for r in rows]
 
 
-def resorted(rows: Sequence, model: ContextModel | None, context: dict) -> Sequence:
-    """``rows`` in the order ``model`` gives them in ``context`` (``rows`` itself when nothing moves)."""
+def resorted(rows: Sequence, model: ContextModel | None, context: dict, weight: float | None = None) -> Sequence:
+    """``rows`` in the order ``model`` gives them in ``context`` (``rows`` itself when nothing moves); ``weight``
+    replaces the model's (an experiment arm's ``context_weight``)."""
     if model is None or not rows:
         return rows
+    if weight is not None:
+        model = replace(model, weight=weight)
     scores, durations = scores_and_durations(rows)
     if any(s is None for s in scores):
         return rows

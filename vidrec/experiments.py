@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CANARY = "canary"
-POLICY_KEYS = {"exploration_share": float, "creator_max_per_window": int, "blend_share": float, "serve": str}
+POLICY_KEYS = {"exploration_share": float, "creator_max_per_window": int, "blend_share": float, "serve": str,
+               "context_weight": float}  # context_weight: the request context model's weight (0: off), vidrec.context
 SERVE_LISTS = ("trending",)  # policy "serve": the arm gets this list instead (the popularity baseline)
 SURFACES = ("home", "related", "trending", "category", "fresh")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -177,6 +178,8 @@ def _arm(a, where: str) -> Arm:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
             raise ExperimentError(f"{where}.policy.{key}: a {kind.__name__}, got {value!r}")
+        if value < 0:
+            raise ExperimentError(f"{where}.policy.{key}: not negative, got {value!r}")
     return Arm(name, float(share), version, {k: POLICY_KEYS[k](v) for k, v in policy.items()})
 
 

@@ -74,3 +74,31 @@ def test_a_version_without_a_context_model_serves_its_lists_as_they_are(publishe
         c.get("/api/v1/recommendations/trending")
         time.sleep(0.2)
         assert _ids(c, device="tv", count=20) == run.HOME["u1"][:20]
+
+
+def test_an_experiment_arm_sets_the_context_weight(settings, redis_url, run, tmp_path):
+    import json
+
+    from vidrec import experiments
+    path = tmp_path / "experiments.json"
+    spec = {"experiments": [{"name": "context", "salt": "c1", "surfaces": ["home"], "arms": [
+        {"name": "off", "share": 0.5, "policy": {"context_weight": 0}},
+        {"name": "on", "share": 0.5, "policy": {"context_weight": 1.0}}]}]}
+    path.write_text(json.dumps(spec))
+    s = settings.replace(redis_url=redis_url, experiments_file=str(path))
+    home = {"u1": run.HOME["u1"], "u2": run.HOME["u1"]}  # the same list: a TV moves v30 up in both
+    run.write(s, context=TV_LIKES_LONGER, home=home)
+    publish.run(s, run.DS)
+    users = {experiments.parse(spec)[0].arm_of(u).name: u for u in home}
+    assert set(users) == {"off", "on"}  # salt c1 puts u1 and u2 in different arms
+    with TestClient(create_app(s, overlay=DisabledOverlay())) as c:
+        c.get("/api/v1/recommendations/trending")
+        time.sleep(0.2)
+        for name, user in users.items():
+            r = c.get("/api/v1/recommendations/home", params={"user_id": user, "device": "tv", "count": 20}).json()
+            ids = [item["video_id"] for item in r["items"]]
+            assert r["arm"] == name
+            assert (ids == home[user][:20]) == (name == "off")
+    with pytest.raises(experiments.ExperimentError, match="not negative"):
+        experiments.parse({"experiments": [{"name": "x", "salt": "s", "surfaces": ["home"], "arms": [
+            {"name": "a", "share": 1.0, "policy": {"context_weight": -1}}]}]})
