@@ -22,17 +22,19 @@ ITEM_COL = VIDEO_ID
 RANK_COL = "rank"
 
 
-def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict:
+def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int, per_user: bool = False) -> dict:
     """precision@k, recall@k, ndcg@k averaged over the users of ``truth`` with a relevant item (users without
     recs score 0). A negative ``relevance`` (a gain that counts against a list: the composite's rejected
-    videos, ``models.evaluation.signals``) lowers the DCG of a list that shows it and is never relevant."""
+    videos, ``models.evaluation.signals``) lowers the DCG of a list that shows it and is never relevant.
+    ``per_user``: also each user's nDCG@k (``ndcg_per_user``, a Series by user), for paired comparisons."""
     truth = truth.drop_duplicates([USER_ID, VIDEO_ID])
     if "relevance" not in truth.columns:
         truth = truth.assign(relevance=1.0)
     graded, truth = truth[truth["relevance"] != 0], truth[truth["relevance"] > 0]
     users = truth[USER_ID].unique()
     if len(users) == 0:
-        return {f"precision@{k}": 0.0, f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
+        empty = {f"precision@{k}": 0.0, f"recall@{k}": 0.0, f"ndcg@{k}": 0.0, "users": 0}
+        return {**empty, "ndcg_per_user": pd.Series(dtype=float)} if per_user else empty
     top = recs[(recs["rank"] <= k) & recs[USER_ID].isin(users)]
     hit = top.merge(graded, on=[USER_ID, VIDEO_ID], how="inner")
     hits = (hit["relevance"] > 0).groupby(hit[USER_ID]).sum().reindex(users, fill_value=0)
@@ -42,18 +44,20 @@ def ranking_metrics(recs: pd.DataFrame, truth: pd.DataFrame, k: int) -> dict:
     ideal = ideal[pos <= k].assign(pos=pos[pos <= k])
     idcg = (ideal["relevance"] / np.log2(ideal["pos"] + 1)).groupby(ideal[USER_ID]).sum().reindex(users)
     n_rel = truth.groupby(USER_ID).size().reindex(users)
-    return {f"precision@{k}": float((hits / k).mean()), f"recall@{k}": float((hits / n_rel).mean()),
-            f"ndcg@{k}": float((dcg / idcg).mean()), "users": int(len(users))}
+    out = {f"precision@{k}": float((hits / k).mean()), f"recall@{k}": float((hits / n_rel).mean()),
+           f"ndcg@{k}": float((dcg / idcg).mean()), "users": int(len(users))}
+    return {**out, "ndcg_per_user": dcg / idcg} if per_user else out
 
 
-def ndcg_of_scores(frame: pd.DataFrame, scores, k: int) -> float:
+def ndcg_of_scores(frame: pd.DataFrame, scores, k: int, per_query: bool = False):
     """Mean NDCG@k of ordering each query's rows by ``scores`` (ties: input order), with graded gain
     2^label - 1 (column ``label``); queries are (label_ds, user_id), or user_id without ``label_ds``;
     queries without a positive label are skipped. ``ranking_metrics`` with the query as the user and the
-    row as the item (the ranker's validation and the gate's tests use it)."""
+    row as the item (the ranker's validation and the gate's tests use it). ``per_query``: each query's nDCG@k
+    instead of the mean (a Series by query number, in the order of first appearance)."""
     keys = [c for c in ("label_ds", USER_ID) if c in frame.columns]
     if len(frame) == 0:
-        return 0.0
+        return pd.Series(dtype=float) if per_query else 0.0
     q = frame.groupby(keys, sort=False).ngroup().to_numpy()
     order = np.lexsort((np.arange(len(q)), -np.asarray(scores, float), q))
     qs = q[order]
@@ -62,7 +66,8 @@ def ndcg_of_scores(frame: pd.DataFrame, scores, k: int) -> float:
     label = frame["label"].to_numpy(float)
     rows = np.flatnonzero(label > 0)
     truth = pd.DataFrame({USER_ID: q[rows], VIDEO_ID: rows, "relevance": np.exp2(label[rows]) - 1.0})
-    return ranking_metrics(recs, truth, k)[f"ndcg@{k}"]
+    out = ranking_metrics(recs, truth, k, per_user=per_query)
+    return out["ndcg_per_user"].sort_index() if per_query else out[f"ndcg@{k}"]
 
 
 def _evaluate(truth, recs, k, user_col, item_col, rank_col) -> dict:

@@ -11,8 +11,8 @@ from the watch events of the last 30 days). At request time a list item's score 
     weight x sum over the request's dimensions of log_lift[dimension][value][band(duration_ms)]
 
 and the list is re-sorted by it. ``weight`` is chosen by the nightly's evaluation on its holdout day
-(``models.evaluation.context_gate``): 0 when re-sorting would not have helped, so the model can only be applied
-where it was measured to help. Unknown values, missing durations and an absent model add 0.
+(``models.evaluation.context_gate``): 0 unless re-sorting clearly helped there (beyond the day's noise), so the
+model is only applied where it was measured to help. Unknown values, missing durations and an absent model add 0.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ holdout request is a user in one context: the (device, daypart) of the first eve
 (``gate.holdout_labels``). Its list is the user's validation candidates ordered by the ranker's score, what
 serving re-sorts; its truth, the pairs labeled in that context, graded by ``label`` (``ndcg_of_scores``).
 For every weight in ``vidrec.context.WEIGHTS`` the lists are re-sorted by score + the context's offset and
-scored; the weight with the best nDCG@k is kept, 0 (serve the list as it is) unless it beats 0.
+scored. The weight with the best nDCG@k is kept when its gain over the lists as they are, paired request by
+request, exceeds MIN_Z standard errors; otherwise 0 (serve the lists as they are): one day's holdout is noisy,
+and a model that does not clearly help is not served.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from vidrec.context import DAYPART_STARTS, DAYPARTS, DIMENSIONS, EDGES_MS, WEIGH
 from vidrec.tables import CONTEXT_LIFTS, DURATION_MS, TS, USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.evaluate")
-REQUEST = "_request"
+MIN_Z = 2.0  # the best weight's gain must exceed this many standard errors (paired over the requests)
 
 
 def read_lifts(snapshot: io.LakeSnapshot, ds: str) -> dict:
@@ -72,6 +74,15 @@ def unit_offsets(frame: pd.DataFrame, lifts: dict) -> np.ndarray:
     return out
 
 
+def paired_gain(frame: pd.DataFrame, base: np.ndarray, offsets: np.ndarray, k: int) -> tuple[float, float]:
+    """(mean, standard error) over the requests of nDCG@k re-sorted by ``offsets`` minus nDCG@k as they are."""
+    diff = (ndcg_of_scores(frame, base + offsets, k, per_query=True)
+            - ndcg_of_scores(frame, base, k, per_query=True)).to_numpy()
+    if len(diff) < 2:
+        return 0.0, 0.0
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
+
+
 def by_device(frame: pd.DataFrame, base: np.ndarray, offsets: np.ndarray, k: int) -> dict:
     """Per device: its requests, nDCG@k of the lists as they are and re-sorted by ``offsets``."""
     out = {}
@@ -95,10 +106,13 @@ def choose(snapshot: io.LakeSnapshot, ds: str, valid: pd.DataFrame, scores, labe
     offsets, base = unit_offsets(frame, lifts), frame["score"].to_numpy()
     tried = {w: round(ndcg_of_scores(frame, base + w * offsets, k), 6) for w in WEIGHTS}
     best = max(tried, key=lambda w: (tried[w], -w))
-    best = best if tried[best] > tried[0.0] else 0.0
+    gain, se = paired_gain(frame, base, best * offsets, k)
+    if not gain > MIN_Z * se:  # within the noise of one holdout day: the lists are served as they are
+        best = 0.0
     n = int(frame.loc[frame["label"] > 0, USER_ID].nunique())
     report = {"weight": best, "lifts_ds": lifts_ds, "requests": n, f"ndcg@{k}": {str(w): v for w, v in tried.items()},
               "lift": round(tried[best] / tried[0.0] - 1.0, 4) if tried[0.0] else None,
+              "best_gain": round(gain, 6), "best_gain_se": round(se, 6),
               "by_device": by_device(frame, base, best * offsets, k)}
     log.info("context model for %s: %s", ds, report)
     return (ContextModel(best, lifts) if best > 0 else None), report

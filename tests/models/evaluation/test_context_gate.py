@@ -55,6 +55,7 @@ def test_the_weight_that_helps_on_the_holdout_is_kept(settings):
     tried = report["ndcg@5"]
     assert report["weight"] > 0 and model is not None and model.weight == report["weight"]
     assert tried[str(report["weight"])] > tried["0.0"] and report["lift"] > 0.1
+    assert report["best_gain"] > context_gate.MIN_Z * report["best_gain_se"] > 0  # paired, beyond the noise
     assert report["requests"] == 80 and report["lifts_ds"] == BEFORE
     assert all(d["in_context"] > d["as_is"] for d in report["by_device"].values())  # TV and phone both gain
     assert sum(d["requests"] for d in report["by_device"].values()) == 80
@@ -67,6 +68,14 @@ def test_lifts_that_do_not_help_or_do_not_exist_give_no_model(settings):
     model, report = context_gate.choose(io.LakeSnapshot(settings), DS, valid, scores, labeled, 5)
     assert model is None and report["weight"] == 0.0 and report["lift"] == 0.0
     assert all(v <= report["ndcg@5"]["0.0"] for v in report["ndcg@5"].values())
+
+
+def test_a_gain_within_the_noise_of_the_holdout_is_not_served(settings):
+    valid, scores, labeled = _lake(settings, LONG_ON_TV)
+    labeled = labeled.assign(label=np.random.default_rng(1).permutation(labeled["label"].to_numpy()))  # no effect
+    model, report = context_gate.choose(io.LakeSnapshot(settings), DS, valid, scores, labeled, 5)
+    assert model is None and report["weight"] == 0.0
+    assert report["best_gain"] <= context_gate.MIN_Z * report["best_gain_se"]
 
 
 def test_lifts_of_the_holdout_day_itself_are_not_read(settings):

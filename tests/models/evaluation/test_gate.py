@@ -47,6 +47,8 @@ def test_ndcg_of_scores_orders_each_query_and_skips_queries_without_positives():
     b = (1 / L2(3)) / 1.0
     assert ndcg_of_scores(frame, scores, k=3) == pytest.approx((a + b) / 2)
     assert ndcg_of_scores(frame, [0, 2, 1, 0, 1, 0, 0], k=3) == pytest.approx(1.0)
+    per = ndcg_of_scores(frame, scores, k=3, per_query=True)  # queries a and b (c has no positive), in order
+    assert list(per.index) == [0, 1] and per.to_list() == pytest.approx([a, b])
 
 
 def test_top_k_by_score_with_ties_broken_by_video_id():
