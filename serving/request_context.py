@@ -54,6 +54,8 @@ def resorted(rows: Sequence, model: ContextModel | None, context: dict, weight: 
         return rows
     if weight is not None:
         model = replace(model, weight=weight)
+    if not model.weight:  # published for experiments, not applied by default
+        return rows
     scores, durations = scores_and_durations(rows)
     if any(s is None for s in scores):
         return rows

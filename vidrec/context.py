@@ -12,7 +12,8 @@ from the watch events of the last 30 days). At request time a list item's score 
 
 and the list is re-sorted by it. ``weight`` is chosen by the nightly's evaluation on its holdout day
 (``models.evaluation.context_gate``): 0 unless re-sorting clearly helped there (beyond the day's noise), so the
-model is only applied where it was measured to help. Unknown values, missing durations and an absent model add 0.
+model is only applied where it was measured to help (an experiment arm may set its own weight, to test the
+lifts online). Unknown values, missing durations and an absent model add 0.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ serving re-sorts; its truth, the pairs labeled in that context, graded by ``labe
 For every weight in ``vidrec.context.WEIGHTS`` the lists are re-sorted by score + the context's offset and
 scored. The weight with the best nDCG@k is kept when its gain over the lists as they are, paired request by
 request, exceeds MIN_Z standard errors; otherwise 0 (serve the lists as they are): one day's holdout is noisy,
-and a model that does not clearly help is not served.
+and a model that does not clearly help is not applied. The lifts are published either way, so an experiment
+arm (policy ``context_weight``) can test them online.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def by_device(frame: pd.DataFrame, base: np.ndarray, offsets: np.ndarray, k: int
 
 def choose(snapshot: io.LakeSnapshot, ds: str, valid: pd.DataFrame, scores, labeled: pd.DataFrame,
            k: int) -> tuple[ContextModel | None, dict]:
-    """(the model to serve, or None; the report: the weight, nDCG@k of every weight tried, requests, lift)."""
+    """(the model to publish: the lifts with the chosen weight, 0 when none clearly helps, so the API serves the
+    lists as they are while an experiment arm may still set a weight; None without lifts or scores. The report:
+    the weight, nDCG@k of every weight tried, the paired gain, per device.)"""
     lifts_ds = dates.shift_ds(ds, -1)
     lifts = read_lifts(snapshot, lifts_ds)
     if not lifts or scores is None or valid.empty:
@@ -115,4 +118,4 @@ def choose(snapshot: io.LakeSnapshot, ds: str, valid: pd.DataFrame, scores, labe
               "best_gain": round(gain, 6), "best_gain_se": round(se, 6),
               "by_device": by_device(frame, base, best * offsets, k)}
     log.info("context model for %s: %s", ds, report)
-    return (ContextModel(best, lifts) if best > 0 else None), report
+    return ContextModel(best, lifts), report

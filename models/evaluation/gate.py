@@ -24,7 +24,7 @@ Every list is also scored on all the holdout day's labeled pairs by the product'
 
 The request context model's weight is chosen on the same holdout (``models.evaluation.context_gate``: the
 nDCG of re-sorting each user's list by the context of each of their holdout requests); ``metrics["context"]``
-reports it and the manifest's ``context`` holds the model publish serves (none when the weight is 0).
+reports it and the manifest's ``context`` holds the model publish serves (weight 0: not applied).
 
 Beside the ranking metrics: ``watch_time`` (the holdout day's watch time of the videos the model's lists and
 popularity's recommended, per user, and the model's lift) and ``drift`` (``models.evaluation.drift``: each ranker

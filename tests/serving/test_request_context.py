@@ -76,7 +76,7 @@ def test_a_version_without_a_context_model_serves_its_lists_as_they_are(publishe
         assert _ids(c, device="tv", count=20) == run.HOME["u1"][:20]
 
 
-def test_an_experiment_arm_sets_the_context_weight(settings, redis_url, run, tmp_path):
+def test_an_experiment_arm_sets_the_context_weight_of_lifts_published_at_weight_0(settings, redis_url, run, tmp_path):
     import json
 
     from vidrec import experiments
@@ -87,7 +87,7 @@ def test_an_experiment_arm_sets_the_context_weight(settings, redis_url, run, tmp
     path.write_text(json.dumps(spec))
     s = settings.replace(redis_url=redis_url, experiments_file=str(path))
     home = {"u1": run.HOME["u1"], "u2": run.HOME["u1"]}  # the same list: a TV moves v30 up in both
-    run.write(s, context=TV_LIKES_LONGER, home=home)
+    run.write(s, context={**TV_LIKES_LONGER, "weight": 0.0}, home=home)  # the lifts, published but not applied
     publish.run(s, run.DS)
     users = {experiments.parse(spec)[0].arm_of(u).name: u for u in home}
     assert set(users) == {"off", "on"}  # salt c1 puts u1 and u2 in different arms
