@@ -106,7 +106,7 @@ async def _phase(port: int, pid: int, key: str, a) -> dict:
 
 def serve(a) -> dict:
     from models import publish
-    from serve_store import DS, start_api, write_synthetic_run
+    from serve_store import DS, start_api, stop, write_synthetic_run
     from vidrec import api_keys
     from vidrec.ops import services
     from vidrec.settings import Settings
@@ -125,11 +125,7 @@ def serve(a) -> dict:
             return {"users": a.users, "requests": a.requests, "concurrency": a.concurrency,
                     **asyncio.run(_phase(api_port, api.pid, key, a))}
         finally:
-            if api is not None:
-                api.terminate()
-                api.wait(timeout=10)
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
+            stop(api, redis_proc)
 
 
 def main() -> None:

@@ -217,6 +217,14 @@ async def serve_phase(port: int, pid: int, redis_url: str, key: str, a) -> dict:
     return result
 
 
+def stop(*procs) -> None:
+    """Terminate the child processes given (None: not started) and wait for them."""
+    for proc in procs:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
 def run_once(a) -> dict:
     from models import publish
     from vidrec.ops import services
@@ -240,11 +248,7 @@ def run_once(a) -> dict:
             api = start_api(s, api_port, Path(a.code_root or REPO))
             result = asyncio.run(serve_phase(api_port, api.pid, s.redis_url, key, a))
         finally:
-            if api is not None:
-                api.terminate()
-                api.wait(timeout=10)
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
+            stop(api, redis_proc)
     return {"publish": {"users": a.users, "items_per_user": a.items, "keys": published["keys"],
                         "seconds": round(publish_s, 2), "store_seconds": published["seconds"], **store},
             "serve_home": result}
