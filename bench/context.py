@@ -106,7 +106,8 @@ async def _phase(port: int, pid: int, key: str, a) -> dict:
 
 def serve(a) -> dict:
     from models import publish
-    from serve_store import DS, start_api, stop, write_synthetic_run
+    from serve_store import DS, start_api, write_synthetic_run
+    from stages import stop
     from vidrec import api_keys
     from vidrec.ops import services
     from vidrec.settings import Settings

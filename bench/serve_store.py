@@ -33,6 +33,8 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stages import stop  # bench/stages.py
+
 DS = "2026-11-01"
 REGIONS = ["global", "eu", "us", "asia"]
 CATEGORIES = np.array(["comedy", "music", "sports", "gaming", "food", "travel", "news", "pets", "beauty", "dance"],
@@ -215,14 +217,6 @@ async def serve_phase(port: int, pid: int, redis_url: str, key: str, a) -> dict:
                       warmup_catalog_fetches=warm)
         result["responses_sha256"] = await answers_digest(client, a.users)
     return result
-
-
-def stop(*procs) -> None:
-    """Terminate the child processes given (None: not started) and wait for them."""
-    for proc in procs:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def run_once(a) -> dict:

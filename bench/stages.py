@@ -187,3 +187,11 @@ class Run:
             "exit": {k: r["code"] for k, r in self.results.items() if r["code"]},
             "killed": {k: r["killed"] for k, r in self.results.items() if r["killed"]},
         }
+
+
+def stop(*procs) -> None:
+    """Terminate the child processes given (None: not started) and wait for them."""
+    for proc in procs:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -141,6 +141,12 @@ def test_trending_answers_from_the_lists_features_hourly_published_over_the_nigh
     assert nightly["published_by"]["dag_id"] == "train_nightly" and "kind" not in nightly
     user = active_users(events, 1)[0]
     assert home(api, user)["version"] == meta["base"]  # the personal lists stay the nightly's
+    # the nightly's context model: lifts from build_context, weight 0 (MovieLens has one device and only long
+    # videos: nothing to re-sort by), so a TV request gets the same list
+    context = nightly["context"]
+    assert context["weight"] == 0.0 and set(context["lifts"]) == {"device", "daypart"}
+    items = [i["video_id"] for i in home(api, user)["items"]]
+    assert [i["video_id"] for i in home(api, user, device="tv")["items"]] == items
 
 
 def test_a_simulated_ab_test_finds_the_model_beats_popularity_with_plots_in_its_report(product):
