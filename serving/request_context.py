@@ -3,9 +3,9 @@ that holds it (the device the app says, ``?device=``, and the UTC time of day of
 
 The model travels with its version (the ``context`` field of the version's meta, written by publish from the
 nightly's evaluation); ``ContextCache`` reads it once per version, in the background when the version is first
-met (``Services.noticed``), so no request waits for it. A version without one (weight 0: re-sorting
-did not help on the holdout day, or published before context models) serves its lists as they are, and so does
-a failing meta read (fail open, not cached).
+met (``Services.noticed``), so no request waits for it. A version whose model has weight 0 (re-sorting did not
+clearly help on the holdout day; an experiment arm may still set a weight) or has none (published before context
+models) serves its lists as they are, and so does a failing meta read (fail open, not cached).
 """
 
 from __future__ import annotations

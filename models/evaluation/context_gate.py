@@ -22,7 +22,7 @@ from models import io
 from models.metrics import ndcg_of_scores
 from models.ranking.training_set import LABEL
 from vidrec import dates
-from vidrec.context import DAYPART_STARTS, DAYPARTS, DIMENSIONS, EDGES_MS, WEIGHTS, ContextModel, band
+from vidrec.context import DIMENSIONS, EDGES_MS, WEIGHTS, ContextModel, band, daypart
 from vidrec.tables import CONTEXT_LIFTS, DURATION_MS, TS, USER_ID, VIDEO_ID
 
 log = logging.getLogger("vidrec.evaluate")
@@ -44,8 +44,7 @@ def in_context(snapshot: io.LakeSnapshot, ds: str, labeled: pd.DataFrame) -> pd.
     """``labeled`` + device and daypart: those of the pair's first event on ``ds`` (pairs without a device out)."""
     day = snapshot.read("interactions", [USER_ID, VIDEO_ID, TS, "device"], (ds, ds))
     first = day.dropna(subset=["device"]).sort_values(TS, kind="mergesort").drop_duplicates([USER_ID, VIDEO_ID])
-    hours = pd.to_datetime(first[TS], utc=True).dt.hour.to_numpy()
-    first = first.assign(daypart=np.asarray(DAYPARTS)[np.searchsorted(DAYPART_STARTS, hours, side="right") - 1])
+    first = first.assign(daypart=pd.to_datetime(first[TS], utc=True).dt.hour.map({h: daypart(h) for h in range(24)}))
     return labeled.merge(first[[USER_ID, VIDEO_ID, "device", "daypart"]], on=[USER_ID, VIDEO_ID])
 
 
@@ -67,18 +66,18 @@ def unit_offsets(frame: pd.DataFrame, lifts: dict) -> np.ndarray:
     unit = ContextModel(1.0, lifts)
     contexts = frame[list(DIMENSIONS)].drop_duplicates()
     table = {tuple(c): unit.offsets(dict(zip(DIMENSIONS, c))) for c in contexts.itertuples(index=False)}
-    out = np.zeros(len(frame))
+    out, all_bands = np.zeros(len(frame)), frame["band"].to_numpy()
     for ctx, idx in frame.groupby(list(DIMENSIONS), sort=False).indices.items():
-        bands = frame["band"].to_numpy()[idx]
+        bands = all_bands[idx]
         known = pd.notna(bands)
         out[idx[known]] = np.asarray(table[ctx])[bands[known].astype(int)]
     return out
 
 
-def paired_gain(frame: pd.DataFrame, base: np.ndarray, offsets: np.ndarray, k: int) -> tuple[float, float]:
-    """(mean, standard error) over the requests of nDCG@k re-sorted by ``offsets`` minus nDCG@k as they are."""
-    diff = (ndcg_of_scores(frame, base + offsets, k, per_query=True)
-            - ndcg_of_scores(frame, base, k, per_query=True)).to_numpy()
+def paired_gain(resorted: pd.Series, as_is: pd.Series) -> tuple[float, float]:
+    """(mean, standard error) over the requests of their nDCG re-sorted minus as they are (per-query Series of
+    ``ndcg_of_scores``)."""
+    diff = (resorted - as_is).to_numpy()
     if len(diff) < 2:
         return 0.0, 0.0
     return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
@@ -107,9 +106,10 @@ def choose(snapshot: io.LakeSnapshot, ds: str, valid: pd.DataFrame, scores, labe
     durations = snapshot.read("videos", [VIDEO_ID, DURATION_MS])
     frame = requests(valid, scores, in_context(snapshot, ds, labeled), durations)
     offsets, base = unit_offsets(frame, lifts), frame["score"].to_numpy()
-    tried = {w: round(ndcg_of_scores(frame, base + w * offsets, k), 6) for w in WEIGHTS}
+    per_request = {w: ndcg_of_scores(frame, base + w * offsets, k, per_query=True) for w in WEIGHTS}
+    tried = {w: round(float(v.mean()), 6) if len(v) else 0.0 for w, v in per_request.items()}  # ndcg_of_scores' mean
     best = max(tried, key=lambda w: (tried[w], -w))
-    gain, se = paired_gain(frame, base, best * offsets, k)
+    gain, se = paired_gain(per_request[best], per_request[0.0])
     if not gain > MIN_Z * se:  # within the noise of one holdout day: the lists are served as they are
         best = 0.0
     n = int(frame.loc[frame["label"] > 0, USER_ID].nunique())
