@@ -30,12 +30,12 @@ import pandas as pd
 from models import parameters
 from models.evaluation import harness, signals
 
-ALS_SPACE = {"factors": [16, 24, 32, 48, 64], "regularization": [0.5, 1.0, 2.0, 5.0, 10.0, 20.0],
-             "alpha": [0.5, 1.0, 2.0, 5.0], "iterations": [15]}
+ALS_SPACE = {"factors": [16, 24, 32, 48, 64, 128], "regularization": [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0],
+             "alpha": [0.5, 1.0, 2.0, 5.0, 10.0], "iterations": [15]}
 TWO_STAGE_SPACE = {"candidates.ease_l2": [250.0, 500.0, 1000.0], "ranker.max_depth": [3, 4, 5],
                    "ranker.n_estimators": [100, 150], "ranker.learning_rate": [0.05, 0.1, 0.2],
                    "negatives_per_user": [50, 100, 200], "folds": [3, 4],
-                   "negative_sampling": ["uniform", "popularity"]}
+                   "negative_sampling": ["uniform", "popularity"], "ranker.blend_weight": [0.0, 0.5, 1.0]}
 # Upper bounds in the two_stage section: co-watch work per user, candidate rows per user and trees per row.
 CAPS = {"candidates.cowatch_neighbours": 200, "candidates.recent_videos": 200, "per_user": 150,
         "ranker.n_estimators": 150}

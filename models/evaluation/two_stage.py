@@ -41,6 +41,7 @@ import pandas as pd
 from models.evaluation import signals
 from models.evaluation.baselines import Popularity
 from models.evaluation.splits import random_split_per_user, time_split
+from models.ranking.blend import final_score
 from models.ranking.objectives import fit_heads
 from models.ranking.ranker import RankerParams, feature_columns, fit_ranker, score
 from models.ranking.training_set import LABEL, LABEL_DS, label_candidates
@@ -184,7 +185,11 @@ class TwoStage:
         """Top ``k`` (user_id, video_id, rank) per user by ranker score; cold users get popularity."""
         users = pd.unique(np.asarray(users, dtype=object))
         cands = self._candidates(self.retrieval, self.cparams, users)
-        ranked = self.scorer.score(cands) if self.scorer is not None else score(self.model, cands, self.features)
+        if self.scorer is not None:
+            ranked = self.scorer.score(cands)
+        else:
+            ranked = final_score(cands, score(self.model, cands, self.features), self.params.ranker.blend_weight,
+                                 self.params.ranker.blend_als)
         cands = cands.assign(rank_score=ranked)
         cands = cands.sort_values([USER_ID, "rank_score", VIDEO_ID], ascending=[True, False, True], kind="stable")
         cands["rank"] = cands.groupby(USER_ID).cumcount() + 1

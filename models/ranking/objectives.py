@@ -30,6 +30,7 @@ import pandas as pd
 
 from models import io, manifest
 from models.metrics import ndcg_of_scores
+from models.ranking.blend import final_score
 from models.ranking.ranker import (RankerParams, feature_columns, feature_matrix, fit_ranker, load_ranker, save_ranker,
                                    validation_metrics)
 from models.ranking.training_set import LABEL, SPLIT, TARGET_EVENTS
@@ -59,6 +60,7 @@ class Scorer:
     calibration: tuple[float, float] = (1.0, 0.0)
     heads: dict = field(default_factory=dict)      # objective -> xgboost.Booster (binary:logistic)
     weights: dict = field(default_factory=lambda: {"watch": 1.0})
+    blend: tuple[float, float] = (0.0, 2.0)  # (weight, als) of models.ranking.blend.final_score
 
     def probabilities(self, frame: pd.DataFrame, extra: dict | None = None) -> dict[str, np.ndarray]:
         """{objective: probability per row of ``frame``} for every trained head."""
@@ -72,8 +74,13 @@ class Scorer:
         return out
 
     def score(self, frame: pd.DataFrame, extra: dict | None = None) -> np.ndarray:
-        """The composite of ``frame``'s rows (``combine`` of ``probabilities``)."""
-        return self.combine(self.probabilities(frame, extra), len(frame))
+        """What ``frame``'s rows are ordered by: the composite (``combine`` of ``probabilities``) blended with
+        the retrieval scores within each user (``blended``)."""
+        return self.blended(frame, self.combine(self.probabilities(frame, extra), len(frame)))
+
+    def blended(self, frame: pd.DataFrame, composite: np.ndarray) -> np.ndarray:
+        """``composite`` with the retrieval scores added back (``models.ranking.blend.final_score``)."""
+        return final_score(frame, composite, *self.blend)
 
     def combine(self, probabilities: dict[str, np.ndarray], rows: int) -> np.ndarray:
         """The composite: sum of weight x probability over the trained heads."""
@@ -130,7 +137,8 @@ def fit_heads(train: pd.DataFrame, features: list[str], params: RankerParams, *,
         data.set_label(y)
         heads[name] = xgb.train(booster, data, num_boost_round=HEAD_TREES)
         report[name]["trained"] = True
-    return Scorer(watch, list(features), calibration, heads, dict(weights or {"watch": 1.0})), report
+    return Scorer(watch, list(features), calibration, heads, dict(weights or {"watch": 1.0}),
+                  (params.blend_weight, params.blend_als)), report
 
 
 def validation(probabilities: dict[str, np.ndarray], valid: pd.DataFrame, report: dict) -> dict:
@@ -169,7 +177,9 @@ def load_scorer(directory: Path, weights: dict) -> tuple[Scorer, dict]:
         if path.exists():
             heads[name] = xgb.Booster(model_file=str(path))
     calibration = tuple(meta.get("calibration", (1.0, 0.0)))
-    return Scorer(watch, meta["features"], calibration, heads, dict(weights)), meta
+    trained = meta.get("params", {})
+    blend = (trained.get("blend_weight", 0.0), trained.get("blend_als", 2.0))  # older runs: the ranker alone
+    return Scorer(watch, meta["features"], calibration, heads, dict(weights), blend), meta
 
 
 def run(settings: Settings, ds: str) -> dict:
@@ -188,7 +198,7 @@ def run(settings: Settings, ds: str) -> dict:
     metrics = validation_metrics(scorer.watch, valid, features, params.eval_k)
     probabilities = scorer.probabilities(valid)  # once, for the composite and every head's AUC
     if not valid.empty:
-        composite = scorer.combine(probabilities, len(valid))
+        composite = scorer.blended(valid, scorer.combine(probabilities, len(valid)))
         metrics[f"composite_ndcg@{params.eval_k}"] = ndcg_of_scores(valid, composite, params.eval_k)
     heads = validation(probabilities, valid, report)
     meta = {"features": features, "feature_source": source, "params": asdict(params), "seed": settings.seed,

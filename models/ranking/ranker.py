@@ -42,6 +42,8 @@ class RankerParams:
     n_jobs: int = 2
     pair_method: str = "topk"      # XGBoost's lambdarank_pair_method: topk (pairs within the top) or mean
     pairs_per_sample: int = 32     # lambdarank_num_pair_per_sample: the top's depth (topk) or pairs per row (mean)
+    blend_weight: float = 0.0      # the retrieval scores' weight in the final order (models.ranking.blend)
+    blend_als: float = 2.0         # ALS's weight against co-watch's within them
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> "RankerParams":
