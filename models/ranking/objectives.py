@@ -11,8 +11,10 @@ One head per objective (``vidrec.settings.OBJECTIVES``), trained on the training
   ``MIN_POSITIVES`` of it and the rows are not all positive; otherwise skipped, and its weight counts for nothing.
 
 ``Scorer.score`` is the composite: sum over the heads of weight x probability, the weights being the
-product's (``Settings.weights``, ``VIDREC_OBJECTIVE_WEIGHTS``; negative for not_interested). Every head
-reads the same feature matrix, so training and scoring see the features one way.
+product's (``Settings.weights``, ``VIDREC_OBJECTIVE_WEIGHTS``; negative for not_interested), plus the retrieval
+scores when the ranker parameters' ``blend_weight`` is above 0 (``models.ranking.blend``; kept in ranker.json's
+``params``, so rank and evaluate order as training chose). Every head reads the same feature matrix, so
+training and scoring see the features one way.
 
 Artifacts beside the ranker's (``runs/<ds>/ranker/``): ``heads/<objective>.json`` (XGBoost's JSON), and in
 ``ranker.json`` ``calibration`` [a, b] and ``objectives`` (per head: trained, positives, validation AUC).
