@@ -26,26 +26,16 @@ from vidrec.tables import USER_ID
 COWATCH, ALS = "score_cowatch", "als_dot"
 
 
-def per_user_z(users: pd.Series, values) -> np.ndarray:
+def per_user_z(users, values) -> np.ndarray:
     """``values`` standardized within each user's rows; a missing value first takes its user's lowest, and a
     user whose values are all equal (or all missing) gets 0."""
-    x = pd.Series(np.asarray(values, dtype=np.float64), index=users.index)
-    groups = x.groupby(users.to_numpy(), sort=False)
-    x = x.fillna(groups.transform("min"))
-    groups = x.groupby(users.to_numpy(), sort=False)
-    sd = groups.transform("std").to_numpy()
-    z = (x.to_numpy() - groups.transform("mean").to_numpy()) / np.where(sd > 0, sd, np.inf)
-    return np.nan_to_num(z, nan=0.0)
+    return _z(pd.factorize(np.asarray(users))[0], values)
 
 
 def retrieval_score(frame: pd.DataFrame, als: float) -> np.ndarray:
     """z(z(co-watch score) + ``als`` x z(ALS inner product)) per row, within each user (a missing column
     counts 0), so that it weighs like the ranker's z whatever ``als`` is."""
-    out = np.zeros(len(frame))
-    for column, weight in ((COWATCH, 1.0), (ALS, als)):
-        if column in frame.columns and weight:
-            out += weight * per_user_z(frame[USER_ID], frame[column])
-    return per_user_z(frame[USER_ID], out)
+    return _retrieval(pd.factorize(frame[USER_ID])[0], frame, als)
 
 
 def final_score(frame: pd.DataFrame, score, weight: float, als: float) -> np.ndarray:
@@ -54,4 +44,30 @@ def final_score(frame: pd.DataFrame, score, weight: float, als: float) -> np.nda
     score = np.asarray(score, dtype=np.float64)
     if not weight or frame.empty:
         return score
-    return per_user_z(frame[USER_ID], score) + weight * retrieval_score(frame, als)
+    codes = pd.factorize(frame[USER_ID])[0]  # once for the four z's (rank runs this on every candidate row)
+    return _z(codes, score) + weight * _retrieval(codes, frame, als)
+
+
+def _retrieval(codes: np.ndarray, frame: pd.DataFrame, als: float) -> np.ndarray:
+    out = np.zeros(len(frame))
+    for column, weight in ((COWATCH, 1.0), (ALS, als)):
+        if column in frame.columns and weight:
+            out += weight * _z(codes, frame[column])
+    return _z(codes, out)
+
+
+def _z(codes: np.ndarray, values) -> np.ndarray:
+    """``per_user_z`` over user codes 0..n-1 (``pd.factorize``): per-user sums by ``np.bincount``."""
+    x = pd.Series(values, copy=False).to_numpy(dtype=np.float64, na_value=np.nan)
+    n = int(codes.max()) + 1 if len(codes) else 0
+    missing = np.isnan(x)
+    if missing.any():
+        lowest = pd.Series(x).groupby(codes).min().to_numpy()  # NaN for a user with no value at all
+        x = np.where(missing, lowest[codes], x)
+    ok = ~np.isnan(x)
+    x0 = np.where(ok, x, 0.0)
+    count = np.bincount(codes, weights=ok, minlength=n)
+    mean = np.bincount(codes, weights=x0, minlength=n) / np.maximum(count, 1)
+    centered = np.where(ok, x0 - mean[codes], 0.0)
+    sd = np.sqrt(np.bincount(codes, weights=centered ** 2, minlength=n) / np.maximum(count - 1, 1))
+    return np.nan_to_num(centered / np.where(sd > 0, sd, np.inf)[codes], nan=0.0)
