@@ -1,5 +1,6 @@
-"""Benchmark: EASE's co-watch weights by Cholesky in float32 (``build_ease`` now) against the previous path,
-a general inverse in float64 (``np.linalg.inv``), on the same matrices in the same run.
+"""Benchmark: EASE's co-watch weights by Cholesky in float32 (``ease_weights``, whose rows ``build_ease``
+keeps the best neighbours of) against the previous path, a general inverse in float64 (``np.linalg.inv``),
+on the same matrices in the same run.
 
     .venv/bin/python bench/ease_inverse.py [--path ../shared/datasets/ml-latest-small] [--sizes 4000 12000]
 
@@ -20,7 +21,7 @@ import scipy.sparse as sp
 
 from models.evaluation.datasets import load_interactions
 from models.retrieval.matrix import top_per_dense_row
-from models.retrieval.similarity import spd_inverse
+from models.retrieval.similarity import ease_weights
 
 
 def previous_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
@@ -32,17 +33,6 @@ def previous_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
     weights /= -np.diag(weights).copy()
     np.fill_diagonal(weights, 0.0)
     return weights.astype(np.float32)
-
-
-def current_weights(user_items: sp.csr_matrix, l2: float) -> np.ndarray:
-    """``build_ease``'s dense weights (before it keeps each row's neighbours)."""
-    binary = user_items.astype(bool).astype(np.float32)
-    gram = (binary.T @ binary).toarray()
-    gram[np.diag_indices_from(gram)] += np.float32(l2)
-    weights = spd_inverse(gram)
-    weights /= -np.diag(weights).copy()
-    np.fill_diagonal(weights, 0.0)
-    return weights
 
 
 def synthetic(videos: int, seed: int = 0) -> sp.csr_matrix:
@@ -66,7 +56,7 @@ def compare(name: str, user_items: sp.csr_matrix, l2: float, neighbours: int) ->
     before = previous_weights(user_items, l2)
     before_s = time.perf_counter() - started
     started = time.perf_counter()
-    now = current_weights(user_items, l2)
+    now = ease_weights(user_items, l2)
     now_s = time.perf_counter() - started
     kept_before, kept_now = top_per_dense_row(before, neighbours), top_per_dense_row(now, neighbours)
     shared = kept_before.multiply(kept_now).getnnz() / max(kept_before.getnnz(), 1)

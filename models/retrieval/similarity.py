@@ -35,13 +35,17 @@ def build_cowatch(user_items: sp.csr_matrix, neighbours: int, *, block: int = 40
 
 
 def build_ease(user_items: sp.csr_matrix, neighbours: int, l2: float = 500.0) -> sp.csr_matrix:
-    """Videos x videos EASE weights (Steck 2019): ``B = I - P diagMat(1 / diag(P))`` with
-    ``P = (X^T X + l2 I)^-1`` over the binary matrix X, zero diagonal; each row keeps its ``neighbours``
-    largest weights. Row i says how much watching video i adds to each other video.
+    """Videos x videos EASE weights (``ease_weights``), each row keeping its ``neighbours`` largest.
+    Row i says how much watching video i adds to each other video."""
+    return top_per_dense_row(ease_weights(user_items, l2), neighbours)
 
-    Dense in the catalog (one items x items float32 array, inverted in place by ``spd_inverse``): for
-    catalogs up to a few tens of thousands of videos; ``item_similarity`` falls back to ``build_cowatch``
-    above ``max_items``.
+
+def ease_weights(user_items: sp.csr_matrix, l2: float = 500.0) -> np.ndarray:
+    """Dense videos x videos EASE weights (Steck 2019): ``B = I - P diagMat(1 / diag(P))`` with
+    ``P = (X^T X + l2 I)^-1`` over the binary matrix X, zero diagonal.
+
+    One items x items float32 array, inverted in place by ``spd_inverse``: for catalogs up to a few tens of
+    thousands of videos; ``item_similarity`` falls back to ``build_cowatch`` above ``max_items``.
     """
     binary = user_items.tocsr().astype(bool).astype(np.float32)
     gram = (binary.T @ binary).toarray()  # co-watch counts: exact in float32 below 2**24 users
@@ -49,7 +53,7 @@ def build_ease(user_items: sp.csr_matrix, neighbours: int, l2: float = 500.0) ->
     weights = spd_inverse(gram)
     weights /= -np.diag(weights).copy()  # column j divided by -P_jj
     np.fill_diagonal(weights, 0.0)
-    return top_per_dense_row(weights, neighbours)
+    return weights
 
 
 def spd_inverse(a: np.ndarray, block: int = 2048) -> np.ndarray:
