@@ -57,10 +57,11 @@ def ease_weights(user_items: sp.csr_matrix, l2: float = 500.0) -> np.ndarray:
 
 
 def spd_inverse(a: np.ndarray, block: int = 2048) -> np.ndarray:
-    """The inverse of the symmetric positive definite float32 matrix ``a``, written over ``a`` (C order):
-    Cholesky (LAPACK ``spotrf``, then ``spotri`` from the factor), a third of the work of a general
-    inverse, in single precision; ``bench/ease_inverse.py`` measures it against ``np.linalg.inv`` in
-    float64. ``spotri`` fills one triangle; the other is mirrored ``block`` rows at a time."""
+    """The inverse of the symmetric positive definite matrix ``a``, in float32, written over ``a`` when it is
+    a C-order float32 array (else over a float32 copy): Cholesky (LAPACK ``spotrf``, then ``spotri`` from
+    the factor), half the work of a general inverse, in single precision; ``bench/ease_inverse.py`` measures
+    it against ``np.linalg.inv`` in float64. ``spotri`` fills one triangle; the other is mirrored ``block``
+    rows at a time."""
     if a.dtype != np.float32 or not a.flags.c_contiguous:
         a = np.ascontiguousarray(a, dtype=np.float32)
     factor, info = lapack.spotrf(a.T, lower=False, clean=False, overwrite_a=True)  # a.T: the same memory, F order
