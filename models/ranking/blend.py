@@ -10,8 +10,8 @@ each z taken over the user's own candidates (so only the order within a user mat
 nightly, which hold whole users, give the same lists as one piece). A candidate without a co-watch score or
 an ALS vector gets the user's lowest one. ``weight`` 0 is the ranker's order alone.
 
-On ML-100K (msr protocol, three seeds) the ranker alone gives nDCG@10 0.4913, the retrieval blend alone
-0.4926 and the two together 0.496 (bench/results/ml100k-msr.md). ``weight`` and ``als`` are the
+On ML-100K (msr protocol, three seeds) the ranker alone gives nDCG@10 0.4901, the retrieval blend alone
+0.4926 and the two together (weight 0.5) 0.4943 (bench/results/ml100k-msr.md, session 6). ``weight`` and ``als`` are the
 ranker section's ``blend_weight`` and ``blend_als`` in the parameters file, so ``vidrec eval --tune`` and the
 weekly lake tuning choose them per data set.
 """
