@@ -163,16 +163,17 @@ async def own_of(svc: Services, user_id: str, version: str, category: str) -> li
 
 
 async def home(request: Request) -> Response:
-    """The user's list, re-sorted for the request's context (``device``, the time of day: ``vidrec.context``)."""
+    """The user's list, re-sorted for the request's context (``device``, the time, ``session_depth``:
+    ``vidrec.context``)."""
     try:
-        q = parse_query(request.query_params, ("user_id",), ("count", "region", "device"))
+        q = parse_query(request.query_params, ("user_id",), ("count", "region", "device", "session_depth"))
     except BadParam as exc:
         return bad_request(exc)
     svc: Services = request.state.svc
     user, region = svc.user_key(q["user_id"]), q["region"]
     candidates = [(HOME, user), (FOLDED, user), (COLDSTART, region), (COLDSTART, DEFAULT_REGION),
                   (TRENDING, DEFAULT_REGION)]  # FOLDED: the hourly list of a user new since the nightly
-    context = request_context_of(q["device"], dt.datetime.now(dt.timezone.utc))
+    context = request_context_of(q["device"], dt.datetime.now(dt.timezone.utc), q["session_depth"])
     return await serve(svc, "home", user, candidates, q["count"], fallback_region=region, react=True,
                        context=context, user_id=q["user_id"])
 

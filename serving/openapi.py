@@ -11,7 +11,7 @@ the bearer scheme when keys are on.
 from __future__ import annotations
 
 from serving.schemas import (DEFAULT_COUNT, DEFAULT_REGION, ID_CHARS, MAX_BODY_BYTES, MAX_COUNT, MAX_ID_LEN,
-                             MAX_POSITION, MAX_REGION_LEN, REGION_CHARS)
+                             MAX_POSITION, MAX_REGION_LEN, MAX_SESSION_DEPTH, REGION_CHARS)
 from vidrec.settings import Settings
 from vidrec.tables import DEVICES, EVENT_TYPES, SURFACES
 
@@ -94,10 +94,12 @@ def openapi(version: str, settings: Settings) -> dict:
         "openapi": "3.0.3", "info": {"title": "vidrec", "version": version},
         "paths": {
             "/api/v1/recommendations/home": _feed(
-                "Home feed of a user (cold-start list for an unknown user), re-sorted for the device and the time "
-                "of day when the served version has a context model",
+                "Home feed of a user (cold-start list for an unknown user), re-sorted for the device, the time of "
+                "day, the day of the week and the session's depth (videos watched earlier in the session) when the "
+                "served version has a context model",
                 [_query("user_id", JSON_ID, True), count, region,
-                 _query("device", {"type": "string", "enum": list(DEVICES)})]),
+                 _query("device", {"type": "string", "enum": list(DEVICES)}),
+                 _query("session_depth", {"type": "integer", "minimum": 0, "maximum": MAX_SESSION_DEPTH})]),
             "/api/v1/recommendations/related": _feed("Videos related to a video",
                                                      [_query("video_id", JSON_ID, True), _query("user_id", JSON_ID),
                                                       count]),

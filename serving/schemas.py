@@ -24,6 +24,7 @@ _REGION_RE = re.compile(r"%s{1,%d}" % (REGION_CHARS, MAX_REGION_LEN))
 EVENT_COLUMNS = tuple(c.split(" ", 1)[0] for c in split_ddl(EVENT_FIELDS))  # what a landing line holds
 OPTIONAL_STRINGS = ("session_id", "rec_id")
 MAX_POSITION = 10_000
+MAX_SESSION_DEPTH = 100_000  # the request's session_depth (only its band is used: vidrec.context.depth)
 EXTRA_FIELDS = ("creator_id",)  # accepted, used by the overlay, not written to the landing file
 
 
@@ -93,13 +94,22 @@ def parse_device(params) -> str | None:
     return raw
 
 
+def parse_session_depth(params) -> int | None:
+    raw = params.get("session_depth")
+    if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) <= MAX_SESSION_DEPTH):
+        raise BadParam("session_depth", f"session_depth must be an integer from 0 to {MAX_SESSION_DEPTH} (videos "
+                                        f"watched earlier in the session), not {raw[:20]!r}")
+    return None if raw is None else int(raw)
+
+
 def parse_query(params, required: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> dict:
     """A route's query parameters, checked (BadParam names the first bad one): the ``required`` ids, then the
-    ``optional`` ones (``count`` and ``region`` with their defaults, ``device`` one of DEVICES or None, any other
-    an id or None); nothing else."""
+    ``optional`` ones (``count`` and ``region`` with their defaults, ``device`` one of DEVICES or None,
+    ``session_depth`` an integer or None, any other an id or None); nothing else."""
     check_known(params, required + optional)
     out = {name: parse_id(params, name) for name in required}
-    parsers = {"count": parse_count, "region": parse_region, "device": parse_device}
+    parsers = {"count": parse_count, "region": parse_region, "device": parse_device,
+               "session_depth": parse_session_depth}
     for name in optional:
         out[name] = parsers[name](params) if name in parsers else parse_id(params, name, required=False)
     return out

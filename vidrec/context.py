@@ -1,12 +1,13 @@
-"""The request context model: how the context a feed is asked in (device, time of day) changes which videos of a
-precomputed list fit it, by the video's length. One definition, used by the nightly that fits and measures it
-and by the API that applies it.
+"""The request context model: how the context a feed is asked in (device, time of day, day of the week, how deep
+into a session) changes which videos of a precomputed list fit it, by the video's length. One definition, used
+by the nightly that fits and measures it and by the API that applies it.
 
 The lists are computed nightly, without the request; a user watches long videos on a TV in the evening and short
-ones on a phone at lunch. The nightly learns, per context dimension (``device``, ``daypart``), value (``tv``,
-``evening``) and duration band (``EDGES_MS``), a log lift: how much more (or less) of a video of that band is
-watched in that context than the band's and the context's own averages predict (``spark_jobs.features.context``,
-from the watch events of the last 30 days). At request time a list item's score gains
+ones on a phone at lunch, or ten videos into a session. The nightly learns, per context dimension (``DIMENSIONS``),
+value (``tv``, ``evening``, ``weekend``, ``deep``) and duration band (``EDGES_MS``), a log lift: how much more (or
+less) of a video of that band is watched in that context than the band's and the context's own averages predict
+(``spark_jobs.features.context``, from the watch events of the last 30 days). At request time a list item's score
+gains
 
     weight x sum over the request's dimensions of log_lift[dimension][value][band(duration_ms)]
 
@@ -14,6 +15,16 @@ and the list is re-sorted by it. ``weight`` is chosen by the nightly's evaluatio
 (``models.evaluation.context_gate``): 0 unless re-sorting clearly helped there (beyond the day's noise), so the
 model is only applied where it was measured to help (an experiment arm may set its own weight, to test the
 lifts online). Unknown values, missing durations and an absent model add 0.
+
+The dimensions, the same at training (``spark_jobs.features.context``, per watch event) and at request time:
+
+- ``device``: the event's or the request's (``android``, ``ios``, ``web``, ``tv``);
+- ``daypart``: the UTC hour's part of the day (``daypart``);
+- ``weekpart``: ``weekday`` or ``weekend`` (Saturday, Sunday; UTC);
+- ``depth``: how many videos the user watched earlier in the same session, in bands: ``first`` (0), ``early``
+  (1-3), ``deep`` (4 or more). A session ends when SESSION_GAP_S pass between the end of a watch (its start plus
+  its watch time) and the start of the next. At request time the app says it (``session_depth``, counted the
+  same way); not said, not applied.
 """
 
 from __future__ import annotations
@@ -27,7 +38,12 @@ from dataclasses import dataclass, field
 EDGES_MS = (30_000, 120_000, 600_000)  # duration bands: < 30 s, 30 s-2 min, 2-10 min, >= 10 min
 DAYPART_STARTS = (0, 6, 12, 18)  # UTC hours where a daypart begins
 DAYPARTS = ("night", "morning", "afternoon", "evening")
-DIMENSIONS = ("device", "daypart")
+WEEKPART_STARTS = (0, 5)  # days (Monday 0) where a part of the week begins
+WEEKPARTS = ("weekday", "weekend")
+DEPTH_STARTS = (0, 1, 4)  # earlier watches in the session where a depth band begins
+DEPTHS = ("first", "early", "deep")
+SESSION_GAP_S = 30 * 60  # seconds without watching that end a session
+DIMENSIONS = ("device", "daypart", "weekpart", "depth")
 WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # the weights the evaluation tries (scores are probabilities)
 MAX_ABS_LIFT = 2.0  # a stored log lift beyond this is refused (a corrupt or hand-edited model)
 
@@ -44,10 +60,26 @@ def daypart(hour: int) -> str:
     return DAYPARTS[bisect.bisect_right(DAYPART_STARTS, hour) - 1]
 
 
-def request_context(device: str | None, at: dt.datetime) -> dict[str, str]:
-    """The context of a request made at ``at`` (UTC) on ``device`` (None: not said)."""
-    out = {"daypart": daypart(at.astimezone(dt.timezone.utc).hour)}
-    return out if device is None else {"device": device, **out}
+def weekpart(weekday: int) -> str:
+    """The part of the week of a day (Monday 0 .. Sunday 6, as ``datetime.weekday``)."""
+    return WEEKPARTS[bisect.bisect_right(WEEKPART_STARTS, weekday) - 1]
+
+
+def depth(earlier_watches: int) -> str:
+    """The depth band of a request (or a watch) after ``earlier_watches`` (>= 0) watches in its session."""
+    return DEPTHS[bisect.bisect_right(DEPTH_STARTS, earlier_watches) - 1]
+
+
+def request_context(device: str | None, at: dt.datetime, session_depth: int | None = None) -> dict[str, str]:
+    """The context of a request made at ``at`` on ``device`` after ``session_depth`` watches in the session
+    (None: not said)."""
+    utc = at.astimezone(dt.timezone.utc)
+    out = {"daypart": daypart(utc.hour), "weekpart": weekpart(utc.weekday())}
+    if device is not None:
+        out["device"] = device
+    if session_depth is not None:
+        out["depth"] = depth(session_depth)
+    return out
 
 
 @dataclass(frozen=True)

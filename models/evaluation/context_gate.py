@@ -1,9 +1,10 @@
 """The request context model's weight, chosen on the holdout day (``vidrec.context`` says what the model is).
 
 The lifts are those of the day before the holdout (``context_lifts``, partition ds - 1: nothing of day ds). A
-holdout request is a user in one context: the (device, daypart) of the first event of each labeled pair of ds
-(``gate.holdout_labels``). Its list is the user's validation candidates ordered by the ranker's score, what
-serving re-sorts; its truth, the pairs labeled in that context, graded by ``label`` (``ndcg_of_scores``).
+holdout request is a user in one context: the device, daypart, part of the week and session depth of the first event
+of each labeled pair of ds (``gate.holdout_labels``). Its list is the user's validation candidates ordered by the
+ranker's score, what serving re-sorts; its truth, the pairs labeled in that context, graded by ``label``
+(``ndcg_of_scores``).
 For every weight in ``vidrec.context.WEIGHTS`` the lists are re-sorted by score + the context's offset and
 scored. The weight with the best nDCG@k is kept when its gain over the lists as they are, paired request by
 request, exceeds MIN_Z standard errors; otherwise 0 (serve the lists as they are): one day's holdout is noisy,
@@ -22,8 +23,8 @@ from models import io
 from models.metrics import ndcg_of_scores
 from models.ranking.training_set import LABEL
 from vidrec import dates
-from vidrec.context import DIMENSIONS, EDGES_MS, WEIGHTS, ContextModel, band, daypart
-from vidrec.tables import CONTEXT_LIFTS, DURATION_MS, TS, USER_ID, VIDEO_ID
+from vidrec.context import DIMENSIONS, EDGES_MS, SESSION_GAP_S, WEIGHTS, ContextModel, band, daypart, depth, weekpart
+from vidrec.tables import CONTEXT_LIFTS, DURATION_MS, EVENT_TYPE, TS, USER_ID, VIDEO_ID, WATCH_MS
 
 log = logging.getLogger("vidrec.evaluate")
 MIN_Z = 2.0  # the best weight's gain must exceed this many standard errors (paired over the requests)
@@ -41,21 +42,42 @@ def read_lifts(snapshot: io.LakeSnapshot, ds: str) -> dict:
 
 
 def in_context(snapshot: io.LakeSnapshot, ds: str, labeled: pd.DataFrame) -> pd.DataFrame:
-    """``labeled`` + device and daypart: those of the pair's first event on ``ds`` (pairs without a device out)."""
-    day = snapshot.read("interactions", [USER_ID, VIDEO_ID, TS, "device"], (ds, ds))
+    """``labeled`` + the context of the pair's first event on ``ds`` (``vidrec.context.DIMENSIONS``; pairs without
+    a device out)."""
+    day = snapshot.read("interactions", [USER_ID, VIDEO_ID, TS, EVENT_TYPE, WATCH_MS, "device"], (ds, ds))
+    day = day.assign(**{TS: pd.to_datetime(day[TS], utc=True)})
     first = day.dropna(subset=["device"]).sort_values(TS, kind="mergesort").drop_duplicates([USER_ID, VIDEO_ID])
-    first = first.assign(daypart=pd.to_datetime(first[TS], utc=True).dt.hour.map({h: daypart(h) for h in range(24)}))
-    return labeled.merge(first[[USER_ID, VIDEO_ID, "device", "daypart"]], on=[USER_ID, VIDEO_ID])
+    first = first.assign(daypart=first[TS].dt.hour.map({h: daypart(h) for h in range(24)}),
+                         weekpart=first[TS].dt.weekday.map({d: weekpart(d) for d in range(7)}),
+                         depth=[depth(n) for n in earlier_watches(day, first)])
+    return labeled.merge(first[[USER_ID, VIDEO_ID, *DIMENSIONS]], on=[USER_ID, VIDEO_ID])
+
+
+def earlier_watches(day: pd.DataFrame, at: pd.DataFrame) -> np.ndarray:
+    """For each row of ``at`` (user, TS): how many of the user's watches of ``day`` came before it in the same
+    session (``vidrec.context.SESSION_GAP_S``), as ``spark_jobs.features.context`` counts a watch's depth."""
+    w = day.loc[day[EVENT_TYPE] == "watch", [USER_ID, TS, WATCH_MS]].sort_values([USER_ID, TS], kind="mergesort")
+    end = w[TS] + pd.to_timedelta(w[WATCH_MS].fillna(0), unit="ms")
+    gap = pd.Timedelta(seconds=SESSION_GAP_S)
+    new = (w[USER_ID] != w[USER_ID].shift()) | (w[TS] - end.shift() > gap)
+    w = w.assign(_end=end, _index=w.groupby(new.cumsum()).cumcount())
+    probe = at[[USER_ID, TS]].reset_index(drop=True).rename_axis("_row").reset_index()
+    found = pd.merge_asof(probe.sort_values(TS), w.sort_values(TS), on=TS, by=USER_ID, direction="backward",
+                          allow_exact_matches=False).set_index("_row").sort_index()
+    within = found["_end"].notna() & (found[TS] - found["_end"] <= gap)
+    return np.where(within, found["_index"].fillna(-1) + 1, 0).astype(int)
 
 
 def requests(valid: pd.DataFrame, scores, labeled: pd.DataFrame, durations: pd.DataFrame) -> pd.DataFrame:
-    """One row per (request, candidate): request id, score, band, device, daypart and the label in that context."""
+    """One row per (request, candidate): request id, score, band, the context and the label in that context."""
     contexts = labeled[[USER_ID, *DIMENSIONS]].drop_duplicates()
     rows = (valid[[USER_ID, VIDEO_ID]].assign(score=np.asarray(scores, float))
             .merge(durations, on=VIDEO_ID, how="left").merge(contexts, on=USER_ID))
     rows = rows.merge(labeled[[USER_ID, VIDEO_ID, *DIMENSIONS, LABEL]], on=[USER_ID, VIDEO_ID, *DIMENSIONS],
                       how="left")
-    key = rows[USER_ID].astype(str) + "\x1f" + rows["device"].astype(str) + "\x1f" + rows["daypart"]
+    key = rows[USER_ID].astype(str)
+    for d in DIMENSIONS:
+        key = key + "\x1f" + rows[d].astype(str)
     return pd.DataFrame({USER_ID: key.to_numpy(), "score": rows["score"].to_numpy(),
                          "band": rows[DURATION_MS].map(band).to_numpy(), "label": rows[LABEL].fillna(0).to_numpy(),
                          **{d: rows[d].to_numpy() for d in DIMENSIONS}})

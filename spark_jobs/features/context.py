@@ -1,8 +1,9 @@
 """interactions (last 30 days) -> context_lifts: how much each request context changes the watching of each video
 length, as of the end of ds (the model ``vidrec.context`` describes and the API applies).
 
-For each context dimension (``device``; ``daypart``, the UTC hour's part of the day), each of its values and each
-duration band (``vidrec.context.EDGES_MS``), over the watch events of the window with a known video length:
+For each context dimension (``vidrec.context.DIMENSIONS``: device; the UTC hour's daypart; weekday or weekend; the
+watch's depth into its session), each of its values and each duration band (``vidrec.context.EDGES_MS``), over the
+watch events of the window with a known video length:
 
 - ``watches``: how many; ``mean_fraction``: their mean watch fraction, each capped at 1;
 - ``log_lift`` = log(m_vb / (m_v x m_b / m)): m_vb the cell's mean, shrunk towards what independence predicts
@@ -16,14 +17,17 @@ video of a list does not change its order.
 
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark_jobs.features.windows import EVENT_TS, MAX_WINDOW, as_of, conform, read_window, ts_literal, within
 from spark_jobs.features.windows import write_partition
-from vidrec.context import DAYPART_STARTS, DAYPARTS, EDGES_MS, MAX_ABS_LIFT
+from vidrec.context import DAYPART_STARTS, DAYPARTS, DEPTH_STARTS, DEPTHS, DIMENSIONS, EDGES_MS, MAX_ABS_LIFT
+from vidrec.context import SESSION_GAP_S, WEEKPART_STARTS, WEEKPARTS
 from vidrec.settings import Settings
-from vidrec.tables import CONTEXT_LIFTS, DS, DURATION_MS, EVENT_TYPE, TS, WATCH_FRACTION
+from vidrec.tables import CONTEXT_LIFTS, DS, DURATION_MS, EVENT_ID, EVENT_TYPE, TS, USER_ID, WATCH_FRACTION, WATCH_MS
 
 PRIOR_WATCHES = 200.0
 
@@ -41,18 +45,33 @@ def duration_band(col: Column) -> Column:
     return _bucket(col, (0, *EDGES_MS), list(range(len(EDGES_MS) + 1)))
 
 
+def session_number() -> Column:
+    """Over watch events (each user's all there): the number of the watch's session among its user's (a session
+    ends when ``vidrec.context.SESSION_GAP_S`` pass between a watch's end and the next watch's start)."""
+    by_user = Window.partitionBy(USER_ID).orderBy(TS, EVENT_ID)
+    start = F.unix_micros(F.col(TS))
+    prev_end = F.lag(start + F.coalesce(F.col(WATCH_MS), F.lit(0)) * 1000).over(by_user)
+    new = (prev_end.isNull() | (start - prev_end > F.lit(SESSION_GAP_S * 1_000_000))).cast("long")
+    return F.sum(new).over(by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+
+
 def build_context_lifts(interactions: DataFrame, ds: str) -> DataFrame:
     """interactions(INTERACTIONS) -> context_lifts(CONTEXT_LIFTS), the watch events of MAX_WINDOW days to ds."""
     at = as_of(ds)
-    watches = (interactions.where((F.col(EVENT_TYPE) == "watch") & within(MAX_WINDOW, at)
-                                  & (F.col(DURATION_MS) > 0) & F.col(WATCH_FRACTION).isNotNull())
+    watches = (interactions.where((F.col(EVENT_TYPE) == "watch") & within(MAX_WINDOW, at))
+               .withColumn("_session", session_number()))
+    in_session = Window.partitionBy(USER_ID, "_session").orderBy(TS, EVENT_ID)
+    watches = (watches.withColumn("_earlier", F.row_number().over(in_session) - 1)
+               .where((F.col(DURATION_MS) > 0) & F.col(WATCH_FRACTION).isNotNull())
                .select(F.least(F.col(WATCH_FRACTION), F.lit(1.0)).alias("_y"),
-                       duration_band(F.col(DURATION_MS)).alias("band"),
-                       F.col("device"), _bucket(F.hour(TS), DAYPART_STARTS, DAYPARTS).alias("daypart")))
+                       duration_band(F.col(DURATION_MS)).alias("band"), F.col("device"),
+                       _bucket(F.hour(TS), DAYPART_STARTS, DAYPARTS).alias("daypart"),
+                       _bucket(F.weekday(TS), WEEKPART_STARTS, WEEKPARTS).alias("weekpart"),
+                       _bucket(F.col("_earlier"), DEPTH_STARTS, DEPTHS).alias("depth")))
     by_dimension = [watches.where(F.col(d).isNotNull()).select(F.lit(d).alias("dimension"),
                                                                F.col(d).cast("string").alias("value"), "band", "_y")
-                    for d in ("device", "daypart")]
-    cells = (by_dimension[0].unionByName(by_dimension[1]).groupBy("dimension", "value", "band")
+                    for d in DIMENSIONS]
+    cells = (reduce(DataFrame.unionByName, by_dimension).groupBy("dimension", "value", "band")
              .agg(F.count("_y").alias("watches"), F.sum("_y").alias("_sum")))
     return conform(_with_lifts(cells).withColumn(EVENT_TS, ts_literal(at)).withColumn(DS, F.lit(ds)), CONTEXT_LIFTS)
 

@@ -144,7 +144,7 @@ def test_trending_answers_from_the_lists_features_hourly_published_over_the_nigh
     # the nightly's context model: lifts from build_context, weight 0 (MovieLens has one device and only long
     # videos: nothing to re-sort by), so a TV request gets the same list
     context = nightly["context"]
-    assert context["weight"] == 0.0 and set(context["lifts"]) == {"device", "daypart"}
+    assert context["weight"] == 0.0 and set(context["lifts"]) == {"device", "daypart", "weekpart", "depth"}
     items = [i["video_id"] for i in home(api, user)["items"]]
     assert [i["video_id"] for i in home(api, user, device="tv")["items"]] == items
 

@@ -11,11 +11,12 @@ from starlette.testclient import TestClient
 from models import publish
 from serving.app import create_app
 from serving.overlay import DisabledOverlay
-from vidrec.context import ContextModel, band, daypart, request_context
+from vidrec.context import ContextModel, band, daypart, depth, request_context, weekpart
 
 # catalog durations are 1000 x i ms: v1-v29 are band 0 (< 30 s), v30-v40 band 1
 TV_LIKES_LONGER = {"weight": 1.0, "edges_ms": [30_000, 120_000, 600_000],
-                   "lifts": {"device": {"tv": [-0.1, 0.5, 0.5, 0.5], "android": [0.1, -0.5, -0.5, -0.5]}}}
+                   "lifts": {"device": {"tv": [-0.1, 0.5, 0.5, 0.5], "android": [0.1, -0.5, -0.5, -0.5]},
+                             "depth": {"deep": [-0.1, 0.5, 0.5, 0.5]}}}  # deep in a session, longer too
 
 
 def test_bands_dayparts_and_the_request_context():
@@ -24,8 +25,11 @@ def test_bands_dayparts_and_the_request_context():
     assert [daypart(h) for h in (0, 5, 6, 12, 17, 18, 23)] == [
         "night", "night", "morning", "afternoon", "afternoon", "evening", "evening"]
     at = dt.datetime(2026, 11, 1, 20, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))  # 01:30 UTC
-    assert request_context("tv", at) == {"device": "tv", "daypart": "night"}
-    assert request_context(None, at) == {"daypart": "night"}
+    assert request_context("tv", at) == {"device": "tv", "daypart": "night", "weekpart": "weekday"}  # Monday
+    assert request_context(None, at, 0) == {"daypart": "night", "weekpart": "weekday", "depth": "first"}
+    assert request_context(None, at - dt.timedelta(days=1), 7)["weekpart"] == "weekend"
+    assert [weekpart(d) for d in range(7)] == ["weekday"] * 5 + ["weekend"] * 2
+    assert [depth(n) for n in (0, 1, 3, 4, 99)] == ["first", "early", "early", "deep", "deep"]
 
 
 def test_the_model_reorders_by_score_plus_offset_and_refuses_what_it_cannot_read():
@@ -61,12 +65,22 @@ def _ids(client, **params) -> list[str]:
 
 
 def test_home_on_a_tv_brings_the_longer_videos_up(context_client, run):
-    assert _ids(context_client) == run.HOME["u1"][:3]  # no device: no daypart lift in this model, list order
+    assert _ids(context_client) == run.HOME["u1"][:3]  # no device, no depth: no other lift in this model
     assert _ids(context_client, device="android") == run.HOME["u1"][:3]
     tv = _ids(context_client, device="tv", count=20)
     assert tv[0] == "v30" and tv[1:] == run.HOME["u1"][:19]  # v30 (30 s): 0.71 + 0.5 - ... beats v1's 1.0 - 0.1
     r = context_client.get("/api/v1/recommendations/home", params={"user_id": "u1", "device": "phone"})
     assert r.status_code == 400 and r.json()["parameter"] == "device"
+
+
+def test_home_deep_into_a_session_brings_the_longer_videos_up(context_client, run):
+    assert _ids(context_client, session_depth=3) == run.HOME["u1"][:3]  # "early": no lift
+    deep = _ids(context_client, session_depth=4, count=20)
+    assert deep[0] == "v30" and deep[1:] == run.HOME["u1"][:19]
+    for bad in ("-1", "x", "1.5", "100001"):
+        r = context_client.get("/api/v1/recommendations/home", params={"user_id": "u1", "session_depth": bad})
+        assert r.status_code == 400 and r.json()["parameter"] == "session_depth"
+        assert "watched earlier in the session" in r.json()["message"]
 
 
 def test_a_version_without_a_context_model_serves_its_lists_as_they_are(published, run):

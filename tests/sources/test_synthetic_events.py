@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from vidrec import context
 from vidrec.sources import synthetic_events as sample
 from vidrec.tables import EVENT_FIELDS, EVENT_TYPES, USER_FIELDS, VIDEO_FIELDS, arrow_schema
 
@@ -139,6 +140,23 @@ def test_a_session_has_one_device_mostly_the_users_own_and_context_changes_watch
                              long=watches["duration_ms"] >= 120_000)
     mean = watches.groupby(["device", "long"])["fraction"].mean()
     assert mean["tv", True] - mean["tv", False] > mean["android", True] - mean["android", False] + 0.15
+
+
+def test_long_videos_are_watched_further_at_the_weekend_and_at_a_sessions_start(big):
+    _, _, videos, _, events = big
+    watches = (events[events["event_type"] == "watch"].merge(videos[["video_id", "duration_ms"]], on="video_id")
+               .sort_values(["session_id", "ts"], kind="mergesort"))
+    watches = watches.assign(fraction=np.minimum(watches["watch_ms"] / watches["duration_ms"], 1.0),
+                             long=watches["duration_ms"] >= 120_000,
+                             depth=[context.depth(n) for n in watches.groupby("session_id").cumcount()],
+                             weekpart=pd.to_datetime(watches["ts"], utc=True).dt.weekday.map(context.weekpart))
+
+    def gap(col: str, value: str) -> float:  # how much further long videos are watched than short ones
+        mean = watches[watches[col] == value].groupby("long")["fraction"].mean()
+        return mean[True] - mean[False]
+
+    assert gap("depth", "first") > gap("depth", "deep") + 0.08
+    assert gap("weekpart", "weekend") > gap("weekpart", "weekday") + 0.025
 
 
 def test_chunk_size_changes_files_not_content(tmp_path):

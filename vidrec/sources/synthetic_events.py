@@ -23,8 +23,10 @@ The model, so that recommenders have something to find:
   skipped more. Mix: ~40% impressions, ~30% watches, ~10% clicks, ~9% skips, ~7% likes.
 - ``watch_ms`` is set on watch events only (0 elsewhere): duration x fraction, where short
   videos (< 30 s) are sometimes replayed, never beyond 3x their duration.
-- context (``in_context``): the session's device and UTC time of day change how far a video is watched by
-  its length: on a TV, and in the evening, long videos further; on a phone, and in the morning, short ones.
+- context (``in_context``): the session's device, UTC time of day and day of the week, and how many videos the
+  session has watched so far, change how far a video is watched by its length: on a TV, in the evening, at the
+  weekend and at a session's first video, long videos further; on a phone, in the morning and deep into a
+  session, short ones.
   It is the effect the request context model (``vidrec.context``) learns. The session devices have an RNG
   of their own (``[seed, 2, b]``), so every other draw is that of a stream without them.
 
@@ -40,6 +42,7 @@ from vidrec.sources.landing_files import arrow_table, prefixed_ids, write_jsonl,
 from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, DEVICE_SHARES, REGIONS, SHARED_SURFACES,
                                               SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog, activity_window,
                                               build_catalog, seeded_rng, users_table, videos_table, weighted_choice)
+from vidrec.context import DEPTH_STARTS
 from vidrec.tables import DEVICES, EVENT_FIELDS, EVENT_TYPES
 
 BLOCK_EVENTS = 1 << 17
@@ -57,10 +60,13 @@ P_LIKE, P_SHARE, P_DISLIKE, P_NOT_INTERESTED = (0.08, 0.26), (0.01, 0.06), (0.06
 P_NEW_SESSION, P_FROM_TASTE = 0.2, 0.8
 # Context: a session is on the user's own device with P_OWN_DEVICE, else on one drawn by DEVICE_SHARES. A watch's
 # fraction is multiplied by exp(b x z), z = log10(duration / 45 s) clipped to [-1, 1.5], b the sum of the
-# device's and the daypart's (UTC hours 0-5, 6-11, 12-17, 18-23) length taste; it exceeds 1 only for a replay.
+# device's, the daypart's (UTC hours 0-5, 6-11, 12-17, 18-23), the part of the week's and the depth's (watches
+# earlier in the session: 0, 1-3, 4 or more) length taste; it exceeds 1 only for a replay.
 P_OWN_DEVICE = 0.7
 DEVICE_LENGTH_TASTE = (-0.3, -0.3, 0.1, 0.6)  # per DEVICES: android, ios, web, tv
 DAYPART_LENGTH_TASTE = (0.0, -0.15, 0.0, 0.25)  # night, morning, afternoon, evening
+WEEKPART_LENGTH_TASTE = (0.0, 0.2)  # weekday, weekend (Saturday, Sunday)
+DEPTH_LENGTH_TASTE = (0.2, 0.0, -0.3)  # first, early, deep
 
 
 def generate(out_dir: Path, *, events: int, seed: int = 42, days: int = 7, start: str = "2026-11-01",
@@ -145,7 +151,8 @@ def _block(cat: Catalog, seed: int, b: int, n_blocks: int, n: int):
             break
         n_exp *= 2
     exp["device"] = _session_devices(seeded_rng(seed, 2, b), cat, exp)
-    watch_ms = in_context(watch_ms, cat.v_duration[exp["video"]], exp["device"], exp["start"])
+    watch_ms = in_context(watch_ms, cat.v_duration[exp["video"]], exp["device"], exp["start"],
+                          earlier_watches(exp, flags[:, KINDS.index("watch")]))
     exp["t"] = _exposure_times(rng, exp, flags, watch_ms, cat.end_us)
     cell = np.flatnonzero(flags)[:n]
     return _event_table(cat, seed, b, b * BLOCK_EVENTS, exp, watch_ms, cell)
@@ -231,12 +238,24 @@ def _session_devices(rng, cat: Catalog, exp: dict):
     return np.where(rng.random(len(first)) < P_OWN_DEVICE, own, other)[exp["session"]]
 
 
-def in_context(watch_ms, duration, device, start_us):
-    """Watch times under the device's and the daypart's length taste (see P_OWN_DEVICE); 0 stays 0."""
+def earlier_watches(exp: dict, watched):
+    """Per exposure: how many exposures of its session before it were watched."""
+    import numpy as np
+
+    before = np.cumsum(watched) - watched
+    return before - before[np.flatnonzero(exp["new"])][exp["session"]]
+
+
+def in_context(watch_ms, duration, device, start_us, earlier):
+    """Watch times under the device's, the daypart's, the week's and the session depth's length taste (see
+    P_OWN_DEVICE); 0 stays 0. ``earlier``: watches earlier in the session."""
     import numpy as np
 
     hour = (start_us // 3_600_000_000) % 24
-    taste = np.asarray(DEVICE_LENGTH_TASTE)[device] + np.asarray(DAYPART_LENGTH_TASTE)[hour // 6]
+    weekday = (start_us // DAY_US + 3) % 7  # 1970-01-01 was a Thursday
+    depth = np.searchsorted(DEPTH_STARTS[1:], earlier, side="right")
+    taste = (np.asarray(DEVICE_LENGTH_TASTE)[device] + np.asarray(DAYPART_LENGTH_TASTE)[hour // 6]
+             + np.asarray(WEEKPART_LENGTH_TASTE)[(weekday >= 5).astype(int)] + np.asarray(DEPTH_LENGTH_TASTE)[depth])
     z = np.clip(np.log10(np.maximum(duration, 1) / 45_000.0), -1.0, 1.5)
     fraction = watch_ms / np.maximum(duration, 1)
     scaled = np.minimum(fraction * np.exp(taste * z), np.maximum(fraction, 1.0))

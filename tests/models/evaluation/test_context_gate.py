@@ -10,6 +10,7 @@ from deltalake import write_deltalake
 
 from models import io
 from models.evaluation import context_gate
+from vidrec.context import depth
 from vidrec.tables import CONTEXT_LIFTS, INTERACTIONS, VIDEOS, arrow_schema
 
 DS, BEFORE = "2026-11-07", "2026-11-06"
@@ -56,9 +57,13 @@ def test_the_weight_that_helps_on_the_holdout_is_kept(settings):
     assert report["weight"] > 0 and model is not None and model.weight == report["weight"]
     assert tried[str(report["weight"])] > tried["0.0"] and report["lift"] > 0.1
     assert report["best_gain"] > context_gate.MIN_Z * report["best_gain_se"] > 0  # paired, beyond the noise
-    assert report["requests"] == 80 and report["lifts_ds"] == BEFORE
+    # a request: a user in one context; each user's 6 watches, minutes apart, are one session (depth 0 to 5)
+    engaged = labeled.assign(i=labeled["video_id"].str[1:].astype(int)).sort_values(["user_id", "i"])
+    engaged = engaged.assign(band=[depth(n) for n in engaged.groupby("user_id").cumcount()])
+    expected = len(engaged.loc[engaged["label"] > 0, ["user_id", "band"]].drop_duplicates())
+    assert report["requests"] == expected > 80 and report["lifts_ds"] == BEFORE
     assert all(d["in_context"] > d["as_is"] for d in report["by_device"].values())  # TV and phone both gain
-    assert sum(d["requests"] for d in report["by_device"].values()) == 80
+    assert sum(d["requests"] for d in report["by_device"].values()) == expected
     assert model.lifts["device"]["tv"] == pytest.approx(LONG_ON_TV["tv"])
 
 
@@ -82,3 +87,19 @@ def test_lifts_of_the_holdout_day_itself_are_not_read(settings):
     valid, scores, labeled = _lake(settings, LONG_ON_TV, lifts_ds=DS)  # they would have seen the holdout
     model, report = context_gate.choose(io.LakeSnapshot(settings), DS, valid, scores, labeled, 5)
     assert model is None and report["weight"] == 0.0 and "no context lifts" in report["note"]
+
+
+def test_a_request_counts_the_watches_before_it_in_its_session():
+    t = pd.Timestamp("2026-11-07 10:00", tz="UTC")
+    minutes = pd.to_timedelta
+    day = pd.DataFrame({"user_id": ["a"] * 5 + ["b"], "event_type": ["watch", "impression", "watch", "watch", "watch",
+                                                                     "watch"],
+                        "ts": [t, t + minutes("1min"), t + minutes("2min"), t + minutes("10min"),
+                               t + minutes("60min"), t + minutes("1min")],
+                        "watch_ms": [60_000, 0, 300_000, 60_000, 60_000, 60_000]})
+    at = pd.DataFrame({"user_id": ["a", "a", "a", "a", "a", "b", "c"],
+                       "ts": [t, t + minutes("3min"), t + minutes("10min"), t + minutes("41min"),
+                              t + minutes("42min"), t + minutes("2min"), t]})
+    # a at 10:00: nothing before; 10:03: 2 watches; 10:10: 2 (the 10:10 watch is not before itself); 10:41: the
+    # session goes on (the 10:10 watch ended at 10:11, 30 min before); 10:42: 31 min idle, a new session
+    assert context_gate.earlier_watches(day, at).tolist() == [0, 2, 2, 3, 0, 1, 0]

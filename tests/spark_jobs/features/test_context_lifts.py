@@ -1,4 +1,5 @@
-"""context_lifts: the lifts recover a built-in device x length effect, thin cells are shrunk, bands match the API's."""
+"""context_lifts: the lifts recover a built-in device x length effect, thin cells are shrunk, bands match the API's,
+the week's part and the session's depth are the API's."""
 
 from __future__ import annotations
 
@@ -45,6 +46,23 @@ def test_lifts_recover_a_device_by_length_effect_and_shrink_thin_cells(spark):
     assert {k[1] for k in lifts if k[0] == "daypart"} == {"evening", "morning"}
     bad = [r for r in lifts.values() if not -model.MAX_ABS_LIFT <= r.log_lift <= model.MAX_ABS_LIFT]
     assert not bad and all(math.isfinite(r.log_lift) for r in lifts.values())
+
+
+def test_weekpart_and_session_depth_are_those_the_api_computes(spark):
+    # one user: a session of 6 watches 2 minutes apart (each watched 60 s), 40 minutes idle after the last one's
+    # end, a new session of 2; Saturday 2026-11-07 and Tuesday 2026-11-10 (UTC)
+    start, gaps = dt.datetime(2026, 11, 10, 9), [0, 2, 4, 6, 8, 10, 51, 53]
+    watches = [(f"e{i}", "u", f"v{i}", "watch", start + dt.timedelta(minutes=m), 60_000, 120_000, 0.5, 0.5, "home",
+                "us", None, DS) for i, m in enumerate(gaps)]
+    saturday = [("s0", "w", "v0", "watch", dt.datetime(2026, 11, 7, 23, 59), 60_000, 120_000, 0.5, 0.5, "home", "us",
+                 None, "2026-11-07")]
+    lifts = _lifts(spark, watches + saturday)
+    assert {k[1]: r.watches for k, r in lifts.items() if k[0] == "depth"} == {"first": 3, "early": 4, "deep": 2}
+    assert [model.depth(n) for n in (0, 1, 3, 4, 50)] == ["first", "early", "early", "deep", "deep"]
+    assert {k[1]: r.watches for k, r in lifts.items() if k[0] == "weekpart"} == {"weekday": 8, "weekend": 1}
+    assert model.request_context(None, dt.datetime(2026, 11, 7, 23, 59, tzinfo=dt.timezone.utc))["weekpart"] == \
+        "weekend"
+    assert "device" not in {k[0] for k in lifts}  # no device said: no device cells
 
 
 def test_the_spark_bands_are_the_api_bands(spark):
