@@ -76,7 +76,8 @@ user_realtime = FeatureView(
         Field(name="user_id", dtype=String),
         *[Field(name=name, dtype=Array(String)) for name in (
             "session_watched", "recent_not_interested_videos", "recent_not_interested_creators", "recent_liked",
-            "recent_skipped", "recent_disliked_creators", "recent_impressions")],  # serving/state.py says what each is
+            "recent_skipped", "recent_disliked_creators", "recent_impressions", "recent_watch_times")],
+        # serving/state.py says what each is
     ],
     online=True,
     source=user_realtime_push,

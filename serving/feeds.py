@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Sequence
 
 from starlette.requests import Request
@@ -71,7 +72,8 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
     """Look up the first existing list (in the version of the viewer's experiment arm), apply the overlay (and
     with ``react``, ``serving.reaction``) and the arm's policy, log what is served, answer; degrade when Redis
     fails us. ``within`` (a category): the viewer's own list's videos of it lead. ``context`` (the request's,
-    ``vidrec.context.request_context``): a home list is re-sorted by its version's context model."""
+    ``vidrec.context.request_context``): a home list is re-sorted by its version's context model, the session's
+    depth counted from the overlay when the app did not say it."""
     state_task = asyncio.ensure_future(svc.overlay_state(viewer)) if viewer else None
     try:  # the pointer and the canary (re-read when due) before the user is assigned
         active = await svc.store.active_version()
@@ -90,14 +92,15 @@ async def serve(svc: Services, surface: str, viewer: str | None, candidates: lis
         version, rows, degraded = found.version, found.rows, False
         if collection == TRENDING and arm.version is None:
             svc.remember(entity, found)
-        if collection == HOME and context is not None:
-            weight = arm.policy.get("context_weight") if arm.policy else None  # an A/B test of the model
-            rows = request_context.resorted(rows, svc.context_model(version), context, weight)
     else:  # Redis unreachable, or nothing published at all: the last trending list this process saw
         version, rows = svc.last_known(fallback_region)
         degraded = True
         svc.count("degraded")
     state, overlay_ok = await state_task if state_task else (EMPTY, False)
+    if hit is not None and hit[0][0] == HOME and context is not None:
+        context = request_context.with_depth(context, state if overlay_ok else None, int(time.time() * 1000))
+        weight = arm.policy.get("context_weight") if arm.policy else None  # an A/B test of the model
+        rows = request_context.resorted(rows, svc.context_model(version), context, weight)
     picks, positions = None, None
     reranks = bool(arm.policy) and not arm.policy.keys().isdisjoint(policy.RERANKS) and not degraded
     if within is not None and viewer and not degraded:

@@ -1,5 +1,6 @@
 """The request's context applied to a home list: the list re-sorted by ``vidrec.context``'s model of the version
-that holds it (the device the app says, ``?device=``, and the UTC time of day of the request).
+that holds it (the device the app says, ``?device=``; the UTC time of day and part of the week of the request; the
+session's depth, ``?session_depth=`` or else counted from the watches the overlay holds, ``with_depth``).
 
 The model travels with its version (the ``context`` field of the version's meta, written by publish from the
 nightly's evaluation); ``ContextCache`` reads it once per version, in the background when the version is first
@@ -14,7 +15,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 
-from vidrec.context import ContextModel
+from serving.state import UserState
+from vidrec.context import ContextModel, depth
 from vidrec.recstore.codec import Rows
 from vidrec.recstore.keys import StoreUnavailable
 
@@ -45,6 +47,14 @@ def scores_and_durations(rows: Sequence) -> tuple[list, list]:
         catalog = rows.catalog
         return rows.packed.scores, [catalog[i][IX_DURATION] if i else None for i in rows.packed.indexes]
     return [r[IX_SCORE] for r in rows], [r[IX_DURATION] for r in rows]
+
+
+def with_depth(context: dict, state: UserState | None, now_ms: int) -> dict:
+    """``context`` with the session's depth counted from the overlay's ``state`` (None: the overlay did not answer)
+    when the app did not say it."""
+    if "depth" in context or state is None:
+        return context
+    return {**context, "depth": depth(state.session_depth(now_ms))}
 
 
 def resorted(rows: Sequence, model: ContextModel | None, context: dict, weight: float | None = None) -> Sequence:

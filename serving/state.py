@@ -11,19 +11,25 @@ MAX_RECENT each), in the order of ``FEATURES``:
   recent_disliked_creators         dislike: the video's creator demoted
   recent_impressions               impression (repeats kept): a video shown IMPRESSIONS_TO_SINK times and never
                                    clicked sinks
+  recent_watch_times               watch: "start ms+watched ms" (the event's ts and watch_ms), for the request's
+                                   session depth (``session_depth``, as ``vidrec.context`` counts it)
 
 Pure: no I/O. ``serving.overlay`` reads and writes it through Feast; ``serving.reaction`` acts on it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from dataclasses import replace as _replace
+
+from vidrec.context import SESSION_GAP_S
 
 WATCHED, NI_VIDEOS, NI_CREATORS = "session_watched", "recent_not_interested_videos", "recent_not_interested_creators"
 LIKED, SKIPPED, DISLIKED_CREATORS, IMPRESSIONS = ("recent_liked", "recent_skipped", "recent_disliked_creators",
                                                    "recent_impressions")
-FEATURES = (WATCHED, NI_VIDEOS, NI_CREATORS, LIKED, SKIPPED, DISLIKED_CREATORS, IMPRESSIONS)
+WATCH_TIMES = "recent_watch_times"
+FEATURES = (WATCHED, NI_VIDEOS, NI_CREATORS, LIKED, SKIPPED, DISLIKED_CREATORS, IMPRESSIONS, WATCH_TIMES)
 MAX_RECENT = 100  # entries kept per feature list
 IMPRESSIONS_TO_SINK = 3
 WATCH_EVENTS, LIKE_EVENTS = ("watch", "click"), ("like", "share")
@@ -41,6 +47,7 @@ class UserState:
     skipped: tuple[str, ...] = ()
     disliked_creators: tuple[str, ...] = ()
     impressions: tuple[str, ...] = ()
+    watch_times: tuple[str, ...] = ()
 
     def hidden(self, *also: str | None) -> tuple[frozenset, frozenset]:
         """(videos, creators) never to show; ``also``: more videos to leave out (None ignored)."""
@@ -61,12 +68,39 @@ class UserState:
         stale = {v for v, n in seen.items() if n >= IMPRESSIONS_TO_SINK and v not in engaged}
         return frozenset(self.skipped) | frozenset(stale), frozenset(self.disliked_creators)
 
+    def session_depth(self, now_ms: int) -> int:
+        """How many videos the user watched earlier in the session going on at ``now_ms`` (epoch ms): the watches
+        chained back from now, each ending at most SESSION_GAP_S before the next one (or now) starts."""
+        spans = sorted((_span(t) for t in self.watch_times), reverse=True)
+        depth, after = 0, now_ms
+        for start, end in spans:
+            if start > now_ms:  # a client clock ahead of ours: not a watch before this request
+                continue
+            if after - end > SESSION_GAP_S * 1000:
+                break
+            depth, after = depth + 1, start
+        return depth
+
     def reacts(self) -> bool:
         """Whether the reaction has anything to do (seeds or something to sink)."""
         return bool(self.liked or self.watched or self.skipped or self.disliked_creators or self.impressions)
 
 
 EMPTY = UserState()
+
+
+def _span(entry: str) -> tuple[int, int]:
+    start, _, watched = entry.partition("+")
+    return int(start), int(start) + int(watched or 0)
+
+
+def watch_time(event: dict) -> str | None:
+    """A watch event's "start ms+watched ms" (None without a ts)."""
+    ts = event.get("ts")
+    if not isinstance(ts, str):
+        return None
+    start = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return f"{round(start.timestamp() * 1000)}+{int(event.get('watch_ms') or 0)}"
 
 
 def _push(values: tuple, value: str | None, *, repeats: bool = False) -> tuple:
@@ -80,7 +114,8 @@ def updated_state(state: UserState, event: dict, creator_id: str | None) -> User
     event type does not touch the state."""
     video, kind, s = event["video_id"], event["event_type"], state
     if kind in WATCH_EVENTS:
-        return _replace(s, watched=_push(s.watched, video))
+        times = _push(s.watch_times, watch_time(event), repeats=True) if kind == "watch" else s.watch_times
+        return _replace(s, watched=_push(s.watched, video), watch_times=times)
     if kind in LIKE_EVENTS:
         return _replace(s, liked=_push(s.liked, video))
     if kind == "not_interested":

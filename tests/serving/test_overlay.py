@@ -6,6 +6,7 @@ view ``user_realtime``) in code; tests/feature_repo runs the same overlay on the
 
 from __future__ import annotations
 
+import datetime as dt
 
 import pytest
 from starlette.testclient import TestClient
@@ -44,6 +45,23 @@ def test_event_types_update_the_state():
                           liked=("v4",), skipped=("v6",), disliked_creators=("c5",), impressions=("v4", "v7", "v7", "v7"))
     assert s.seeds(2) == ["v4", "v2"] and s.sunk() == ({"v6", "v7"}, {"c5"})  # v4 shown, but liked: not sunk
     assert updated_state(s, {"event_type": "search", "video_id": "v8"}, None) is None
+
+
+def test_the_session_depth_counts_the_watches_chained_back_from_now():
+    t = 1_800_000_000_000  # epoch ms
+    minute = 60_000
+    s = UserState()
+    for start_min, watched_min in ((0, 5), (6, 2), (60, 10), (75, 1)):  # a session of 2, then one of 2
+        ts = dt.datetime.fromtimestamp((t + start_min * minute) / 1000, dt.timezone.utc).isoformat()
+        s = updated_state(s, {"event_type": "watch", "video_id": f"v{start_min}", "ts": ts,
+                              "watch_ms": watched_min * minute}, None)
+    assert s.watch_times[0] == f"{t + 75 * minute}+{minute}" and len(s.watch_times) == 4
+    assert updated_state(s, {"event_type": "click", "video_id": "v9"}, None).watch_times == s.watch_times
+    assert s.session_depth(t + 80 * minute) == 2  # 75-76 and 60-70 chain; 8 -> 60 is 52 minutes idle
+    assert s.session_depth(t + 106 * minute) == 2  # 30 minutes after the last watch ended: still on
+    assert s.session_depth(t + 107 * minute) == 0  # 31: over
+    assert s.session_depth(t + 70 * minute) == 1  # the 75-minute watch is after this request: not counted
+    assert UserState().session_depth(t) == 0
 
 
 @pytest.mark.redis

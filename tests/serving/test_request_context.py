@@ -83,6 +83,34 @@ def test_home_deep_into_a_session_brings_the_longer_videos_up(context_client, ru
         assert "watched earlier in the session" in r.json()["message"]
 
 
+@pytest.mark.redis
+def test_without_session_depth_the_overlay_counts_the_watches_of_the_session(settings, redis_url, run, feast_config):
+    from feast import FeatureStore
+
+    from serving.overlay import FeastOverlay
+
+    s = settings.replace(redis_url=redis_url, overlay_timeout_ms=500)
+    run.write(s, context=TV_LIKES_LONGER, home={"u1": run.HOME["u1"], "u2": run.HOME["u1"]})  # deep: v30 moves up
+    publish.run(s, run.DS)
+    two_hours_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)).isoformat()
+    with TestClient(create_app(s, overlay=FeastOverlay(FeatureStore(config=feast_config)))) as c:
+        c.get("/api/v1/recommendations/trending")
+        time.sleep(0.2)
+        for user, ts in (("u1", None), ("u2", two_hours_ago)):  # u1 watches now, u2 two hours ago
+            for video in ("v36", "v37", "v38", "v39"):
+                event = {"event_type": "watch", "user_id": user, "video_id": video, "watch_ms": 5000}
+                r = c.post("/api/v1/events", json=event if ts is None else {**event, "ts": ts})
+                assert r.status_code == 202 and r.json()["overlay_updated"] is True
+
+        def feed(user: str, **params) -> list[str]:
+            r = c.get("/api/v1/recommendations/home", params={"user_id": user, "count": 20, **params}).json()
+            assert r["overlay"] is True
+            return [item["video_id"] for item in r["items"]]
+
+        assert feed("u1") == feed("u1", session_depth=4) != feed("u1", session_depth=0)  # 4 watches: deep
+        assert feed("u2") == feed("u2", session_depth=0) != feed("u2", session_depth=4)  # a session long over
+
+
 def test_a_version_without_a_context_model_serves_its_lists_as_they_are(published, run):
     with TestClient(create_app(published, overlay=DisabledOverlay())) as c:
         c.get("/api/v1/recommendations/trending")
