@@ -12,7 +12,8 @@ MAX_RECENT each), in the order of ``FEATURES``:
   recent_impressions               impression (repeats kept): a video shown IMPRESSIONS_TO_SINK times and never
                                    clicked sinks
   recent_watch_times               watch: "start ms+watched ms" (the event's ts and watch_ms), for the request's
-                                   session depth (``session_depth``, as ``vidrec.context`` counts it)
+                                   session depth (``session_depth``, as ``vidrec.context`` counts it); the
+                                   last WATCH_TIMES_KEPT
 
 Pure: no I/O. ``serving.overlay`` reads and writes it through Feast; ``serving.reaction`` acts on it.
 """
@@ -31,6 +32,7 @@ LIKED, SKIPPED, DISLIKED_CREATORS, IMPRESSIONS = ("recent_liked", "recent_skippe
 WATCH_TIMES = "recent_watch_times"
 FEATURES = (WATCHED, NI_VIDEOS, NI_CREATORS, LIKED, SKIPPED, DISLIKED_CREATORS, IMPRESSIONS, WATCH_TIMES)
 MAX_RECENT = 100  # entries kept per feature list
+WATCH_TIMES_KEPT = 16  # of recent_watch_times: the depth's last band starts at 4 (vidrec.context.DEPTH_STARTS)
 IMPRESSIONS_TO_SINK = 3
 WATCH_EVENTS, LIKE_EVENTS = ("watch", "click"), ("like", "share")
 NEEDS_CREATOR = ("not_interested", "dislike")  # event types whose creator the state records
@@ -103,10 +105,10 @@ def watch_time(event: dict) -> str | None:
     return f"{round(start.timestamp() * 1000)}+{int(event.get('watch_ms') or 0)}"
 
 
-def _push(values: tuple, value: str | None, *, repeats: bool = False) -> tuple:
+def _push(values: tuple, value: str | None, *, repeats: bool = False, keep: int = MAX_RECENT) -> tuple:
     if value is None:
         return values
-    return ((value,) + (values if repeats else tuple(v for v in values if v != value)))[:MAX_RECENT]
+    return ((value,) + (values if repeats else tuple(v for v in values if v != value)))[:keep]
 
 
 def updated_state(state: UserState, event: dict, creator_id: str | None) -> UserState | None:
@@ -114,7 +116,8 @@ def updated_state(state: UserState, event: dict, creator_id: str | None) -> User
     event type does not touch the state."""
     video, kind, s = event["video_id"], event["event_type"], state
     if kind in WATCH_EVENTS:
-        times = _push(s.watch_times, watch_time(event), repeats=True) if kind == "watch" else s.watch_times
+        times = (_push(s.watch_times, watch_time(event), repeats=True, keep=WATCH_TIMES_KEPT) if kind == "watch"
+                 else s.watch_times)
         return _replace(s, watched=_push(s.watched, video), watch_times=times)
     if kind in LIKE_EVENTS:
         return _replace(s, liked=_push(s.liked, video))

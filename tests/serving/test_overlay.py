@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.overlay import FEATURE_VIEW, PUSH_SOURCE, FeastOverlay, UserState, updated_state, visible
+from serving.state import WATCH_TIMES_KEPT
 
 HOME_URL = "/api/v1/recommendations/home"
 
@@ -62,6 +63,10 @@ def test_the_session_depth_counts_the_watches_chained_back_from_now():
     assert s.session_depth(t + 107 * minute) == 0  # 31: over
     assert s.session_depth(t + 70 * minute) == 1  # the 75-minute watch is after this request: not counted
     assert UserState().session_depth(t) == 0
+    for i in range(40):
+        s = updated_state(s, {"event_type": "watch", "video_id": "v1", "ts": "2026-11-01T10:00:00Z", "watch_ms": i},
+                          None)
+    assert len(s.watch_times) == WATCH_TIMES_KEPT and s.watch_times[0].endswith("+39")  # the newest kept
 
 
 @pytest.mark.redis
