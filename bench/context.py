@@ -5,8 +5,8 @@
 
 ``quality``: the nightly run ``D`` (default: the newest) of a lake that bench/pipeline.py kept (``--keep DIR``):
 ``models.evaluation.context_gate.choose`` again on its holdout day, with the run's ranker and training set, and
-nDCG@10 of every weight tried (the lists as they are: weight 0), per device, and the device lifts and the
-daypart lifts alone at the chosen weight.
+nDCG@10 of every weight tried (the lists as they are: weight 0), per device, and each dimension's lifts alone
+(device, daypart, weekpart, depth) at the chosen weight.
 
 ``serve``: the API's cost of the re-sort, side by side. A real redis-server and a synthetic nightly run of
 ``--users`` x 150 items (bench/serve_store.py's) published by ``models.publish.run`` with a context model in its
