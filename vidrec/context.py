@@ -23,8 +23,9 @@ The dimensions, the same at training (``spark_jobs.features.context``, per watch
 - ``weekpart``: ``weekday`` or ``weekend`` (Saturday, Sunday; UTC);
 - ``depth``: how many videos the user watched earlier in the same session, in bands: ``first`` (0), ``early``
   (1-3), ``deep`` (4 or more). A session ends when SESSION_GAP_S pass between the end of a watch (its start plus
-  its watch time) and the start of the next. At request time the app says it (``session_depth``, counted the
-  same way); not said, not applied.
+  its watch time) and the start of the next. At request time the app may say it (``session_depth``, counted the
+  same way); else the API counts it from the watch events it received (``serving.state``); with neither, not
+  applied.
 """
 
 from __future__ import annotations
