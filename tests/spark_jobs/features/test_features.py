@@ -184,7 +184,7 @@ def test_jobs_replace_their_partition_and_a_rerun_changes_nothing(settings, spar
     lake.append(VIDEOS, videos)
     lake.append(USERS, users)
     jobs = [(user_features, USER_FEATURES, 4), (video_features, VIDEO_FEATURES, 4), (trending, TRENDING, 8),
-            (context, CONTEXT_LIFTS, 3)]  # web, night and evening: watches of band 1 only
+            (context, CONTEXT_LIFTS, 6)]  # watches of band 1 only: web; night, evening; weekday, weekend; first
 
     def snapshot():
         return {t.name: sorted(map(str, lake.read(t).collect())) for _, t, _ in jobs}
@@ -198,7 +198,7 @@ def test_jobs_replace_their_partition_and_a_rerun_changes_nothing(settings, spar
     assert lake.read(USER_FEATURES).where(F.col("user_id") == "u1").first().views_30d == 3  # e7 at T: not read
     report = feature_quality.run(settings, DS)
     assert {k: v["rows"] for k, v in report.items() if k != "ds"} == {
-        "user_features": 4, "video_features": 4, "trending": 8, "context_lifts": 3}
+        "user_features": 4, "video_features": 4, "trending": 8, "context_lifts": 6}
 
 
 def _bad_frame(spark, table, good: dict, bad: list[dict]):
