@@ -73,7 +73,7 @@ class UserState:
     def session_depth(self, now_ms: int) -> int:
         """How many videos the user watched earlier in the session going on at ``now_ms`` (epoch ms): the watches
         chained back from now, each ending at most SESSION_GAP_S before the next one (or now) starts."""
-        spans = sorted((_span(t) for t in self.watch_times), reverse=True)
+        spans = sorted(filter(None, map(_span, self.watch_times)), reverse=True)
         depth, after = 0, now_ms
         for start, end in spans:
             if start > now_ms:  # a client clock ahead of ours: not a watch before this request
@@ -91,9 +91,13 @@ class UserState:
 EMPTY = UserState()
 
 
-def _span(entry: str) -> tuple[int, int]:
+def _span(entry: str) -> tuple[int, int] | None:
+    """(start, end) ms of a ``watch_time`` entry; None for one that is not (skipped: the request goes on)."""
     start, _, watched = entry.partition("+")
-    return int(start), int(start) + int(watched or 0)
+    try:
+        return int(start), int(start) + int(watched or 0)
+    except ValueError:
+        return None
 
 
 def watch_time(event: dict) -> str | None:

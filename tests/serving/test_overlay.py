@@ -63,6 +63,7 @@ def test_the_session_depth_counts_the_watches_chained_back_from_now():
     assert s.session_depth(t + 107 * minute) == 0  # 31: over
     assert s.session_depth(t + 70 * minute) == 1  # the 75-minute watch is after this request: not counted
     assert UserState().session_depth(t) == 0
+    assert UserState(watch_times=("garbage", f"{t}+x", f"{t}+1000")).session_depth(t + 2000) == 1  # bad ones skipped
     for i in range(40):
         s = updated_state(s, {"event_type": "watch", "video_id": "v1", "ts": "2026-11-01T10:00:00Z", "watch_ms": i},
                           None)
