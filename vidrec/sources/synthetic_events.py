@@ -23,12 +23,10 @@ The model, so that recommenders have something to find:
   skipped more. Mix: ~40% impressions, ~30% watches, ~10% clicks, ~9% skips, ~7% likes.
 - ``watch_ms`` is set on watch events only (0 elsewhere): duration x fraction, where short
   videos (< 30 s) are sometimes replayed, never beyond 3x their duration.
-- context (``in_context``): the session's device, UTC time of day and day of the week, and how many videos the
-  session has watched so far, change how far a video is watched by its length: on a TV, in the evening, at the
-  weekend and at a session's first video, long videos further; on a phone, in the morning and deep into a
-  session, short ones.
-  It is the effect the request context model (``vidrec.context``) learns. The session devices have an RNG
-  of their own (``[seed, 2, b]``), so every other draw is that of a stream without them.
+- context (``vidrec.sources.synthetic_context``): the session's device, UTC time of day and day of the week, and
+  how many videos the session has watched so far, change how far a video is watched by its length: on a TV, in
+  the evening, at the weekend and at a session's first video, long ones further; on a phone, in the morning and
+  deep into a session, short ones. It is the effect the request context model (``vidrec.context``) learns.
 
 With ``catalog_path`` (a KuaiRand ``kuairand-catalog`` folder), video durations, tags and the
 videos-per-creator distribution are sampled from ``video_features_basic_pure.csv`` instead.
@@ -39,10 +37,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from vidrec.sources.landing_files import arrow_table, prefixed_ids, write_jsonl, write_parquet
-from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, DEVICE_SHARES, REGIONS, SHARED_SURFACES,
+from vidrec.sources.synthetic_catalog import (CATEGORIES, DAY_US, REGIONS, SHARED_SURFACES,
                                               SURFACE_SHARES, UPLOAD_LEAD_DAYS, Catalog, activity_window,
                                               build_catalog, seeded_rng, users_table, videos_table, weighted_choice)
-from vidrec.context import DEPTH_STARTS
+from vidrec.sources.synthetic_context import earlier_watches, in_context, session_devices
 from vidrec.tables import DEVICES, EVENT_FIELDS, EVENT_TYPES
 
 BLOCK_EVENTS = 1 << 17
@@ -58,15 +56,6 @@ KIND_AFTER_WATCH = (0, 0, 0, 1, 1, 1, 0, 0)  # like/share/dislike happen at the 
 P_WATCH, P_SKIP, P_CLICK = (0.40, 0.85), (0.92, 0.80), (0.25, 0.35)
 P_LIKE, P_SHARE, P_DISLIKE, P_NOT_INTERESTED = (0.08, 0.26), (0.01, 0.06), (0.06, 0.005), (0.18, 0.03)
 P_NEW_SESSION, P_FROM_TASTE = 0.2, 0.8
-# Context: a session is on the user's own device with P_OWN_DEVICE, else on one drawn by DEVICE_SHARES. A watch's
-# fraction is multiplied by exp(b x z), z = log10(duration / 45 s) clipped to [-1, 1.5], b the sum of the
-# device's, the daypart's (UTC hours 0-5, 6-11, 12-17, 18-23), the part of the week's and the depth's (watches
-# earlier in the session: 0, 1-3, 4 or more) length taste; it exceeds 1 only for a replay.
-P_OWN_DEVICE = 0.7
-DEVICE_LENGTH_TASTE = (-0.3, -0.3, 0.1, 0.6)  # per DEVICES: android, ios, web, tv
-DAYPART_LENGTH_TASTE = (0.0, -0.15, 0.0, 0.25)  # night, morning, afternoon, evening
-WEEKPART_LENGTH_TASTE = (0.0, 0.2)  # weekday, weekend (Saturday, Sunday)
-DEPTH_LENGTH_TASTE = (0.2, 0.0, -0.3)  # first, early, deep
 
 
 def generate(out_dir: Path, *, events: int, seed: int = 42, days: int = 7, start: str = "2026-11-01",
@@ -150,7 +139,7 @@ def _block(cat: Catalog, seed: int, b: int, n_blocks: int, n: int):
         if flags.sum() >= n:
             break
         n_exp *= 2
-    exp["device"] = _session_devices(seeded_rng(seed, 2, b), cat, exp)
+    exp["device"] = session_devices(seeded_rng(seed, 2, b), cat.u_device, exp)
     watch_ms = in_context(watch_ms, cat.v_duration[exp["video"]], exp["device"], exp["start"],
                           earlier_watches(exp, flags[:, KINDS.index("watch")]))
     exp["t"] = _exposure_times(rng, exp, flags, watch_ms, cat.end_us)
@@ -226,40 +215,6 @@ def _watch_ms(rng, in_taste, duration):
     replay = (duration < 30_000) & (rng.random(n) < np.where(in_taste, 0.35, 0.05))
     fraction = np.where(replay, 1.0 + rng.random(n) * 2.0, fraction)
     return np.rint(duration * np.clip(fraction, 0.02, 3.0)).astype(np.int64)
-
-
-def _session_devices(rng, cat: Catalog, exp: dict):
-    """Each exposure's device: its session's, the user's own with P_OWN_DEVICE, else any (by DEVICE_SHARES)."""
-    import numpy as np
-
-    first = np.flatnonzero(exp["new"])
-    own = cat.u_device[exp["user"][first]]
-    other = weighted_choice(rng, DEVICE_SHARES, len(first))
-    return np.where(rng.random(len(first)) < P_OWN_DEVICE, own, other)[exp["session"]]
-
-
-def earlier_watches(exp: dict, watched):
-    """Per exposure: how many exposures of its session before it were watched."""
-    import numpy as np
-
-    before = np.cumsum(watched) - watched
-    return before - before[np.flatnonzero(exp["new"])][exp["session"]]
-
-
-def in_context(watch_ms, duration, device, start_us, earlier):
-    """Watch times under the device's, the daypart's, the week's and the session depth's length taste (see
-    P_OWN_DEVICE); 0 stays 0. ``earlier``: watches earlier in the session."""
-    import numpy as np
-
-    hour = (start_us // 3_600_000_000) % 24
-    weekday = (start_us // DAY_US + 3) % 7  # 1970-01-01 was a Thursday
-    depth = np.searchsorted(DEPTH_STARTS[1:], earlier, side="right")
-    taste = (np.asarray(DEVICE_LENGTH_TASTE)[device] + np.asarray(DAYPART_LENGTH_TASTE)[hour // 6]
-             + np.asarray(WEEKPART_LENGTH_TASTE)[(weekday >= 5).astype(int)] + np.asarray(DEPTH_LENGTH_TASTE)[depth])
-    z = np.clip(np.log10(np.maximum(duration, 1) / 45_000.0), -1.0, 1.5)
-    fraction = watch_ms / np.maximum(duration, 1)
-    scaled = np.minimum(fraction * np.exp(taste * z), np.maximum(fraction, 1.0))
-    return np.rint(duration * scaled).astype(np.int64)
 
 
 def _exposure_times(rng, exp: dict, flags, watch_ms, end_us: int):
