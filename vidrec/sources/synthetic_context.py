@@ -14,7 +14,7 @@ other draw is that of a stream without them.
 
 from __future__ import annotations
 
-from vidrec.context import DEPTH_STARTS
+from vidrec.context import DAYPART_STARTS, DEPTH_STARTS, WEEKPART_STARTS
 from vidrec.sources.synthetic_catalog import DAY_US, DEVICE_SHARES, weighted_choice
 
 P_OWN_DEVICE = 0.7
@@ -46,11 +46,14 @@ def in_context(watch_ms, duration, device, start_us, earlier):
     """Watch times under the context's length taste; 0 stays 0. ``earlier``: watches earlier in the session."""
     import numpy as np
 
+    def index(starts, values):  # the band of vidrec.context each value is in
+        return np.searchsorted(starts[1:], values, side="right")
+
     hour = (start_us // 3_600_000_000) % 24
     weekday = (start_us // DAY_US + 3) % 7  # 1970-01-01 was a Thursday
-    depth = np.searchsorted(DEPTH_STARTS[1:], earlier, side="right")
-    taste = (np.asarray(DEVICE_LENGTH_TASTE)[device] + np.asarray(DAYPART_LENGTH_TASTE)[hour // 6]
-             + np.asarray(WEEKPART_LENGTH_TASTE)[(weekday >= 5).astype(int)] + np.asarray(DEPTH_LENGTH_TASTE)[depth])
+    taste = (np.asarray(DEVICE_LENGTH_TASTE)[device] + np.asarray(DAYPART_LENGTH_TASTE)[index(DAYPART_STARTS, hour)]
+             + np.asarray(WEEKPART_LENGTH_TASTE)[index(WEEKPART_STARTS, weekday)]
+             + np.asarray(DEPTH_LENGTH_TASTE)[index(DEPTH_STARTS, earlier)])
     z = np.clip(np.log10(np.maximum(duration, 1) / 45_000.0), -1.0, 1.5)
     fraction = watch_ms / np.maximum(duration, 1)
     scaled = np.minimum(fraction * np.exp(taste * z), np.maximum(fraction, 1.0))
