@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.evaluation.signals import SIGNALS
+from models.evaluation.signals import RATING, SIGNALS
 from vidrec.tables import TS, USER_ID, VIDEO_ID
 
-RATING = "rating"
 ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
                  "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
                  "War", "Western"]

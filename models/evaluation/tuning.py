@@ -35,7 +35,8 @@ ALS_SPACE = {"factors": [16, 24, 32, 48, 64, 128], "regularization": [0.5, 1.0, 
 TWO_STAGE_SPACE = {"candidates.ease_l2": [250.0, 500.0, 1000.0], "ranker.max_depth": [3, 4, 5],
                    "ranker.n_estimators": [100, 150], "ranker.learning_rate": [0.05, 0.1, 0.2],
                    "negatives_per_user": [50, 100, 200], "folds": [3, 4],
-                   "negative_sampling": ["uniform", "popularity"], "ranker.blend_weight": [0.0, 0.5, 1.0]}
+                   "negative_sampling": ["uniform", "popularity"], "ranker.blend_weight": [0.0, 0.5, 1.0],
+                   "rating_confidence": [True, False]}
 # Upper bounds in the two_stage section: co-watch work per user, candidate rows per user and trees per row.
 CAPS = {"candidates.cowatch_neighbours": 200, "candidates.recent_videos": 200, "per_user": 150,
         "ranker.n_estimators": 150}
@@ -72,7 +73,8 @@ def around(current: dict, trials: int, rng: np.random.Generator, changes: int = 
     """``current`` first, then up to ``trials`` distinct variants of its two_stage section, each with
     ``changes`` keys of ``TWO_STAGE_SPACE`` and ``ALS_SPACE`` (the retrieval ALS) set to another value;
     every variant within ``CAPS``. Seeded by ``rng``."""
-    space = {k: v for k, v in TWO_STAGE_SPACE.items() if k != "folds"}  # folds: the time protocol has one part
+    # folds: the time protocol has one part; rating_confidence: the lake's events have no ratings
+    space = {k: v for k, v in TWO_STAGE_SPACE.items() if k not in ("folds", "rating_confidence")}
     space.update({f"als.{k}": v for k, v in ALS_SPACE.items() if len(v) > 1})
     keys, out, seen = sorted(space), [current], {json.dumps(capped(current), sort_keys=True)}
     for _ in range(trials * 10):

@@ -21,8 +21,11 @@ a stage; it only turns a ratings frame into what the nightly code reads.
 ``recommend(users, k)``: candidates of the users, ranker scores, the top ``k``; users unknown at fit
 time get the popularity list (``models.evaluation.baselines.Popularity``), like the other recommenders.
 
-Ratings become the nightly pipeline's events (``frame_history``): each row is a ``watch`` with
-watch_fraction 1 at its timestamp (rows without one share a fixed instant), every user in one region.
+Ratings become the nightly pipeline's events (``frame_history``): each row is a ``watch`` at its timestamp
+(rows without one share a fixed instant), every user in one region. Its watch fraction is 1, or with
+``rating_confidence`` (retrieval's history only) the row's rating over the frame's mean
+(``signals.rating_strength``): ALS then weighs a 5-star movie above a 2-star one, as it weighs a full watch above
+a partial one on the lake. The ranker's labels stay one per row: every rated movie counts as relevant.
 A frame with engagement signals (``models.evaluation.signals``: watch fraction, liked, shared, not interested)
 becomes those events instead; its rows are labeled as the nightly labels a day (graded label and each
 objective's target), and step 3 fits every objective's head (``models.ranking.objectives.fit_heads``):
@@ -70,6 +73,7 @@ class TwoStageParams:
     folds: int = 4                 # validation folds dealt per user (1: one carve of valid_ratio)
     max_queries: int = 8000        # ranker queries (part, user) at most: past it each part labels a user sample
     exclude_features: tuple = ()   # ranker features left out (ablations)
+    rating_confidence: bool = True  # retrieval weighs a row by its rating (signals.rating_strength), else 1
 
     @classmethod
     def from_dict(cls, values: dict) -> "TwoStageParams":
@@ -80,10 +84,10 @@ class TwoStageParams:
         return cls(**{name: kind(**values.get(name, {})) for name, kind in nested.items()}, **top)
 
 
-def frame_history(df: pd.DataFrame, catalog: pd.DataFrame | None = None) -> History:
+def frame_history(df: pd.DataFrame, catalog: pd.DataFrame | None = None, graded: bool = False) -> History:
     """A ``History`` (as of the day of the latest row) of ``df``'s events (``signals.to_events``: each row a
-    full watch, or with signals its watch fraction and flags)."""
-    events = signals.to_events(df)
+    full watch, with ``graded`` one as strong as its rating, or with signals its watch fraction and flags)."""
+    events = signals.to_events(df, graded)
     ts = (pd.to_datetime(events[TS], unit="s", utc=True) if TS in events.columns
           else pd.Series(NO_TS, index=events.index))
     day, days_seen = pd.factorize(ts.dt.floor("D"))  # formatted once per distinct day, not per row
@@ -124,7 +128,7 @@ class TwoStage:
     name = "two_stage"
 
     def _retrieval(self, frame: pd.DataFrame) -> tuple[Retrieval, CandidateParams]:
-        hist = frame_history(frame, self.catalog)
+        hist = frame_history(frame, self.catalog, graded=self.params.rating_confidence)
         user_items, idmap = build_user_items(hist.positives)
         model = fit_als(user_items, self.params.als, use_gpu=False, seed=self.seed)
         index = build_index(model.item_factors, AnnParams())

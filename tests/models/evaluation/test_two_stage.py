@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from models.evaluation import harness
+from models.evaluation import harness, signals
 from models.evaluation import tuning
 from models.evaluation.baselines import Popularity
 from models.evaluation.harness import evaluate, split
@@ -72,6 +72,19 @@ def test_frame_history_turns_rows_into_full_watches_with_the_catalog():
     videos = hist.videos.set_index("video_id")
     assert videos.loc[10, "category"] == "Drama" and videos.loc[10, "creator_id"] == "10"
     assert videos.loc[11, "category"] == "11" and pd.isna(videos.loc[11, "upload_ts"])
+
+
+def test_graded_history_weighs_each_row_by_its_rating_over_the_mean_and_labels_stay_one_per_row():
+    df = pd.DataFrame({"user_id": [1, 1, 2, 2], "video_id": [10, 11, 10, 12], "rating": [5, 1, 4, 0],
+                       "ts": [0, 60, 120, 180]})  # mean rating 2.5
+    graded = frame_history(df, graded=True).positives.set_index(["user_id", "video_id"])["confidence"]
+    assert graded.to_dict() == pytest.approx({(1, 10): 2.0, (1, 11): 0.4, (2, 10): 1.6, (2, 12): 0.1})
+    assert (frame_history(df).positives["confidence"] == 1.0).all()  # ungraded: every row a full watch
+    assert signals.labels(df)["label"].tolist() == [1, 1, 1, 1]  # what the ranker learns: every row relevant
+    flat = df.assign(rating=3)
+    assert signals.rating_strength(flat).tolist() == [1.0] * 4  # one rating everywhere: as ungraded
+    assert signals.rating_strength(df.drop(columns="rating")).tolist() == [1.0] * 4
+    assert signals.rating_strength(df.assign(rating=["5", "x", "1", "0"])).tolist() == pytest.approx([2.5, 1, 0.5, 0.1])
 
 
 @pytest.fixture(scope="module")
