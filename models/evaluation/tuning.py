@@ -36,6 +36,7 @@ TWO_STAGE_SPACE = {"candidates.ease_l2": [250.0, 500.0, 1000.0], "ranker.max_dep
                    "ranker.n_estimators": [100, 150], "ranker.learning_rate": [0.05, 0.1, 0.2],
                    "negatives_per_user": [50, 100, 200], "folds": [3, 4],
                    "negative_sampling": ["uniform", "popularity"], "ranker.blend_weight": [0.0, 0.5, 1.0],
+                   "ranker.blend_als": [2.0, 6.0],
                    "rating_confidence": [True, False]}
 # Upper bounds in the two_stage section: co-watch work per user, candidate rows per user and trees per row.
 CAPS = {"candidates.cowatch_neighbours": 200, "candidates.recent_videos": 200, "per_user": 150,
