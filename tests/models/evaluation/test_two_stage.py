@@ -85,6 +85,11 @@ def test_graded_history_weighs_each_row_by_its_rating_over_the_mean_and_labels_s
     assert signals.rating_strength(flat).tolist() == [1.0] * 4  # one rating everywhere: as ungraded
     assert signals.rating_strength(df.drop(columns="rating")).tolist() == [1.0] * 4
     assert signals.rating_strength(df.assign(rating=["5", "x", "1", "0"])).tolist() == pytest.approx([2.5, 1, 0.5, 0.1])
+    retrieval, _ = two_stage()._retrieval(df)  # what two_stage fits ALS on: graded unless turned off
+    assert retrieval.history.positives["confidence"].tolist() == pytest.approx([2.0, 0.4, 1.6, 0.1])
+    off = harness.make_recommender("two_stage", 3, "msr", None, tuning.with_overrides(SMALL, {
+        "two_stage.rating_confidence": False}))
+    assert off._retrieval(df)[0].history.positives["confidence"].tolist() == [1.0] * 4
 
 
 @pytest.fixture(scope="module")
